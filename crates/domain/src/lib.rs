@@ -1,0 +1,107 @@
+//! The cadence rules engine of tact.
+//!
+//! Given a proposed contact, everything known about the customer and the company policy,
+//! [`decide`] answers "approve now", "defer until exactly this instant" or "deny", with a
+//! reason per rule. The crate is pure: no I/O, no clock (the time is an argument), no async
+//! and no storage types.
+
+mod customer;
+mod decision;
+mod history;
+mod ids;
+mod name;
+mod policy;
+mod preferences;
+mod time;
+
+pub use customer::{Bucket, Customer};
+pub use decision::{Approval, Content, Decision, Proposal, Purpose, Reason, RuleId};
+pub use history::{
+    CareCase, Contact, Outcome, Signal, SignalKind, Suppression, SuppressionReason,
+};
+pub use ids::{AccountId, CampaignId, CustomerId, DeliveryId};
+pub use name::{Channel, Topic};
+pub use policy::{
+    AccountCaps, BucketCadences, IgnoredRun, NegativeBackoff, Policy, Reserved, SalesShare,
+};
+pub use preferences::{Actor, ConsentChange, ConsentMark, ConsentSource, Preferences};
+pub use time::{CalendarUnit, Limit, LocalWindow, Period, Span};
+
+use chrono::{DateTime, Utc};
+
+/// Everything the rules need to know about one customer.
+///
+/// Storage loads it with only the history that [`Policy::lookback`] asks for. Contacts and
+/// signals are sorted by time, oldest first, and none lies after the decision time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerView {
+    /// The customer.
+    pub customer: Customer,
+    /// Their stated wishes.
+    pub preferences: Preferences,
+    /// Their contacts, oldest first.
+    pub contacts: Vec<Contact>,
+    /// Contacts with other people of the same account, oldest first.
+    pub account_contacts: Vec<Contact>,
+    /// Their signals, oldest first.
+    pub signals: Vec<Signal>,
+    /// Their care cases.
+    pub cases: Vec<CareCase>,
+    /// Their suppressed addresses.
+    pub suppressions: Vec<Suppression>,
+}
+
+/// Errors of the domain: invalid names, spans and policies, and consent changes that are
+/// not allowed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A channel or topic name is invalid.
+    #[error(
+        "invalid {kind} name {value:?}: use 1 to 64 lower-case ASCII letters, digits, '_' or '-'"
+    )]
+    InvalidName {
+        /// `channel` or `topic`.
+        kind: &'static str,
+        /// The rejected name (at most 80 characters of it).
+        value: String,
+    },
+    /// A span of time is invalid.
+    #[error("invalid span {value:?}: write a whole number and a unit s, m, h, d or w, as in 30d")]
+    InvalidSpan {
+        /// The rejected text.
+        value: String,
+    },
+    /// A policy key has an invalid value.
+    #[error("invalid policy value for `{key}` ({value}): {reason}")]
+    InvalidPolicy {
+        /// The dotted key, such as `purpose_caps.sales.max`.
+        key: String,
+        /// The rejected value as written.
+        value: String,
+        /// What is wrong and what to write instead.
+        reason: String,
+    },
+    /// A consent change would undo an opt-out that only the customer may undo.
+    #[error("{setting} was set by the customer on {at}; only the customer can change it")]
+    ConsentLocked {
+        /// What the change tried to lift, such as `marketing opt-out`.
+        setting: String,
+        /// When the customer set it.
+        at: DateTime<Utc>,
+    },
+}
+
+/// Decides whether the proposed contact may happen at `now`.
+///
+/// Rules run in a fixed order (see docs/rules.md). A denial from any rule wins over
+/// deferrals. A deferral's `until` is the earliest instant at or after `now` at which every
+/// rule allows the contact, computed exactly in the customer's time zone.
+pub fn decide(
+    proposal: &Proposal,
+    view: &CustomerView,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Decision {
+    todo!("{proposal:?} {view:?} {policy:?} {now}")
+}
