@@ -70,7 +70,9 @@ impl Bucket {
 
     /// Parses the configuration name.
     pub fn parse(text: &str) -> Option<Bucket> {
-        Bucket::ALL.into_iter().find(|bucket| bucket.as_str() == text)
+        Bucket::ALL
+            .into_iter()
+            .find(|bucket| bucket.as_str() == text)
     }
 
     /// The bucket `steps` places less frequent, stopping at `Yearly`.

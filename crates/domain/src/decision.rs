@@ -46,7 +46,9 @@ impl Purpose {
 
     /// Parses the API name.
     pub fn parse(text: &str) -> Option<Purpose> {
-        Purpose::ALL.into_iter().find(|purpose| purpose.as_str() == text)
+        Purpose::ALL
+            .into_iter()
+            .find(|purpose| purpose.as_str() == text)
     }
 
     /// Whether a marketing opt-out covers this purpose (sales, value and survey).
@@ -235,7 +237,11 @@ pub struct Approval {
 }
 
 impl Approval {
-    pub(crate) fn new(proposal: Proposal, decided_at: DateTime<Utc>, ttl: chrono::Duration) -> Self {
+    pub(crate) fn new(
+        proposal: Proposal,
+        decided_at: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Self {
         Approval {
             proposal,
             decided_at,

@@ -114,7 +114,9 @@ impl SignalKind {
 
     /// Parses the API name.
     pub fn parse(text: &str) -> Option<SignalKind> {
-        SignalKind::ALL.into_iter().find(|kind| kind.as_str() == text)
+        SignalKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
     }
 
     /// Whether the signal counts as a negative reaction that backs contact off.

@@ -7,18 +7,21 @@
 
 mod customer;
 mod decision;
+mod engine;
 mod history;
 mod ids;
 mod name;
 mod policy;
+mod policy_toml;
 mod preferences;
+mod rules;
+#[cfg(test)]
+mod testing;
 mod time;
 
 pub use customer::{Bucket, Customer};
 pub use decision::{Approval, Content, Decision, Proposal, Purpose, Reason, RuleId};
-pub use history::{
-    CareCase, Contact, Outcome, Signal, SignalKind, Suppression, SuppressionReason,
-};
+pub use history::{CareCase, Contact, Outcome, Signal, SignalKind, Suppression, SuppressionReason};
 pub use ids::{AccountId, CampaignId, CustomerId, DeliveryId};
 pub use name::{Channel, Topic};
 pub use policy::{
@@ -103,5 +106,5 @@ pub fn decide(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Decision {
-    todo!("{proposal:?} {view:?} {policy:?} {now}")
+    engine::decide(proposal, view, policy, now)
 }

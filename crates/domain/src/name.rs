@@ -111,7 +111,16 @@ mod tests {
     fn channel_parse_rejects_bad_names() {
         for bad in ["", "Email", "e mail", "mail\n", &"x".repeat(65)] {
             let err = Channel::parse(bad).unwrap_err();
-            assert!(matches!(err, Error::InvalidName { kind: "channel", .. }), "{bad:?}");
+            assert!(
+                matches!(
+                    err,
+                    Error::InvalidName {
+                        kind: "channel",
+                        ..
+                    }
+                ),
+                "{bad:?}"
+            );
         }
     }
 }

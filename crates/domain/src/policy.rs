@@ -4,7 +4,7 @@ use chrono::NaiveTime;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::{Bucket, Channel, Error, Limit, LocalWindow, Purpose, Span, Topic};
+use crate::{Bucket, Channel, Error, Limit, LocalWindow, Period, Purpose, Span, Topic};
 
 /// Company-wide defaults and ceilings. Every field has a documented default, so an empty
 /// TOML table is a valid policy.
@@ -114,25 +114,82 @@ pub struct IgnoredRun {
     pub emails: u32,
 }
 
-/// At most `max_share` of the last `over_last` contacts may be sales.
+/// At most `max_share` of the last `over_last` contacts sent within `within` may be sales.
+///
+/// The proposal counts as one of the `over_last`, so a sales proposal is allowed while the
+/// sales among the other `over_last - 1` most recent contacts number fewer than
+/// `floor(max_share * over_last)`. Default: 0.5 of the last 10 within 180 days.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SalesShare {
     /// Share between 0 and 1.
     pub max_share: f64,
-    /// Number of most recent contacts looked at.
+    /// Number of most recent contacts looked at, the proposal included.
     pub over_last: u32,
+    /// Contacts older than this drop out of the count. Default 180 days.
+    #[serde(default = "default_share_within")]
+    pub within: Span,
+}
+
+fn default_share_within() -> Span {
+    Span::days(180)
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        todo!("defaults as documented on each field")
+        let weights = [(Channel::EMAIL, 1), (Channel::SMS, 2), (Channel::PHONE, 3)];
+        let sales_cap = rolling(4, 30);
+        Policy {
+            approval_ttl: Span::seconds(15 * 60),
+            overall: Some(rolling(8, 30)),
+            channel_weights: weights.into_iter().collect(),
+            channel_caps: BTreeMap::new(),
+            purpose_caps: [(Purpose::Sales, sales_cap)].into_iter().collect(),
+            min_gap: Some(Span::seconds(24 * 3_600)),
+            buckets: BucketCadences::default(),
+            default_bucket: Bucket::Monthly,
+            reserved: Reserved::default(),
+            account: AccountCaps::default(),
+            care_grace: Span::days(7),
+            declined_cooling: Span::days(90),
+            negative: NegativeBackoff::default(),
+            ignored: IgnoredRun::default(),
+            quiet_hours: Some(default_quiet_hours()),
+            sales_share: Some(SalesShare::default()),
+            machine_open_within: Span::seconds(10),
+            generic_greetings: Vec::new(),
+            topics: Vec::new(),
+        }
     }
 }
 
 impl Default for BucketCadences {
     fn default() -> Self {
-        todo!("defaults as documented on each field")
+        BucketCadences {
+            weekly: rolling(1, 7),
+            monthly: rolling(1, 30),
+            quarterly: rolling(1, 91),
+            twice_a_year: rolling(1, 182),
+            yearly: rolling(1, 365),
+        }
+    }
+}
+
+impl Default for SalesShare {
+    fn default() -> Self {
+        SalesShare {
+            max_share: 0.5,
+            over_last: 10,
+            within: Span::days(180),
+        }
+    }
+}
+
+/// "At most `max` per `days` days", rolling.
+fn rolling(max: u32, days: i64) -> Limit {
+    Limit {
+        max,
+        per: Period::Rolling(Span::days(days)),
     }
 }
 
@@ -144,7 +201,10 @@ impl Default for Reserved {
 
 impl Default for AccountCaps {
     fn default() -> Self {
-        AccountCaps { contacts: None, call_minutes: None }
+        AccountCaps {
+            contacts: None,
+            call_minutes: None,
+        }
     }
 }
 
@@ -173,13 +233,41 @@ impl Policy {
     /// a share outside 0..=1, and a cap whose `max` is missing or empty. A cap of 0 must be
     /// written as `max = 0`, which means "never".
     pub fn from_toml(text: &str) -> Result<Policy, Error> {
-        todo!("{text}")
+        crate::policy_toml::parse(text)
     }
 
     /// The longest stretch of history any rule of this policy looks at, so storage can load
     /// only that much.
+    ///
+    /// It covers every period, span and bucket cadence of the policy (all buckets, because
+    /// signals can lower a customer's bucket). A customer's own cadence over a longer period
+    /// sees only this much history, unless storage loads more for that customer.
     pub fn lookback(&self) -> chrono::Duration {
-        todo!()
+        let limits = [
+            self.overall,
+            self.account.contacts,
+            self.account.call_minutes,
+        ];
+        let limit_periods = limits
+            .into_iter()
+            .flatten()
+            .chain(self.channel_caps.values().copied())
+            .chain(self.purpose_caps.values().copied())
+            .chain(Bucket::ALL.map(|bucket| self.bucket_cadence(bucket)))
+            .map(|limit| limit.per.lookback());
+        let spans = [
+            self.min_gap,
+            Some(self.care_grace),
+            Some(self.declined_cooling),
+            Some(self.negative.backoff),
+            Some(self.negative.window),
+            self.sales_share.as_ref().map(|share| share.within),
+        ];
+        let span_lengths = spans.into_iter().flatten().map(Span::duration);
+        limit_periods
+            .chain(span_lengths)
+            .max()
+            .unwrap_or_else(chrono::Duration::zero)
     }
 
     /// The cadence of a bucket.
@@ -199,7 +287,6 @@ impl Policy {
     }
 }
 
-#[allow(dead_code)]
 fn default_quiet_hours() -> LocalWindow {
     LocalWindow {
         start: NaiveTime::from_hms_opt(8, 0, 0).unwrap_or_default(),

@@ -74,6 +74,9 @@ pub struct Preferences {
     pub window: Option<LocalWindow>,
     /// No non-transactional contact before this instant.
     pub paused_until: Option<DateTime<Utc>>,
+    /// Who set the pause. While a pause set by the customer lasts, only the customer can
+    /// shorten or lift it.
+    pub pause_mark: Option<ConsentMark>,
 }
 
 /// One change to a customer's preferences, as recorded in the consent log.
@@ -134,7 +137,11 @@ pub enum ConsentChange {
 }
 
 impl Preferences {
-    /// Applies one change made by `mark.actor`.
+    /// Applies one change made by `mark.actor` at `mark.at`.
+    ///
+    /// Anyone may add an opt-out or lengthen a pause. When staff, an import or the system
+    /// repeats an opt-out the customer already made, the customer's mark is kept, so the
+    /// opt-out stays locked. Cadence, bucket and window changes are open to every actor.
     ///
     /// # Errors
     ///
@@ -142,6 +149,116 @@ impl Preferences {
     /// marketing, channel or topic) or shorten a pause that the customer set themselves,
     /// and `mark.actor` is not the customer. The preferences are left unchanged.
     pub fn apply(&mut self, change: &ConsentChange, mark: ConsentMark) -> Result<(), Error> {
-        todo!("apply {change:?} {mark:?}")
+        match change {
+            ConsentChange::DoNotContact { value } => {
+                set_opt_out(&mut self.do_not_contact, *value, mark, "do-not-contact")
+            }
+            ConsentChange::Marketing { allowed } => set_opt_out(
+                &mut self.marketing_opt_out,
+                !allowed,
+                mark,
+                "marketing opt-out",
+            ),
+            ConsentChange::Channel { channel, allowed } => {
+                let setting = format!("opt-out of channel {channel}");
+                let mut slot = self.channel_opt_outs.get(channel).copied();
+                set_opt_out(&mut slot, !allowed, mark, &setting)?;
+                store_mark(&mut self.channel_opt_outs, channel, slot);
+                Ok(())
+            }
+            ConsentChange::Topic { topic, allowed } => {
+                let setting = format!("opt-out of topic {topic}");
+                let mut slot = self.topic_opt_outs.get(topic).copied();
+                set_opt_out(&mut slot, !allowed, mark, &setting)?;
+                store_mark(&mut self.topic_opt_outs, topic, slot);
+                Ok(())
+            }
+            ConsentChange::Cadence { limit } => {
+                self.cadence = *limit;
+                Ok(())
+            }
+            ConsentChange::ChannelCadence { channel, limit } => {
+                match limit {
+                    Some(limit) => self.channel_cadence.insert(channel.clone(), *limit),
+                    None => self.channel_cadence.remove(channel),
+                };
+                Ok(())
+            }
+            ConsentChange::Bucket { bucket } => {
+                self.bucket = *bucket;
+                Ok(())
+            }
+            ConsentChange::Window { window } => {
+                self.window = window.clone();
+                Ok(())
+            }
+            ConsentChange::Pause { until } => self.set_pause(*until, mark),
+        }
     }
+
+    /// Sets or lifts the pause, keeping a customer's pause from being shortened by others.
+    fn set_pause(&mut self, until: Option<DateTime<Utc>>, mark: ConsentMark) -> Result<(), Error> {
+        let customer_pause = match (self.paused_until, self.pause_mark) {
+            (Some(end), Some(set)) if set.actor == Actor::Customer && end > mark.at => {
+                Some((end, set))
+            }
+            _ => None,
+        };
+        let Some((end, set)) = customer_pause else {
+            self.paused_until = until;
+            self.pause_mark = until.map(|_| mark);
+            return Ok(());
+        };
+        if mark.actor == Actor::Customer {
+            self.paused_until = until;
+            self.pause_mark = until.map(|_| mark);
+            return Ok(());
+        }
+        match until {
+            Some(new_end) if new_end >= end => {
+                self.paused_until = Some(new_end);
+                Ok(())
+            }
+            _ => Err(Error::ConsentLocked {
+                setting: "pause".to_owned(),
+                at: set.at,
+            }),
+        }
+    }
+}
+
+/// Sets (`opted_out`) or lifts one opt-out slot.
+fn set_opt_out(
+    slot: &mut Option<ConsentMark>,
+    opted_out: bool,
+    mark: ConsentMark,
+    setting: &str,
+) -> Result<(), Error> {
+    let locked = slot.filter(|existing| existing.actor == Actor::Customer);
+    match (opted_out, locked) {
+        (true, Some(_)) if mark.actor != Actor::Customer => Ok(()),
+        (true, _) => {
+            *slot = Some(mark);
+            Ok(())
+        }
+        (false, Some(existing)) if mark.actor != Actor::Customer => Err(Error::ConsentLocked {
+            setting: setting.to_owned(),
+            at: existing.at,
+        }),
+        (false, _) => {
+            *slot = None;
+            Ok(())
+        }
+    }
+}
+
+fn store_mark<K: Ord + Clone>(
+    map: &mut BTreeMap<K, ConsentMark>,
+    key: &K,
+    mark: Option<ConsentMark>,
+) {
+    match mark {
+        Some(mark) => map.insert(key.clone(), mark),
+        None => map.remove(key),
+    };
 }

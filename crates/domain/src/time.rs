@@ -62,7 +62,12 @@ impl fmt::Display for Span {
     /// Writes the span in its largest whole unit, as in "30 days" or "90 minutes".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let seconds = self.0.num_seconds();
-        let units = [(7 * 86_400, "week"), (86_400, "day"), (3_600, "hour"), (60, "minute")];
+        let units = [
+            (7 * 86_400, "week"),
+            (86_400, "day"),
+            (3_600, "hour"),
+            (60, "minute"),
+        ];
         for (size, name) in units {
             if seconds != 0 && seconds % size == 0 {
                 let count = seconds / size;
@@ -238,9 +243,15 @@ mod tests {
 
     #[test]
     fn limit_display() {
-        let limit = Limit { max: 3, per: Period::Rolling(Span::days(30)) };
+        let limit = Limit {
+            max: 3,
+            per: Period::Rolling(Span::days(30)),
+        };
         assert_eq!(limit.to_string(), "3 per 30 days");
-        let never = Limit { max: 0, per: Period::Calendar(CalendarUnit::Month) };
+        let never = Limit {
+            max: 0,
+            per: Period::Calendar(CalendarUnit::Month),
+        };
         assert_eq!(never.to_string(), "never");
     }
 }
