@@ -1,0 +1,389 @@
+//! Contacts, signals, care cases and suppressed addresses.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Row, params};
+use tact_domain::{
+    CampaignId, CareCase, Channel, Contact, CustomerId, DeliveryId, Outcome, Signal, Suppression,
+    SuppressionReason,
+};
+
+use crate::codec::{
+    from_ms, outcome_text, parse_channel, parse_enum, parse_outcome, parse_purpose,
+    parse_signal_kind, parse_topic, to_ms,
+};
+use crate::customers::is_foreign_key_error;
+use crate::{CaseId, ContactId, Error, Result, Store};
+
+/// Whether a write added a row or found the same row already stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// The row is new.
+    New,
+    /// An identical row was already stored, so nothing changed.
+    Duplicate,
+}
+
+/// Everything stored about one customer's past, for `tact history` and `tact explain`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct History {
+    /// Every contact with its id, oldest first.
+    pub contacts: Vec<(ContactId, Contact)>,
+    /// Every signal, oldest first.
+    pub signals: Vec<Signal>,
+    /// Every care case with its id, oldest first.
+    pub cases: Vec<(CaseId, CareCase)>,
+    /// Suppressed addresses.
+    pub suppressions: Vec<Suppression>,
+}
+
+/// The columns [`contact_from_row`] reads, in order.
+pub(crate) const CONTACT_COLUMNS: &str =
+    "id, customer_id, channel, purpose, topic, campaign_id, at_ms, duration_s, outcome";
+
+pub(crate) fn contact_from_row(row: &Row<'_>) -> Result<(ContactId, Contact)> {
+    let id: i64 = row.get(0)?;
+    let channel: String = row.get(2)?;
+    let purpose: String = row.get(3)?;
+    let outcome: String = row.get(8)?;
+    let contact = Contact {
+        customer: CustomerId(row.get(1)?),
+        channel: parse_channel("contact", id, &channel)?,
+        purpose: parse_purpose("contact", id, &purpose)?,
+        topic: parse_topic("contact", id, row.get(4)?)?,
+        campaign: row.get::<_, Option<i64>>(5)?.map(CampaignId),
+        at: from_ms("contact", id, row.get(6)?)?,
+        duration_s: row.get(7)?,
+        outcome: parse_outcome("contact", id, &outcome)?,
+    };
+    Ok((ContactId(id), contact))
+}
+
+/// The columns [`signal_from_row`] reads, in order.
+pub(crate) const SIGNAL_COLUMNS: &str =
+    "id, customer_id, kind, at_ms, channel, topic, delivery_id, machine, value";
+
+pub(crate) fn signal_from_row(row: &Row<'_>) -> Result<Signal> {
+    let id: i64 = row.get(0)?;
+    let kind: String = row.get(2)?;
+    let channel: Option<String> = row.get(4)?;
+    Ok(Signal {
+        kind: parse_signal_kind("signal", id, &kind)?,
+        at: from_ms("signal", id, row.get(3)?)?,
+        channel: channel
+            .map(|text| parse_channel("signal", id, &text))
+            .transpose()?,
+        topic: parse_topic("signal", id, row.get(5)?)?,
+        delivery: row.get::<_, Option<i64>>(6)?.map(DeliveryId),
+        machine: row.get(7)?,
+        value: row.get(8)?,
+    })
+}
+
+/// The columns [`case_from_row`] reads, in order.
+pub(crate) const CASE_COLUMNS: &str = "id, customer_id, opened_at_ms, closed_at_ms";
+
+pub(crate) fn case_from_row(row: &Row<'_>) -> Result<(CaseId, CareCase)> {
+    let id: i64 = row.get(0)?;
+    let closed_at: Option<i64> = row.get(3)?;
+    let case = CareCase {
+        opened_at: from_ms("care case", id, row.get(2)?)?,
+        closed_at: closed_at
+            .map(|ms| from_ms("care case", id, ms))
+            .transpose()?,
+    };
+    Ok((CaseId(id), case))
+}
+
+/// The columns [`suppression_from_row`] reads, in order.
+pub(crate) const SUPPRESSION_COLUMNS: &str = "customer_id, channel, reason, at_ms";
+
+pub(crate) fn suppression_from_row(row: &Row<'_>) -> Result<Suppression> {
+    let customer: i64 = row.get(0)?;
+    let channel: String = row.get(1)?;
+    let reason: String = row.get(2)?;
+    Ok(Suppression {
+        channel: parse_channel("suppression of customer", customer, &channel)?,
+        reason: parse_enum("suppression of customer", customer, &reason)?,
+        at: from_ms("suppression of customer", customer, row.get(3)?)?,
+    })
+}
+
+/// Inserts a contact unless an identical one exists; returns the id of the stored row.
+pub(crate) fn insert_contact(tx: &rusqlite::Connection, contact: &Contact) -> Result<ContactId> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO contacts \
+                 (customer_id, channel, purpose, topic, campaign_id, at_ms, duration_s, outcome) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+        )?
+        .query_row(
+            params![
+                contact.customer.0,
+                contact.channel.as_str(),
+                contact.purpose.as_str(),
+                contact.topic.as_ref().map(|topic| topic.as_str()),
+                contact.campaign.map(|campaign| campaign.0),
+                to_ms(contact.at),
+                contact.duration_s,
+                outcome_text(contact.outcome),
+            ],
+            |row| row.get(0),
+        )
+        .optional();
+    let inserted = match inserted {
+        Ok(inserted) => inserted,
+        Err(error) if is_foreign_key_error(&error) => {
+            return Err(Error::not_found(
+                "customer or campaign of contact",
+                contact.customer,
+            ));
+        }
+        Err(error) => return Err(error.into()),
+    };
+    if let Some(id) = inserted {
+        return Ok(ContactId(id));
+    }
+    let id = tx
+        .prepare_cached(
+            "SELECT id FROM contacts WHERE customer_id = ?1 AND channel = ?2 AND purpose = ?3 \
+             AND ifnull(topic, '') = ifnull(?4, '') AND ifnull(campaign_id, 0) = ifnull(?5, 0) \
+             AND at_ms = ?6",
+        )?
+        .query_row(
+            params![
+                contact.customer.0,
+                contact.channel.as_str(),
+                contact.purpose.as_str(),
+                contact.topic.as_ref().map(|topic| topic.as_str()),
+                contact.campaign.map(|campaign| campaign.0),
+                to_ms(contact.at),
+            ],
+            |row| row.get(0),
+        )?;
+    Ok(ContactId(id))
+}
+
+/// Inserts a signal unless an identical one exists.
+pub(crate) fn insert_signal(
+    tx: &rusqlite::Connection,
+    customer: CustomerId,
+    signal: &Signal,
+) -> Result<Recorded> {
+    let changed = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO signals \
+                 (customer_id, kind, at_ms, channel, topic, delivery_id, machine, value) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            customer.0,
+            signal.kind.as_str(),
+            to_ms(signal.at),
+            signal.channel.as_ref().map(|channel| channel.as_str()),
+            signal.topic.as_ref().map(|topic| topic.as_str()),
+            signal.delivery.map(|delivery| delivery.0),
+            signal.machine,
+            signal.value,
+        ]);
+    match changed {
+        Ok(0) => Ok(Recorded::Duplicate),
+        Ok(_) => Ok(Recorded::New),
+        Err(error) if is_foreign_key_error(&error) => Err(Error::not_found("customer", customer)),
+        Err(error) => Err(error.into()),
+    }
+}
+
+impl Store {
+    /// Records a contact that happened, or returns the id of the identical one already
+    /// stored (same customer, instant to the millisecond, channel, purpose, topic and
+    /// campaign).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when the customer or campaign does not exist.
+    pub fn record_contact(&self, contact: &Contact) -> Result<ContactId> {
+        self.write(|tx| insert_contact(tx, contact))
+    }
+
+    /// Sets what became of a contact, such as `Answered` for a call. Setting `Failed` takes
+    /// the contact out of every budget.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when the contact does not exist.
+    pub fn set_contact_outcome(&self, contact: ContactId, outcome: Outcome) -> Result<()> {
+        let changed = self.write(|tx| {
+            let sql = "UPDATE contacts SET outcome = ?2 WHERE id = ?1";
+            Ok(tx
+                .prepare_cached(sql)?
+                .execute(params![contact.0, outcome_text(outcome)])?)
+        })?;
+        if changed == 0 {
+            return Err(Error::not_found("contact", contact));
+        }
+        Ok(())
+    }
+
+    /// Records a signal. An identical signal (same customer, instant to the millisecond,
+    /// kind, channel, topic and delivery) is stored once.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when the customer does not exist.
+    pub fn record_signal(&self, customer: CustomerId, signal: &Signal) -> Result<Recorded> {
+        self.write(|tx| insert_signal(tx, customer, signal))
+    }
+
+    /// Opens a care case at `at`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when the customer does not exist.
+    pub fn open_case(&self, customer: CustomerId, at: DateTime<Utc>) -> Result<CaseId> {
+        let result = self.write(|tx| {
+            let sql = "INSERT INTO care_cases (customer_id, opened_at_ms) VALUES (?1, ?2)";
+            tx.prepare_cached(sql)?
+                .execute(params![customer.0, to_ms(at)])?;
+            Ok(CaseId(tx.last_insert_rowid()))
+        });
+        match result {
+            Err(Error::Sqlite(error)) if is_foreign_key_error(&error) => {
+                Err(Error::not_found("customer", customer))
+            }
+            other => other,
+        }
+    }
+
+    /// Closes a care case at `at`. Closing a closed case keeps the first closing time.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when the case does not exist.
+    pub fn close_case(&self, case: CaseId, at: DateTime<Utc>) -> Result<()> {
+        let changed = self.write(|tx| {
+            let sql = "UPDATE care_cases SET closed_at_ms = coalesce(closed_at_ms, ?2) \
+                       WHERE id = ?1";
+            Ok(tx
+                .prepare_cached(sql)?
+                .execute(params![case.0, to_ms(at)])?)
+        })?;
+        if changed == 0 {
+            return Err(Error::not_found("care case", case));
+        }
+        Ok(())
+    }
+
+    /// Suppresses the customer's address on `channel` from `at` on. A channel already
+    /// suppressed keeps its first reason and time.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when the customer does not exist.
+    pub fn suppress(
+        &self,
+        customer: CustomerId,
+        channel: &Channel,
+        reason: SuppressionReason,
+        at: DateTime<Utc>,
+    ) -> Result<Recorded> {
+        let result = self.write(|tx| {
+            let sql = "INSERT OR IGNORE INTO suppressions (customer_id, channel, reason, at_ms) \
+                       VALUES (?1, ?2, ?3, ?4)";
+            let changed = tx.prepare_cached(sql)?.execute(params![
+                customer.0,
+                channel.as_str(),
+                reason.as_str(),
+                to_ms(at)
+            ])?;
+            Ok(if changed == 0 {
+                Recorded::Duplicate
+            } else {
+                Recorded::New
+            })
+        });
+        match result {
+            Err(Error::Sqlite(error)) if is_foreign_key_error(&error) => {
+                Err(Error::not_found("customer", customer))
+            }
+            other => other,
+        }
+    }
+
+    /// Returns the customer's suppressed addresses, by channel name.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRow`] when a stored row cannot be read back.
+    pub fn suppressions(&self, customer: CustomerId) -> Result<Vec<Suppression>> {
+        let sql = format!(
+            "SELECT {SUPPRESSION_COLUMNS} FROM suppressions WHERE customer_id = ?1 ORDER BY channel"
+        );
+        let mut statement = self.connection.prepare_cached(&sql)?;
+        let mut rows = statement.query([customer.0])?;
+        let mut suppressions = Vec::new();
+        while let Some(row) = rows.next()? {
+            suppressions.push(suppression_from_row(row)?);
+        }
+        Ok(suppressions)
+    }
+
+    /// Returns everything stored about the customer's past, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when the customer does not exist.
+    pub fn history(&self, customer: CustomerId) -> Result<History> {
+        self.read(|tx| {
+            self.customer(customer)?;
+            let contacts = collect(
+                tx,
+                &format!(
+                    "SELECT {CONTACT_COLUMNS} FROM contacts WHERE customer_id = ?1 \
+                     ORDER BY at_ms, id"
+                ),
+                customer,
+                contact_from_row,
+            )?;
+            let signals = collect(
+                tx,
+                &format!(
+                    "SELECT {SIGNAL_COLUMNS} FROM signals WHERE customer_id = ?1 \
+                     ORDER BY at_ms, id"
+                ),
+                customer,
+                signal_from_row,
+            )?;
+            let cases = collect(
+                tx,
+                &format!(
+                    "SELECT {CASE_COLUMNS} FROM care_cases WHERE customer_id = ?1 \
+                     ORDER BY opened_at_ms, id"
+                ),
+                customer,
+                case_from_row,
+            )?;
+            let suppressions = self.suppressions(customer)?;
+            Ok(History {
+                contacts,
+                signals,
+                cases,
+                suppressions,
+            })
+        })
+    }
+}
+
+fn collect<T>(
+    connection: &rusqlite::Connection,
+    sql: &str,
+    customer: CustomerId,
+    parse: impl Fn(&Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut statement = connection.prepare_cached(sql)?;
+    let mut rows = statement.query([customer.0])?;
+    let mut items = Vec::new();
+    while let Some(row) = rows.next()? {
+        items.push(parse(row)?);
+    }
+    Ok(items)
+}

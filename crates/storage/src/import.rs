@@ -1,0 +1,1 @@
+//! Bulk CSV import.

@@ -1,0 +1,611 @@
+//! The outbox: one delivery per campaign and customer, from planning to sending.
+
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use tact_domain::{
+    CampaignId, Contact, Customer, CustomerId, Decision, DeliveryId, Outcome, Reason,
+};
+
+use crate::codec::{from_json, from_ms, outcome_text, parse_enum, to_json, to_ms};
+use crate::customers::{CUSTOMER_COLUMNS, customer_from_row};
+use crate::history::insert_contact;
+use crate::{ContactId, Error, Result, Store};
+
+/// Where a delivery is. See docs/storage.md for the transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Created for a customer of the audience, not decided yet.
+    Planned,
+    /// Held back until its next attempt time.
+    Deferred,
+    /// Approved, with its contact booked; waiting for a worker.
+    Approved,
+    /// Claimed by a worker that holds a lease on it.
+    Sending,
+    /// Handed to the channel.
+    Sent,
+    /// Failed for good; its contact no longer counts against budgets.
+    Failed,
+    /// Denied by a rule.
+    Denied,
+}
+
+impl DeliveryState {
+    /// The stored name, such as `approved`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Planned => "planned",
+            DeliveryState::Deferred => "deferred",
+            DeliveryState::Approved => "approved",
+            DeliveryState::Sending => "sending",
+            DeliveryState::Sent => "sent",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Denied => "denied",
+        }
+    }
+}
+
+impl fmt::Display for DeliveryState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One row of the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// Its id.
+    pub id: DeliveryId,
+    /// The campaign.
+    pub campaign: CampaignId,
+    /// The customer.
+    pub customer: CustomerId,
+    /// Where it is.
+    pub state: DeliveryState,
+    /// When it is next due: decided again when deferred, sent when approved.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Failed send attempts so far.
+    pub attempts: u32,
+    /// The reasons of the last deferral or denial; empty otherwise.
+    pub reasons: Vec<Reason>,
+    /// When it was last decided.
+    pub decided_at: Option<DateTime<Utc>>,
+    /// When the approval expires, for an approved delivery.
+    pub approval_expires_at: Option<DateTime<Utc>>,
+    /// The contact booked by its approval.
+    pub contact: Option<ContactId>,
+    /// The worker holding the lease, while sending.
+    pub lease_owner: Option<String>,
+    /// When the lease runs out, while sending.
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// The channel's message id, once sent.
+    pub message_id: Option<String>,
+    /// The last send error.
+    pub last_error: Option<String>,
+    /// When the row last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+const DELIVERY_COLUMNS: &str = "id, campaign_id, customer_id, state, next_attempt_at_ms, \
+     attempts, reasons, decided_at_ms, approval_expires_at_ms, contact_id, lease_owner, \
+     lease_expires_at_ms, message_id, last_error, updated_at_ms";
+
+fn delivery_from_row(row: &Row<'_>) -> Result<Delivery> {
+    let id: i64 = row.get(0)?;
+    let instant = |index: usize| -> Result<Option<DateTime<Utc>>> {
+        let ms: Option<i64> = row.get(index)?;
+        ms.map(|ms| from_ms("delivery", id, ms)).transpose()
+    };
+    let state: String = row.get(3)?;
+    let reasons: String = row.get(6)?;
+    Ok(Delivery {
+        id: DeliveryId(id),
+        campaign: CampaignId(row.get(1)?),
+        customer: CustomerId(row.get(2)?),
+        state: parse_enum("delivery", id, &state)?,
+        next_attempt_at: instant(4)?,
+        attempts: row.get(5)?,
+        reasons: from_json("delivery", id, &reasons)?,
+        decided_at: instant(7)?,
+        approval_expires_at: instant(8)?,
+        contact: row.get::<_, Option<i64>>(9)?.map(ContactId),
+        lease_owner: row.get(10)?,
+        lease_expires_at: instant(11)?,
+        message_id: row.get(12)?,
+        last_error: row.get(13)?,
+        updated_at: from_ms("delivery", id, row.get(14)?)?,
+    })
+}
+
+/// A delivery a worker claimed, with what it needs to send it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedDelivery {
+    /// The delivery.
+    pub id: DeliveryId,
+    /// Its campaign.
+    pub campaign: CampaignId,
+    /// The customer to send to.
+    pub customer: Customer,
+    /// The contact its approval booked.
+    pub contact: ContactId,
+    /// Failed attempts before this one.
+    pub attempts: u32,
+    /// When the approval expires.
+    pub approval_expires_at: Option<DateTime<Utc>>,
+    /// The worker must finish (mark sent, retry, failed or release) before this instant,
+    /// or another worker may claim the delivery again.
+    pub lease_expires_at: DateTime<Utc>,
+}
+
+/// Counts of a campaign's deliveries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CampaignReport {
+    /// Deliveries per state; states with none are left out.
+    pub by_state: BTreeMap<DeliveryState, u64>,
+    /// Deferred and denied deliveries per rule id (such as `min_gap`) of their reasons. A
+    /// delivery held back by two rules counts once for each.
+    pub by_rule: BTreeMap<String, u64>,
+}
+
+impl Store {
+    /// Creates a planned delivery for each customer of `customers` that has none for this
+    /// campaign yet, due at `now`. Returns the delivery id of every customer, new or
+    /// existing, in the order given. Planning twice changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when the campaign or a customer does not exist; then nothing is
+    /// planned.
+    pub fn plan_deliveries(
+        &self,
+        campaign: CampaignId,
+        customers: &[CustomerId],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DeliveryId>> {
+        self.write(|tx| {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO deliveries \
+                     (campaign_id, customer_id, state, next_attempt_at_ms, updated_at_ms) \
+                 VALUES (?1, ?2, 'planned', ?3, ?3)",
+            )?;
+            let mut select = tx.prepare_cached(
+                "SELECT id FROM deliveries WHERE campaign_id = ?1 AND customer_id = ?2",
+            )?;
+            let mut ids = Vec::with_capacity(customers.len());
+            for customer in customers {
+                let inserted = insert.execute(params![campaign.0, customer.0, to_ms(now)]);
+                if let Err(error) = inserted {
+                    if crate::customers::is_foreign_key_error(&error) {
+                        let entity = format!("campaign {campaign} or customer");
+                        return Err(Error::NotFound {
+                            entity: "delivery target",
+                            id: format!("{entity} {customer}"),
+                        });
+                    }
+                    return Err(error.into());
+                }
+                ids.push(DeliveryId(
+                    select.query_row(params![campaign.0, customer.0], |row| row.get(0))?,
+                ));
+            }
+            Ok(ids)
+        })
+    }
+
+    /// Stores the decision on a planned or deferred delivery, decided at `now`.
+    ///
+    /// An approval books its contact (outcome pending, so it counts against budgets at
+    /// once) and marks the delivery approved and due at `now`, in the same transaction. A
+    /// deferral sets the next attempt to its `until`; a denial ends the delivery. Both keep
+    /// their reasons.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when the delivery does not exist; [`Error::InvalidState`] when it
+    /// is no longer planned or deferred (then nothing is written); [`Error::InvalidField`]
+    /// when an approval is for another customer or campaign.
+    pub fn record_decision(
+        &self,
+        delivery: DeliveryId,
+        decision: &Decision,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.write(|tx| record_decision_in(tx, delivery, decision, now))
+    }
+
+    /// Stores several decisions in one transaction, as [`Store::record_decision`] does for
+    /// one. Either all are stored or, on the first error, none.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::record_decision`].
+    pub fn record_decisions(
+        &self,
+        decisions: &[(DeliveryId, Decision)],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.write(|tx| {
+            for (delivery, decision) in decisions {
+                record_decision_in(tx, *delivery, decision, now)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Returns up to `limit` deliveries that are due to be decided at `now`: deferred ones
+    /// whose time has come, and planned ones, earliest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRow`] when a stored row cannot be read back.
+    pub fn deferred_due(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Delivery>> {
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries \
+             WHERE state IN ('planned', 'deferred') AND next_attempt_at_ms <= ?1 \
+             ORDER BY next_attempt_at_ms, id LIMIT ?2"
+        );
+        self.query_deliveries(&sql, params![to_ms(now), limit as i64])
+    }
+
+    /// Claims up to `limit` deliveries for `worker` until `now + lease`: approved ones that
+    /// are due, and ones left `sending` by a worker whose lease ran out. They become
+    /// `sending`. Claims run in one `BEGIN IMMEDIATE` transaction, so two workers never
+    /// claim the same delivery while its lease lasts.
+    ///
+    /// A delivery whose worker died after handing the message to the channel but before
+    /// [`Store::mark_sent`] is sent again when claimed again: the in-flight window is the
+    /// lease.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Busy`] when another writer held the lock for longer than the busy timeout.
+    pub fn claim_deliveries(
+        &self,
+        worker: &str,
+        lease: Duration,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        let now_ms = to_ms(now);
+        let expires_ms = to_ms(now + lease);
+        self.write(|tx| {
+            let mut statement = tx.prepare_cached(
+                "UPDATE deliveries SET state = 'sending', lease_owner = ?1, \
+                     lease_expires_at_ms = ?2, updated_at_ms = ?3 \
+                 WHERE id IN ( \
+                     SELECT id FROM deliveries WHERE state = 'approved' \
+                         AND next_attempt_at_ms <= ?3 \
+                     UNION ALL \
+                     SELECT id FROM deliveries WHERE state = 'sending' \
+                         AND lease_expires_at_ms <= ?3 \
+                     ORDER BY id LIMIT ?4) \
+                 RETURNING id, campaign_id, customer_id, contact_id, attempts, \
+                     approval_expires_at_ms",
+            )?;
+            let mut rows = statement.query(params![worker, expires_ms, now_ms, limit as i64])?;
+            let mut claimed = Vec::new();
+            while let Some(row) = rows.next()? {
+                let id: i64 = row.get(0)?;
+                let expires: Option<i64> = row.get(5)?;
+                claimed.push((
+                    id,
+                    CampaignId(row.get(1)?),
+                    CustomerId(row.get(2)?),
+                    ContactId(row.get::<_, Option<i64>>(3)?.unwrap_or_default()),
+                    row.get::<_, u32>(4)?,
+                    expires.map(|ms| from_ms("delivery", id, ms)).transpose()?,
+                ));
+            }
+            drop(rows);
+            claimed.sort_by_key(|item| item.0);
+
+            let lease_expires_at = from_ms("delivery", 0, expires_ms)?;
+            claimed
+                .into_iter()
+                .map(
+                    |(id, campaign, customer, contact, attempts, approval_expires_at)| {
+                        Ok(ClaimedDelivery {
+                            id: DeliveryId(id),
+                            campaign,
+                            customer: customer_in(tx, customer)?,
+                            contact,
+                            attempts,
+                            approval_expires_at,
+                            lease_expires_at,
+                        })
+                    },
+                )
+                .collect()
+        })
+    }
+
+    /// Marks a claimed delivery as sent with the channel's message id, and its contact as
+    /// sent at `now`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] when the delivery is not `sending`; [`Error::NotFound`] when
+    /// it does not exist.
+    pub fn mark_sent(
+        &self,
+        delivery: DeliveryId,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.write(|tx| {
+            let contact = sending_contact(tx, delivery)?;
+            tx.prepare_cached(
+                "UPDATE deliveries SET state = 'sent', message_id = ?2, lease_owner = NULL, \
+                     lease_expires_at_ms = NULL, next_attempt_at_ms = NULL, updated_at_ms = ?3 \
+                 WHERE id = ?1",
+            )?
+            .execute(params![delivery.0, message_id, to_ms(now)])?;
+            set_outcome(tx, contact, Outcome::Sent, Some(now))
+        })
+    }
+
+    /// Gives a claimed delivery back for another attempt at `next_at`, counting one failed
+    /// attempt and keeping `error`. Its contact stays booked.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] when the delivery is not `sending`; [`Error::NotFound`] when
+    /// it does not exist.
+    pub fn mark_retry(
+        &self,
+        delivery: DeliveryId,
+        next_at: DateTime<Utc>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.write(|tx| {
+            sending_contact(tx, delivery)?;
+            tx.prepare_cached(
+                "UPDATE deliveries SET state = 'approved', attempts = attempts + 1, \
+                     last_error = ?2, next_attempt_at_ms = ?3, lease_owner = NULL, \
+                     lease_expires_at_ms = NULL, updated_at_ms = ?4 \
+                 WHERE id = ?1",
+            )?
+            .execute(params![delivery.0, error, to_ms(next_at), to_ms(now)])?;
+            Ok(())
+        })
+    }
+
+    /// Marks a claimed delivery as failed for good, keeping `error`, and its contact as
+    /// failed so that it stops counting against budgets.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] when the delivery is not `sending`; [`Error::NotFound`] when
+    /// it does not exist.
+    pub fn mark_failed(&self, delivery: DeliveryId, error: &str, now: DateTime<Utc>) -> Result<()> {
+        self.write(|tx| {
+            let contact = sending_contact(tx, delivery)?;
+            tx.prepare_cached(
+                "UPDATE deliveries SET state = 'failed', attempts = attempts + 1, \
+                     last_error = ?2, next_attempt_at_ms = NULL, lease_owner = NULL, \
+                     lease_expires_at_ms = NULL, updated_at_ms = ?3 \
+                 WHERE id = ?1",
+            )?
+            .execute(params![delivery.0, error, to_ms(now)])?;
+            set_outcome(tx, contact, Outcome::Failed, None)
+        })
+    }
+
+    /// Gives a claimed delivery back unsent, for example on shutdown, so any worker can
+    /// claim it at once. Attempts are not counted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] when the delivery is not `sending`; [`Error::NotFound`] when
+    /// it does not exist.
+    pub fn release(&self, delivery: DeliveryId, now: DateTime<Utc>) -> Result<()> {
+        self.write(|tx| {
+            sending_contact(tx, delivery)?;
+            tx.prepare_cached(
+                "UPDATE deliveries SET state = 'approved', lease_owner = NULL, \
+                     lease_expires_at_ms = NULL, updated_at_ms = ?2 WHERE id = ?1",
+            )?
+            .execute(params![delivery.0, to_ms(now)])?;
+            Ok(())
+        })
+    }
+
+    /// Returns the delivery with `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when there is none.
+    pub fn delivery(&self, id: DeliveryId) -> Result<Delivery> {
+        let sql = format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1");
+        self.query_deliveries(&sql, [id.0])?
+            .pop()
+            .ok_or_else(|| Error::not_found("delivery", id))
+    }
+
+    /// Returns every delivery to the customer, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRow`] when a stored row cannot be read back.
+    pub fn deliveries_for(&self, customer: CustomerId) -> Result<Vec<Delivery>> {
+        let sql =
+            format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE customer_id = ?1 ORDER BY id");
+        self.query_deliveries(&sql, [customer.0])
+    }
+
+    /// Counts the campaign's deliveries by state, and its deferrals and denials by rule.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when the campaign does not exist.
+    pub fn campaign_status(&self, campaign: CampaignId) -> Result<CampaignReport> {
+        self.read(|tx| {
+            self.campaign(campaign)?;
+            let mut report = CampaignReport::default();
+            let mut statement = tx.prepare_cached(
+                "SELECT state, count(*) FROM deliveries WHERE campaign_id = ?1 GROUP BY state",
+            )?;
+            let mut rows = statement.query([campaign.0])?;
+            while let Some(row) = rows.next()? {
+                let state: String = row.get(0)?;
+                let state = parse_enum("campaign deliveries of", campaign.0, &state)?;
+                report.by_state.insert(state, row.get(1)?);
+            }
+            let mut statement = tx.prepare_cached(
+                "SELECT json_extract(reason.value, '$.rule'), count(*) \
+                 FROM deliveries, json_each(deliveries.reasons) AS reason \
+                 WHERE campaign_id = ?1 AND state IN ('deferred', 'denied') GROUP BY 1",
+            )?;
+            let mut rows = statement.query([campaign.0])?;
+            while let Some(row) = rows.next()? {
+                let rule: Option<String> = row.get(0)?;
+                report.by_rule.insert(rule.unwrap_or_default(), row.get(1)?);
+            }
+            Ok(report)
+        })
+    }
+
+    fn query_deliveries(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<Delivery>> {
+        let mut statement = self.connection.prepare_cached(sql)?;
+        let mut rows = statement.query(params)?;
+        let mut deliveries = Vec::new();
+        while let Some(row) = rows.next()? {
+            deliveries.push(delivery_from_row(row)?);
+        }
+        Ok(deliveries)
+    }
+}
+
+fn record_decision_in(
+    tx: &Connection,
+    delivery: DeliveryId,
+    decision: &Decision,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let (state, campaign, customer) = delivery_target(tx, delivery)?;
+    if !matches!(state, DeliveryState::Planned | DeliveryState::Deferred) {
+        return Err(Error::InvalidState {
+            delivery: delivery.0,
+            state: state.to_string(),
+            expected: "planned or deferred",
+        });
+    }
+    let now_ms = to_ms(now);
+    match decision {
+        Decision::Approve(approval) => {
+            let proposal = approval.proposal();
+            if proposal.customer != customer || proposal.campaign != Some(campaign) {
+                let value = format!(
+                    "customer {} campaign {:?}",
+                    proposal.customer, proposal.campaign
+                );
+                let reason = format!(
+                    "delivery {delivery} is for customer {customer} of campaign {campaign}"
+                );
+                return Err(Error::invalid_field("approval", &value, reason));
+            }
+            let contact = insert_contact(
+                tx,
+                &Contact {
+                    customer,
+                    channel: proposal.channel.clone(),
+                    purpose: proposal.purpose,
+                    topic: proposal.topic.clone(),
+                    campaign: Some(campaign),
+                    at: now,
+                    duration_s: proposal.duration_s,
+                    outcome: Outcome::Pending,
+                },
+            )?;
+            tx.prepare_cached(
+                "UPDATE deliveries SET state = 'approved', contact_id = ?2, reasons = '[]', \
+                     decided_at_ms = ?3, next_attempt_at_ms = ?3, approval_expires_at_ms = ?4, \
+                     updated_at_ms = ?3 \
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                delivery.0,
+                contact.0,
+                now_ms,
+                to_ms(approval.expires_at())
+            ])?;
+        }
+        Decision::Defer { until, reasons } => {
+            tx.prepare_cached(
+                "UPDATE deliveries SET state = 'deferred', reasons = ?2, decided_at_ms = ?3, \
+                     next_attempt_at_ms = ?4, updated_at_ms = ?3 \
+                 WHERE id = ?1",
+            )?
+            .execute(params![delivery.0, to_json(reasons), now_ms, to_ms(*until)])?;
+        }
+        Decision::Deny { reasons } => {
+            tx.prepare_cached(
+                "UPDATE deliveries SET state = 'denied', reasons = ?2, decided_at_ms = ?3, \
+                     next_attempt_at_ms = NULL, updated_at_ms = ?3 \
+                 WHERE id = ?1",
+            )?
+            .execute(params![delivery.0, to_json(reasons), now_ms])?;
+        }
+    }
+    Ok(())
+}
+
+fn delivery_target(
+    tx: &Connection,
+    delivery: DeliveryId,
+) -> Result<(DeliveryState, CampaignId, CustomerId)> {
+    let row: Option<(String, i64, i64)> = tx
+        .prepare_cached("SELECT state, campaign_id, customer_id FROM deliveries WHERE id = ?1")?
+        .query_row([delivery.0], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
+        .optional()?;
+    let (state, campaign, customer) = row.ok_or_else(|| Error::not_found("delivery", delivery))?;
+    let state = parse_enum("delivery", delivery.0, &state)?;
+    Ok((state, CampaignId(campaign), CustomerId(customer)))
+}
+
+/// Returns the contact of a delivery that must be `sending`.
+fn sending_contact(tx: &Connection, delivery: DeliveryId) -> Result<ContactId> {
+    let row: Option<(String, Option<i64>)> = tx
+        .prepare_cached("SELECT state, contact_id FROM deliveries WHERE id = ?1")?
+        .query_row([delivery.0], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let (state, contact) = row.ok_or_else(|| Error::not_found("delivery", delivery))?;
+    match (state.as_str(), contact) {
+        ("sending", Some(contact)) => Ok(ContactId(contact)),
+        _ => Err(Error::InvalidState {
+            delivery: delivery.0,
+            state,
+            expected: "sending",
+        }),
+    }
+}
+
+fn set_outcome(
+    tx: &Connection,
+    contact: ContactId,
+    outcome: Outcome,
+    at: Option<DateTime<Utc>>,
+) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE contacts SET outcome = ?2, at_ms = coalesce(?3, at_ms) WHERE id = ?1",
+    )?
+    .execute(params![contact.0, outcome_text(outcome), at.map(to_ms)])?;
+    Ok(())
+}
+
+fn customer_in(tx: &Connection, customer: CustomerId) -> Result<Customer> {
+    let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = ?1");
+    let mut statement = tx.prepare_cached(&sql)?;
+    let mut rows = statement.query([customer.0])?;
+    match rows.next()? {
+        Some(row) => customer_from_row(row),
+        None => Err(Error::not_found("customer", customer)),
+    }
+}

@@ -1,0 +1,208 @@
+//! The schema and its migrations, and opening a connection with the right settings.
+
+use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations};
+use std::time::Duration;
+
+use crate::error::BUSY_TIMEOUT_MS;
+use crate::{Error, Result};
+
+/// The first schema. Instants are milliseconds since the Unix epoch (UTC).
+const SCHEMA_V1: &str = r#"
+CREATE TABLE accounts (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+
+CREATE TABLE customers (
+    id INTEGER PRIMARY KEY,
+    external_id TEXT NOT NULL UNIQUE,
+    name TEXT,
+    email TEXT,
+    phone TEXT,
+    time_zone TEXT NOT NULL,
+    locale TEXT NOT NULL,
+    account_id INTEGER REFERENCES accounts(id),
+    bucket TEXT,
+    fields TEXT NOT NULL DEFAULT '{}',
+    preferences TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX customers_account ON customers(account_id, id);
+CREATE INDEX customers_bucket ON customers(bucket, id);
+
+CREATE TABLE consent_events (
+    id INTEGER PRIMARY KEY,
+    customer_id INTEGER NOT NULL REFERENCES customers(id),
+    actor TEXT NOT NULL,
+    source TEXT NOT NULL,
+    change TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
+);
+CREATE INDEX consent_events_customer ON consent_events(customer_id, id);
+CREATE TRIGGER consent_events_no_update BEFORE UPDATE ON consent_events
+BEGIN
+    SELECT RAISE(ABORT, 'consent_events is append-only: rows cannot be updated');
+END;
+CREATE TRIGGER consent_events_no_delete BEFORE DELETE ON consent_events
+BEGIN
+    SELECT RAISE(ABORT, 'consent_events is append-only: rows cannot be deleted');
+END;
+
+CREATE TABLE campaigns (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    topic TEXT,
+    audience TEXT NOT NULL,
+    priority INTEGER NOT NULL DEFAULT 0,
+    offer INTEGER NOT NULL DEFAULT 0,
+    template TEXT NOT NULL,
+    send_at_ms INTEGER,
+    relevant_until_ms INTEGER,
+    created_at_ms INTEGER NOT NULL,
+    status TEXT NOT NULL
+);
+CREATE INDEX campaigns_status ON campaigns(status, send_at_ms);
+
+CREATE TABLE contacts (
+    id INTEGER PRIMARY KEY,
+    customer_id INTEGER NOT NULL REFERENCES customers(id),
+    channel TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    topic TEXT,
+    campaign_id INTEGER REFERENCES campaigns(id),
+    at_ms INTEGER NOT NULL,
+    duration_s INTEGER NOT NULL DEFAULT 0,
+    outcome TEXT NOT NULL
+);
+CREATE UNIQUE INDEX contacts_identity ON contacts(
+    customer_id, at_ms, channel, purpose, ifnull(topic, ''), ifnull(campaign_id, 0)
+);
+
+CREATE TABLE signals (
+    id INTEGER PRIMARY KEY,
+    customer_id INTEGER NOT NULL REFERENCES customers(id),
+    kind TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    channel TEXT,
+    topic TEXT,
+    delivery_id INTEGER,
+    machine INTEGER NOT NULL DEFAULT 0,
+    value REAL
+);
+CREATE UNIQUE INDEX signals_identity ON signals(
+    customer_id, at_ms, kind, ifnull(channel, ''), ifnull(topic, ''), ifnull(delivery_id, 0)
+);
+
+CREATE TABLE care_cases (
+    id INTEGER PRIMARY KEY,
+    customer_id INTEGER NOT NULL REFERENCES customers(id),
+    opened_at_ms INTEGER NOT NULL,
+    closed_at_ms INTEGER
+);
+CREATE INDEX care_cases_customer ON care_cases(customer_id, opened_at_ms);
+
+CREATE TABLE suppressions (
+    customer_id INTEGER NOT NULL REFERENCES customers(id),
+    channel TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (customer_id, channel)
+) WITHOUT ROWID;
+
+CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY,
+    campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+    customer_id INTEGER NOT NULL REFERENCES customers(id),
+    state TEXT NOT NULL CHECK (
+        state IN ('planned', 'deferred', 'approved', 'sending', 'sent', 'failed', 'denied')
+    ),
+    next_attempt_at_ms INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    reasons TEXT NOT NULL DEFAULT '[]',
+    decided_at_ms INTEGER,
+    approval_expires_at_ms INTEGER,
+    contact_id INTEGER REFERENCES contacts(id),
+    lease_owner TEXT,
+    lease_expires_at_ms INTEGER,
+    message_id TEXT,
+    last_error TEXT,
+    updated_at_ms INTEGER NOT NULL,
+    UNIQUE (campaign_id, customer_id),
+    CHECK ((state IN ('approved', 'sending', 'sent', 'failed')) = (contact_id IS NOT NULL))
+);
+CREATE INDEX deliveries_due ON deliveries(state, next_attempt_at_ms);
+CREATE INDEX deliveries_lease ON deliveries(state, lease_expires_at_ms);
+CREATE INDEX deliveries_customer ON deliveries(customer_id);
+"#;
+
+/// The migrations, oldest first. A migration, once released, is never edited: changes go in
+/// a new one appended here.
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(SCHEMA_V1)])
+}
+
+/// The newest schema version this build knows (`PRAGMA user_version` after all migrations).
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Opens a connection, refuses files from a newer schema, sets the pragmas and migrates.
+pub(crate) fn open_connection(path: &std::path::Path) -> Result<Connection> {
+    let mut connection = Connection::open(path)?;
+    configure(&mut connection)?;
+    Ok(connection)
+}
+
+pub(crate) fn configure(connection: &mut Connection) -> Result<()> {
+    connection.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))?;
+
+    // Check the version before any pragma that writes (journal_mode does), so a file from a
+    // newer build is left exactly as it was.
+    let found = user_version(connection)?;
+    if found > SCHEMA_VERSION {
+        return Err(Error::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+
+    let _mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    connection.pragma_update(None, "synchronous", "NORMAL")?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    migrate(connection)
+}
+
+fn user_version(connection: &Connection) -> Result<i64> {
+    Ok(connection.pragma_query_value(None, "user_version", |row| row.get(0))?)
+}
+
+/// Runs the pending migrations. Several connections may open a new file at once: a migration
+/// that loses the race fails, so each failure re-reads the version and tries again, a bounded
+/// number of times.
+fn migrate(connection: &mut Connection) -> Result<()> {
+    let migrations = migrations();
+    let mut attempts = 0;
+    loop {
+        if user_version(connection)? == SCHEMA_VERSION {
+            return Ok(());
+        }
+        match migrations.to_latest(connection) {
+            Ok(()) => return Ok(()),
+            Err(_) if attempts < 50 && user_version(connection)? <= SCHEMA_VERSION => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(error) => return Err(Error::Migration(error)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        assert!(migrations().validate().is_ok());
+    }
+}

@@ -1,0 +1,83 @@
+//! The [`Store`]: one connection to the database file.
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use std::path::Path;
+
+use crate::Result;
+use crate::schema;
+
+/// One connection to a tact database file.
+///
+/// Opening is cheap (a file open and a few pragmas once the schema is current), so each
+/// worker thread opens its own `Store` on the same file. A `Store` is `Send` but not `Sync`:
+/// move it into the thread or `spawn_blocking` task that uses it, never share one between
+/// threads at once.
+///
+/// The file is in WAL mode: readers never wait for the writer, and writers take turns.
+/// Every write runs in one `BEGIN IMMEDIATE` transaction, which waits up to 5 seconds for
+/// another writer to finish before failing with [`crate::Error::Busy`].
+/// `synchronous = NORMAL` means a committed transaction survives a crash of the process;
+/// after a power failure the last transactions before it may be lost, but the file is never
+/// corrupt.
+#[derive(Debug)]
+pub struct Store {
+    pub(crate) connection: Connection,
+}
+
+impl Store {
+    /// Opens the database file at `path`, creating it when it does not exist, and brings the
+    /// schema up to date.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::SchemaTooNew`] when a newer build wrote the file; the file is left
+    /// unchanged. [`crate::Error::Sqlite`] when the file cannot be opened or is not a
+    /// database, and [`crate::Error::Migration`] when a migration fails.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        let connection = schema::open_connection(path.as_ref())?;
+        Ok(Store { connection })
+    }
+
+    /// Opens a private database in memory, for unit tests. Nothing is shared with any other
+    /// `Store`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::open`].
+    pub fn open_in_memory() -> Result<Store> {
+        let mut connection = Connection::open_in_memory()?;
+        schema::configure(&mut connection)?;
+        Ok(Store { connection })
+    }
+
+    /// Copies the whole database to a new file at `path` while other connections go on
+    /// reading and writing. The copy is a consistent snapshot.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Sqlite`] when the target cannot be written.
+    pub fn backup_to(&self, path: impl AsRef<Path>) -> Result<()> {
+        let mut target = Connection::open(path.as_ref())?;
+        let backup = rusqlite::backup::Backup::new(&self.connection, &mut target)?;
+        backup.run_to_completion(1024, std::time::Duration::from_millis(5), None)?;
+        Ok(())
+    }
+
+    /// Runs `work` in one `BEGIN IMMEDIATE` transaction and commits it when `work` succeeds.
+    pub(crate) fn write<T>(&self, work: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let transaction =
+            Transaction::new_unchecked(&self.connection, TransactionBehavior::Immediate)?;
+        let value = work(&transaction)?;
+        transaction.commit()?;
+        Ok(value)
+    }
+
+    /// Runs `work` in one read transaction, so every query in it sees the same snapshot.
+    pub(crate) fn read<T>(&self, work: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let transaction =
+            Transaction::new_unchecked(&self.connection, TransactionBehavior::Deferred)?;
+        let value = work(&transaction)?;
+        transaction.finish()?;
+        Ok(value)
+    }
+}

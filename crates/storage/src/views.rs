@@ -1,0 +1,370 @@
+//! Loading what the rules need: one customer's view, or views for a whole audience in
+//! batches.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use tact_domain::{
+    AccountId, Bucket, Contact, CustomerId, CustomerView, Policy, Preferences, Topic,
+};
+
+use crate::codec::to_ms;
+use crate::customers::{CUSTOMER_COLUMNS, customer_from_row, parse_preferences};
+use crate::history::{
+    CASE_COLUMNS, CONTACT_COLUMNS, SIGNAL_COLUMNS, SUPPRESSION_COLUMNS, case_from_row,
+    contact_from_row, signal_from_row, suppression_from_row,
+};
+use crate::{Error, Result, Store};
+
+/// Which customers a campaign addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Audience {
+    /// Every customer.
+    All,
+    /// Customers in this bucket: the one they chose, or else the one assigned to them.
+    Bucket {
+        /// The bucket.
+        bucket: Bucket,
+    },
+    /// Customers who have not opted out of this topic.
+    Topic {
+        /// The topic.
+        topic: Topic,
+    },
+    /// The people of one account.
+    Account {
+        /// The account.
+        account: AccountId,
+    },
+}
+
+impl Audience {
+    fn includes(&self, preferences: &Preferences, assigned: Option<Bucket>) -> bool {
+        match self {
+            Audience::All | Audience::Account { .. } => true,
+            Audience::Bucket { bucket } => preferences.bucket.or(assigned) == Some(*bucket),
+            Audience::Topic { topic } => !preferences.topic_opt_outs.contains_key(topic),
+        }
+    }
+}
+
+/// The time range of history a view loads: after `since` and up to `now`, in milliseconds.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    since_ms: i64,
+    now_ms: i64,
+}
+
+impl Window {
+    fn new(now: DateTime<Utc>, policy: &Policy) -> Window {
+        let since = now
+            .checked_sub_signed(policy.lookback())
+            .unwrap_or(DateTime::UNIX_EPOCH);
+        Window {
+            since_ms: to_ms(since),
+            now_ms: to_ms(now),
+        }
+    }
+}
+
+impl Store {
+    /// Loads one customer's view for a decision at `now`: the customer, their preferences,
+    /// and the history [`Policy::lookback`] needs. That is their contacts and signals after
+    /// `now - lookback` and not after `now`, oldest first; the same for the other people of
+    /// their account; care cases still open or closed in that window; and every suppressed
+    /// address.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when the customer does not exist; [`Error::InvalidRow`] when a
+    /// stored row cannot be read back.
+    pub fn load_view(
+        &self,
+        customer: CustomerId,
+        now: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Result<CustomerView> {
+        let window = Window::new(now, policy);
+        self.read(|tx| {
+            let mut batch = customers_in_range(tx, customer.0 - 1, 1, &Audience::All)?;
+            batch.customers.retain(|view| view.customer.id == customer);
+            if batch.customers.is_empty() {
+                return Err(Error::not_found("customer", customer));
+            }
+            load_history(tx, &mut batch, window)?;
+            batch
+                .customers
+                .pop()
+                .ok_or_else(|| Error::not_found("customer", customer))
+        })
+    }
+
+    /// Streams the views of every customer in `audience`, in id order, `batch_size`
+    /// customers at a time, with the same history as [`Store::load_view`].
+    ///
+    /// Memory is bounded by one batch. Each batch is read in its own read transaction, so a
+    /// batch is consistent in itself but later batches see writes made meanwhile. The store
+    /// is free between batches, so the caller may write through it while iterating.
+    pub fn view_batches<'a>(
+        &'a self,
+        audience: &Audience,
+        now: DateTime<Utc>,
+        policy: &Policy,
+        batch_size: usize,
+    ) -> ViewBatches<'a> {
+        ViewBatches {
+            store: self,
+            audience: audience.clone(),
+            window: Window::new(now, policy),
+            batch_size: batch_size.max(1),
+            after: 0,
+            done: false,
+        }
+    }
+
+    /// Calls `visit` with the view of every customer in `audience`, in id order, loading
+    /// `batch_size` customers at a time as [`Store::view_batches`] does. Stops at the first
+    /// error, from storage or from `visit`.
+    ///
+    /// # Errors
+    ///
+    /// The first error of a batch or of `visit`.
+    pub fn for_each_view(
+        &self,
+        audience: &Audience,
+        now: DateTime<Utc>,
+        policy: &Policy,
+        batch_size: usize,
+        mut visit: impl FnMut(CustomerView) -> Result<()>,
+    ) -> Result<()> {
+        for batch in self.view_batches(audience, now, policy, batch_size) {
+            for view in batch? {
+                visit(view)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Batches of customer views, from [`Store::view_batches`]. Each item is one batch of at
+/// most `batch_size` views in customer id order; a batch may be smaller (even empty while
+/// more follow) when the audience skips customers.
+#[derive(Debug)]
+pub struct ViewBatches<'a> {
+    store: &'a Store,
+    audience: Audience,
+    window: Window,
+    batch_size: usize,
+    after: i64,
+    done: bool,
+}
+
+impl Iterator for ViewBatches<'_> {
+    type Item = Result<Vec<CustomerView>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let result = self.store.read(|tx| {
+            let mut batch = customers_in_range(tx, self.after, self.batch_size, &self.audience)?;
+            load_history(tx, &mut batch, self.window)?;
+            Ok(batch)
+        });
+        match result {
+            Ok(batch) => {
+                if batch.scanned < self.batch_size {
+                    self.done = true;
+                }
+                self.after = batch.last_id;
+                Some(Ok(batch.customers))
+            }
+            Err(error) => {
+                self.done = true;
+                Some(Err(error))
+            }
+        }
+    }
+}
+
+/// Customers of one batch, with their history still empty.
+struct Batch {
+    customers: Vec<CustomerView>,
+    /// Customers read, including those the audience left out.
+    scanned: usize,
+    first_id: i64,
+    last_id: i64,
+}
+
+impl Batch {
+    fn position(&self, customer: i64) -> Option<usize> {
+        self.customers
+            .binary_search_by_key(&customer, |view| view.customer.id.0)
+            .ok()
+    }
+}
+
+/// Reads up to `limit` customers with ids above `after`, in id order, keeping those in
+/// `audience`.
+fn customers_in_range(
+    tx: &Connection,
+    after: i64,
+    limit: usize,
+    audience: &Audience,
+) -> Result<Batch> {
+    let account = match audience {
+        Audience::Account { account } => Some(account.0),
+        _ => None,
+    };
+    let sql = format!(
+        "SELECT {CUSTOMER_COLUMNS}, preferences FROM customers \
+         WHERE id > ?1 AND (?3 IS NULL OR account_id = ?3) ORDER BY id LIMIT ?2"
+    );
+    let mut statement = tx.prepare_cached(&sql)?;
+    let mut rows = statement.query(params![after, limit as i64, account])?;
+    let mut batch = Batch {
+        customers: Vec::new(),
+        scanned: 0,
+        first_id: after + 1,
+        last_id: after,
+    };
+    while let Some(row) = rows.next()? {
+        let customer = customer_from_row(row)?;
+        let preferences_text: String = row.get(9)?;
+        batch.scanned += 1;
+        batch.last_id = customer.id.0;
+        let preferences = parse_preferences(customer.id.0, &preferences_text)?;
+        if audience.includes(&preferences, customer.bucket) {
+            batch.customers.push(empty_view(customer, preferences));
+        }
+    }
+    Ok(batch)
+}
+
+fn empty_view(customer: tact_domain::Customer, preferences: Preferences) -> CustomerView {
+    CustomerView {
+        customer,
+        preferences,
+        contacts: Vec::new(),
+        account_contacts: Vec::new(),
+        signals: Vec::new(),
+        cases: Vec::new(),
+        suppressions: Vec::new(),
+    }
+}
+
+/// Fills in the history of every customer of the batch, with one range query per table
+/// and one query per account.
+fn load_history(tx: &Connection, batch: &mut Batch, window: Window) -> Result<()> {
+    if batch.customers.is_empty() {
+        return Ok(());
+    }
+    let range = params![
+        batch.first_id,
+        batch.last_id,
+        window.since_ms,
+        window.now_ms
+    ];
+
+    let sql = format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE customer_id BETWEEN ?1 AND ?2 \
+         AND at_ms > ?3 AND at_ms <= ?4 ORDER BY customer_id, at_ms"
+    );
+    let mut statement = tx.prepare_cached(&sql)?;
+    let mut rows = statement.query(range)?;
+    while let Some(row) = rows.next()? {
+        let customer: i64 = row.get(1)?;
+        if let Some(index) = batch.position(customer) {
+            let (_, contact) = contact_from_row(row)?;
+            batch.customers[index].contacts.push(contact);
+        }
+    }
+
+    let sql = format!(
+        "SELECT {SIGNAL_COLUMNS} FROM signals WHERE customer_id BETWEEN ?1 AND ?2 \
+         AND at_ms > ?3 AND at_ms <= ?4 ORDER BY customer_id, at_ms"
+    );
+    let mut statement = tx.prepare_cached(&sql)?;
+    let mut rows = statement.query(range)?;
+    while let Some(row) = rows.next()? {
+        let customer: i64 = row.get(1)?;
+        if let Some(index) = batch.position(customer) {
+            batch.customers[index].signals.push(signal_from_row(row)?);
+        }
+    }
+
+    let sql = format!(
+        "SELECT {CASE_COLUMNS} FROM care_cases WHERE customer_id BETWEEN ?1 AND ?2 \
+         AND opened_at_ms <= ?4 AND (closed_at_ms IS NULL OR closed_at_ms > ?3) \
+         ORDER BY customer_id, opened_at_ms"
+    );
+    let mut statement = tx.prepare_cached(&sql)?;
+    let mut rows = statement.query(range)?;
+    while let Some(row) = rows.next()? {
+        let customer: i64 = row.get(1)?;
+        if let Some(index) = batch.position(customer) {
+            let (_, case) = case_from_row(row)?;
+            batch.customers[index].cases.push(case);
+        }
+    }
+
+    let sql = format!(
+        "SELECT {SUPPRESSION_COLUMNS} FROM suppressions WHERE customer_id BETWEEN ?1 AND ?2 \
+         ORDER BY customer_id, channel"
+    );
+    let mut statement = tx.prepare_cached(&sql)?;
+    let mut rows = statement.query(params![batch.first_id, batch.last_id])?;
+    while let Some(row) = rows.next()? {
+        let customer: i64 = row.get(0)?;
+        if let Some(index) = batch.position(customer) {
+            batch.customers[index]
+                .suppressions
+                .push(suppression_from_row(row)?);
+        }
+    }
+
+    load_account_contacts(tx, batch, window)
+}
+
+/// Gives each customer with an account the contacts of the account's other people.
+fn load_account_contacts(tx: &Connection, batch: &mut Batch, window: Window) -> Result<()> {
+    let mut members: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for (index, view) in batch.customers.iter().enumerate() {
+        if let Some(account) = view.customer.account {
+            members.entry(account.0).or_default().push(index);
+        }
+    }
+    let sql = format!(
+        "SELECT {} FROM customers p JOIN contacts c ON c.customer_id = p.id \
+         WHERE p.account_id = ?1 AND c.at_ms > ?2 AND c.at_ms <= ?3 ORDER BY c.at_ms, c.id",
+        qualified_contact_columns()
+    );
+    let mut statement = tx.prepare_cached(&sql)?;
+    for (account, indexes) in members {
+        let mut contacts: Vec<Contact> = Vec::new();
+        let mut rows = statement.query(params![account, window.since_ms, window.now_ms])?;
+        while let Some(row) = rows.next()? {
+            contacts.push(contact_from_row(row)?.1);
+        }
+        for index in indexes {
+            let view = &mut batch.customers[index];
+            let own = view.customer.id;
+            view.account_contacts = contacts
+                .iter()
+                .filter(|contact| contact.customer != own)
+                .cloned()
+                .collect();
+        }
+    }
+    Ok(())
+}
+
+fn qualified_contact_columns() -> String {
+    CONTACT_COLUMNS
+        .split(", ")
+        .map(|column| format!("c.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
