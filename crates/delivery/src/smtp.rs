@@ -1,0 +1,553 @@
+//! The email channel: SMTP through lettre's async connection on tokio.
+//!
+//! lettre 0.11.23's own transport never sets `TCP_NODELAY`, so on a reused connection each
+//! message waits for the peer's delayed ACK (about 40 ms on Linux loopback), and its pool
+//! sends a `NOOP` before every reuse. This channel opens the TCP stream itself with
+//! `TCP_NODELAY` set, hands it to lettre's [`AsyncSmtpConnection`], and keeps its own
+//! bounded pool that reuses idle connections without a `NOOP`: a connection that the server
+//! closed while idle fails at `MAIL`, before any message data is sent, and the send is
+//! repeated once on a new connection.
+
+use async_trait::async_trait;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::response::Response;
+use serde::Deserialize;
+use std::fmt;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tact_domain::Channel as DomainChannel;
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+
+use crate::message::Composer;
+use crate::ratelimit::DomainLimiter;
+use crate::{Channel, Error, MessageConfig, Ready, Receipt, SendError};
+
+type SmtpError = lettre::transport::smtp::Error;
+
+/// How the connection to the SMTP server is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// Plain text. Only for a server on the same host or a trusted network.
+    None,
+    /// Plain connection upgraded with `STARTTLS`; the send fails if the server does not
+    /// offer it. Default port 587.
+    #[default]
+    Starttls,
+    /// TLS from the first byte ("implicit TLS", SMTPS). Default port 465.
+    Tls,
+}
+
+/// A per-domain rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Messages per second to one recipient domain.
+    pub per_second: f64,
+    /// Messages that may go out at once before the rate applies. Default 1.
+    #[serde(default = "one")]
+    pub burst: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// SMTP server settings, as in the `[smtp]` table of the configuration.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// The server's host name or IP address.
+    pub host: String,
+    /// The port. Default 25 for `none`, 587 for `starttls` and 465 for `tls`.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// How the connection is secured. Default `starttls`.
+    #[serde(default)]
+    pub tls: TlsMode,
+    /// The user name for `AUTH` (PLAIN or LOGIN). No authentication when absent.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The password for `AUTH`.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Timeout of connecting and of each SMTP command, in seconds. Default 30.
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+    /// Maximum open connections, which is also the maximum of concurrent sends. Default 4.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+    /// Idle connections older than this many seconds are closed instead of reused.
+    /// Default 60.
+    #[serde(default = "default_max_idle")]
+    pub max_idle_seconds: u64,
+    /// Limit per recipient domain. Default none.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+    /// Set `TCP_NODELAY` on plain and `STARTTLS` connections. Default true; turn it off only
+    /// to measure its effect.
+    #[serde(default = "default_true")]
+    pub tcp_nodelay: bool,
+    /// The name sent with `EHLO`. Default the host's name.
+    #[serde(default)]
+    pub hello_name: Option<String>,
+    /// A PEM file of extra root certificates to trust, for a server with a private CA.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+fn default_timeout() -> u64 {
+    30
+}
+
+fn default_pool_size() -> usize {
+    4
+}
+
+fn default_max_idle() -> u64 {
+    60
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl SmtpConfig {
+    /// Settings for `host` and `port` with every other field at its default.
+    pub fn new(host: impl Into<String>, port: u16, tls: TlsMode) -> SmtpConfig {
+        SmtpConfig {
+            host: host.into(),
+            port: Some(port),
+            tls,
+            username: None,
+            password: None,
+            timeout_seconds: default_timeout(),
+            pool_size: default_pool_size(),
+            max_idle_seconds: default_max_idle(),
+            rate_limit: None,
+            tcp_nodelay: true,
+            hello_name: None,
+            ca_file: None,
+        }
+    }
+
+    /// The port, or the default of the TLS mode.
+    pub fn effective_port(&self) -> u16 {
+        self.port.unwrap_or(match self.tls {
+            TlsMode::None => 25,
+            TlsMode::Starttls => 587,
+            TlsMode::Tls => 465,
+        })
+    }
+}
+
+impl fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("timeout_seconds", &self.timeout_seconds)
+            .field("pool_size", &self.pool_size)
+            .field("max_idle_seconds", &self.max_idle_seconds)
+            .field("rate_limit", &self.rate_limit)
+            .field("tcp_nodelay", &self.tcp_nodelay)
+            .field("hello_name", &self.hello_name)
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}
+
+struct IdleConnection {
+    connection: AsyncSmtpConnection,
+    since: Instant,
+}
+
+/// Sends email over SMTP with a bounded pool of reused connections. Delivers approvals for
+/// the `email` channel.
+pub struct EmailChannel {
+    config: SmtpConfig,
+    port: u16,
+    timeout: Duration,
+    composer: Composer,
+    hello: ClientId,
+    tls: Option<TlsParameters>,
+    credentials: Option<Credentials>,
+    permits: Semaphore,
+    idle: Mutex<Vec<IdleConnection>>,
+    limiter: Option<DomainLimiter>,
+    kind: DomainChannel,
+}
+
+impl fmt::Debug for EmailChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmailChannel")
+            .field("config", &self.config)
+            .field("composer", &self.composer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How one SMTP transaction ended.
+enum Outcome {
+    Sent(Response),
+    /// The reused connection was closed before `MAIL` was accepted; nothing was sent.
+    Stale(SmtpError),
+    Failed(SendError),
+}
+
+impl EmailChannel {
+    /// Validates the settings. Connections are opened on the first send.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for a pool size of 0, a zero timeout, a rate limit that is
+    /// not positive, a password without a user name, or an unreadable `ca_file`, and the
+    /// errors of [`Composer::new`].
+    pub fn new(config: SmtpConfig, message: &MessageConfig) -> Result<EmailChannel, Error> {
+        check_config(&config)?;
+        let tls = match config.tls {
+            TlsMode::None => None,
+            TlsMode::Starttls | TlsMode::Tls => Some(tls_parameters(&config)?),
+        };
+        let credentials = config.username.as_ref().map(|user| {
+            Credentials::new(user.clone(), config.password.clone().unwrap_or_default())
+        });
+        let hello = config
+            .hello_name
+            .clone()
+            .map_or_else(ClientId::default, ClientId::Domain);
+        Ok(EmailChannel {
+            port: config.effective_port(),
+            timeout: Duration::from_secs(config.timeout_seconds),
+            composer: Composer::new(message)?,
+            hello,
+            tls,
+            credentials,
+            permits: Semaphore::new(config.pool_size),
+            idle: Mutex::new(Vec::with_capacity(config.pool_size)),
+            limiter: config
+                .rate_limit
+                .map(|limit| DomainLimiter::new(limit.per_second, limit.burst)),
+            kind: DomainChannel::EMAIL,
+            config,
+        })
+    }
+
+    /// Closes the idle connections with `QUIT`. Sends in progress finish normally.
+    pub async fn close_idle(&self) {
+        let idle: Vec<IdleConnection> = std::mem::take(&mut *self.lock_idle());
+        for mut entry in idle {
+            let _ = self.timed(entry.connection.quit()).await;
+        }
+    }
+
+    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<IdleConnection>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn take_idle(&self) -> Option<AsyncSmtpConnection> {
+        let max_idle = Duration::from_secs(self.config.max_idle_seconds);
+        let mut idle = self.lock_idle();
+        // Dropping an old connection closes its socket without QUIT, which servers accept.
+        idle.retain(|entry| entry.since.elapsed() <= max_idle);
+        idle.pop().map(|entry| entry.connection)
+    }
+
+    fn put_idle(&self, connection: AsyncSmtpConnection) {
+        if !connection.has_broken() {
+            self.lock_idle().push(IdleConnection {
+                connection,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    async fn timed<T>(
+        &self,
+        future: impl Future<Output = Result<T, SmtpError>>,
+    ) -> Result<T, TimedError> {
+        match tokio::time::timeout(self.timeout, future).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(TimedError::Smtp(error)),
+            Err(_) => Err(TimedError::Elapsed),
+        }
+    }
+
+    async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+        let host = self.config.host.as_str();
+        let mut connection = match (self.config.tls, &self.tls) {
+            (TlsMode::Tls, Some(tls)) => {
+                // NOTE: implicit TLS uses lettre's own connect, which does not set
+                // TCP_NODELAY, because lettre offers no way to start a session on a TLS
+                // stream opened elsewhere.
+                let connect = AsyncSmtpConnection::connect_tokio1(
+                    (host, self.port),
+                    Some(self.timeout),
+                    &self.hello,
+                    Some(tls.clone()),
+                    None,
+                );
+                self.timed(connect).await.map_err(|e| self.setup_error(e))?
+            }
+            _ => self.connect_plain().await?,
+        };
+        if let (TlsMode::Starttls, Some(tls)) = (self.config.tls, &self.tls) {
+            let upgrade = connection.starttls(tls.clone(), &self.hello);
+            self.timed(upgrade).await.map_err(|e| self.setup_error(e))?;
+        }
+        if let Some(credentials) = &self.credentials {
+            let auth = connection.auth(&[Mechanism::Plain, Mechanism::Login], credentials);
+            self.timed(auth).await.map_err(|e| self.setup_error(e))?;
+        }
+        Ok(connection)
+    }
+
+    async fn connect_plain(&self) -> Result<AsyncSmtpConnection, SendError> {
+        let host = self.config.host.as_str();
+        let stream = tokio::time::timeout(self.timeout, TcpStream::connect((host, self.port)))
+            .await
+            .map_err(|_| self.timeout_error())?
+            .map_err(|error| self.connection_error(error.to_string(), None))?;
+        stream
+            .set_nodelay(self.config.tcp_nodelay)
+            .map_err(|error| self.connection_error(error.to_string(), None))?;
+        let greet = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello);
+        self.timed(greet).await.map_err(|e| self.setup_error(e))
+    }
+
+    /// Runs `MAIL`, `RCPT`, `DATA` and the message on one connection.
+    async fn transact(
+        &self,
+        connection: &mut AsyncSmtpConnection,
+        envelope: &lettre::address::Envelope,
+        bytes: &[u8],
+        reused: bool,
+    ) -> Outcome {
+        let mail = connection.command(Mail::new(envelope.from().cloned(), vec![]));
+        match self.timed(mail).await {
+            Ok(_) => {}
+            Err(TimedError::Smtp(error)) if reused && is_network(&error) => {
+                return Outcome::Stale(error);
+            }
+            Err(error) => return Outcome::Failed(self.stage_error("MAIL", error)),
+        }
+        for recipient in envelope.to() {
+            let rcpt = connection.command(Rcpt::new(recipient.clone(), vec![]));
+            if let Err(error) = self.timed(rcpt).await {
+                return Outcome::Failed(self.stage_error("RCPT", error));
+            }
+        }
+        if let Err(error) = self.timed(connection.command(Data)).await {
+            return Outcome::Failed(self.stage_error("DATA", error));
+        }
+        match self.timed(connection.message(bytes)).await {
+            Ok(response) => Outcome::Sent(response),
+            Err(error) => Outcome::Failed(self.stage_error("message", error)),
+        }
+    }
+
+    async fn send_on_pool(
+        &self,
+        envelope: &lettre::address::Envelope,
+        bytes: &[u8],
+    ) -> Result<Response, SendError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| self.connection_error("the channel is closed".into(), None))?;
+        let (mut connection, mut reused) = match self.take_idle() {
+            Some(connection) => (connection, true),
+            None => (self.connect().await?, false),
+        };
+        loop {
+            match self
+                .transact(&mut connection, envelope, bytes, reused)
+                .await
+            {
+                Outcome::Sent(response) => {
+                    self.put_idle(connection);
+                    return Ok(response);
+                }
+                Outcome::Stale(error) => {
+                    tracing::debug!(smtp.host = %self.config.host, error = %error,
+                        "reused SMTP connection was closed; reconnecting");
+                    connection = self.connect().await?;
+                    reused = false;
+                }
+                Outcome::Failed(error) => {
+                    self.recover(connection, &error).await;
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    /// Keeps a connection after a negative reply if `RSET` succeeds; drops it otherwise.
+    async fn recover(&self, mut connection: AsyncSmtpConnection, error: &SendError) {
+        if matches!(error, SendError::Rejected { .. })
+            && !connection.has_broken()
+            && self.timed(connection.command(Rset)).await.is_ok()
+        {
+            self.put_idle(connection);
+        }
+    }
+
+    async fn wait_for_rate_limit(&self, domain: &str) {
+        if let Some(limiter) = &self.limiter {
+            let wait = limiter.reserve(domain, Instant::now());
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+
+    fn stage_error(&self, stage: &'static str, error: TimedError) -> SendError {
+        match error {
+            TimedError::Elapsed => self.timeout_error(),
+            TimedError::Smtp(error) => match error.status() {
+                Some(code) if error.is_transient() || error.is_permanent() => SendError::Rejected {
+                    host: self.config.host.clone(),
+                    stage,
+                    code: code.into(),
+                    reply: reply_text(&error),
+                },
+                _ if error.is_timeout() => self.timeout_error(),
+                _ => self.connection_error(describe(&error), None),
+            },
+        }
+    }
+
+    fn setup_error(&self, error: TimedError) -> SendError {
+        match error {
+            TimedError::Elapsed => self.timeout_error(),
+            TimedError::Smtp(error) if error.is_timeout() => self.timeout_error(),
+            TimedError::Smtp(error) => {
+                let code = error.status().map(u16::from);
+                self.connection_error(describe(&error), code)
+            }
+        }
+    }
+
+    fn timeout_error(&self) -> SendError {
+        SendError::Timeout {
+            host: self.config.host.clone(),
+            after: self.timeout,
+        }
+    }
+
+    fn connection_error(&self, detail: String, code: Option<u16>) -> SendError {
+        SendError::Connection {
+            host: self.config.host.clone(),
+            detail,
+            code,
+        }
+    }
+}
+
+enum TimedError {
+    Smtp(SmtpError),
+    Elapsed,
+}
+
+#[async_trait]
+impl Channel for EmailChannel {
+    fn kind(&self) -> &DomainChannel {
+        &self.kind
+    }
+
+    async fn deliver(&self, ready: Ready<'_>) -> Result<Receipt, SendError> {
+        let email = self
+            .composer
+            .compose(ready)
+            .map_err(SendError::InvalidMessage)?;
+        let envelope = email.envelope().clone();
+        if let Some(recipient) = envelope.to().first() {
+            self.wait_for_rate_limit(recipient.domain()).await;
+        }
+        let response = self.send_on_pool(&envelope, &email.formatted()).await?;
+        let lines: Vec<&str> = response.message().collect();
+        Ok(Receipt {
+            message_id: self.composer.message_id(ready.message()),
+            reply: format!("{} {}", u16::from(response.code()), lines.join(" ")),
+        })
+    }
+}
+
+fn check_config(config: &SmtpConfig) -> Result<(), Error> {
+    let invalid = |key, reason: &str| {
+        Err(Error::InvalidConfig {
+            key,
+            reason: reason.to_owned(),
+        })
+    };
+    if config.pool_size == 0 {
+        return invalid("smtp.pool_size", "use at least 1 connection");
+    }
+    if config.timeout_seconds == 0 {
+        return invalid("smtp.timeout_seconds", "use at least 1 second");
+    }
+    if config.password.is_some() && config.username.is_none() {
+        return invalid(
+            "smtp.username",
+            "a password is set, so set the user name too",
+        );
+    }
+    if let Some(limit) = config.rate_limit {
+        if !(limit.per_second.is_finite() && limit.per_second > 0.0) {
+            return invalid("smtp.rate_limit.per_second", "use a positive number");
+        }
+    }
+    Ok(())
+}
+
+fn tls_parameters(config: &SmtpConfig) -> Result<TlsParameters, Error> {
+    let mut builder = TlsParameters::builder(config.host.clone());
+    if let Some(path) = &config.ca_file {
+        let pem = std::fs::read(path).map_err(|error| Error::InvalidConfig {
+            key: "smtp.ca_file",
+            reason: format!("cannot read {}: {error}", path.display()),
+        })?;
+        let certificate = Certificate::from_pem(&pem).map_err(|error| Error::InvalidConfig {
+            key: "smtp.ca_file",
+            reason: format!("{} is not a PEM certificate: {error}", path.display()),
+        })?;
+        builder = builder.add_root_certificate(certificate);
+    }
+    builder.build().map_err(|error| Error::InvalidConfig {
+        key: "smtp.tls",
+        reason: describe(&error),
+    })
+}
+
+/// Whether an error came from the network rather than from a server reply.
+fn is_network(error: &SmtpError) -> bool {
+    !error.is_response() && !error.is_transient() && !error.is_permanent() && !error.is_client()
+}
+
+fn reply_text(error: &SmtpError) -> String {
+    std::error::Error::source(error).map_or_else(String::new, ToString::to_string)
+}
+
+fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
