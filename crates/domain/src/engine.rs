@@ -19,7 +19,7 @@ pub(crate) fn decide(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Decision {
-    let context = Context::new(proposal, view, policy, now);
+    let context = Context::new(proposal, view, policy);
     let transactional = proposal.purpose == Purpose::Transactional;
     let mut candidate = now;
     let mut pushed: Vec<Reason> = Vec::new();

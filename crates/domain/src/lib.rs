@@ -5,6 +5,7 @@
 //! reason per rule. The crate is pure: no I/O, no clock (the time is an argument), no async
 //! and no storage types.
 
+mod counting;
 mod customer;
 mod decision;
 mod engine;
@@ -18,6 +19,7 @@ mod rules;
 #[cfg(test)]
 mod testing;
 mod time;
+mod zone;
 
 pub use customer::{Bucket, Customer};
 pub use decision::{Approval, Content, Decision, Proposal, Purpose, Reason, RuleId};

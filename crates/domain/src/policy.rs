@@ -82,7 +82,7 @@ pub struct Reserved {
 }
 
 /// Caps shared by all people of one account.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AccountCaps {
     /// Contacts with anyone at the account. Default none.
@@ -196,15 +196,6 @@ fn rolling(max: u32, days: i64) -> Limit {
 impl Default for Reserved {
     fn default() -> Self {
         Reserved { care_and_value: 2 }
-    }
-}
-
-impl Default for AccountCaps {
-    fn default() -> Self {
-        AccountCaps {
-            contacts: None,
-            call_minutes: None,
-        }
     }
 }
 

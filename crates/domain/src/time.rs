@@ -59,15 +59,10 @@ impl Span {
 }
 
 impl fmt::Display for Span {
-    /// Writes the span in its largest whole unit, as in "30 days" or "90 minutes".
+    /// Writes the span in its largest whole unit up to days, as in "30 days" or "90 minutes".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let seconds = self.0.num_seconds();
-        let units = [
-            (7 * 86_400, "week"),
-            (86_400, "day"),
-            (3_600, "hour"),
-            (60, "minute"),
-        ];
+        let units = [(86_400, "day"), (3_600, "hour"), (60, "minute")];
         for (size, name) in units {
             if seconds != 0 && seconds % size == 0 {
                 let count = seconds / size;

@@ -1,12 +1,21 @@
 //! The rules, each a function from a candidate instant to a verdict, in evaluation order.
 
+mod account;
 mod address;
+mod cadence;
+mod caps;
+mod care;
 mod consent;
+mod content;
+mod limits;
+mod share;
+mod signals;
+mod windows;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::{CustomerView, Policy, Proposal, RuleId};
+use crate::{Bucket, Contact, CustomerView, Policy, Proposal, Purpose, RuleId};
 
 /// One rule's answer for one candidate instant.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,30 +32,70 @@ pub(crate) enum Verdict {
     Deny(String),
 }
 
+impl Verdict {
+    /// The deferral instant, for a deferral.
+    #[cfg(test)]
+    pub fn until(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Verdict::Defer { until, .. } => Some(*until),
+            _ => None,
+        }
+    }
+}
+
 /// Everything a rule reads, with the values several rules need computed once.
 #[derive(Debug)]
 pub(crate) struct Context<'a> {
     pub proposal: &'a Proposal,
     pub view: &'a CustomerView,
     pub policy: &'a Policy,
-    pub now: DateTime<Utc>,
     pub zone: Tz,
+    /// Weight of the proposal's channel in the overall budget.
+    pub weight: u32,
 }
 
 impl<'a> Context<'a> {
-    pub fn new(
-        proposal: &'a Proposal,
-        view: &'a CustomerView,
-        policy: &'a Policy,
-        now: DateTime<Utc>,
-    ) -> Self {
+    pub fn new(proposal: &'a Proposal, view: &'a CustomerView, policy: &'a Policy) -> Self {
         Context {
             proposal,
             view,
             policy,
-            now,
             zone: view.customer.time_zone,
+            weight: policy.channel_weight(&proposal.channel),
         }
+    }
+
+    /// Contacts that count against budgets: neither failed nor transactional. Oldest first.
+    pub fn counted(&self) -> impl Iterator<Item = &'a Contact> + Clone + use<'a> {
+        self.view
+            .contacts
+            .iter()
+            .filter(|contact| contact.outcome.counts() && contact.purpose != Purpose::Transactional)
+    }
+
+    /// Counted contacts with their channel weights, oldest first.
+    pub fn weighted(&self) -> impl Iterator<Item = (DateTime<Utc>, u64)> + Clone + use<'a> {
+        let policy = self.policy;
+        self.counted().map(move |contact| {
+            (
+                contact.at,
+                u64::from(policy.channel_weight(&contact.channel)),
+            )
+        })
+    }
+
+    /// The bucket before lowering: stated, else assigned, else the policy default.
+    pub fn base_bucket(&self) -> Bucket {
+        self.view
+            .preferences
+            .bucket
+            .or(self.view.customer.bucket)
+            .unwrap_or(self.policy.default_bucket)
+    }
+
+    /// Whether the proposal is a pitch: a sales contact, or any contact carrying an offer.
+    pub fn is_pitch(&self) -> bool {
+        self.proposal.purpose == Purpose::Sales || self.proposal.offer
     }
 }
 
@@ -84,4 +133,23 @@ pub(crate) const RULES: &[Rule] = &[
     rule(RuleId::Paused, consent::paused),
     always(RuleId::Suppressed, address::suppressed),
     always(RuleId::NoAddress, address::no_address),
+    rule(RuleId::CustomerCadence, cadence::customer_cadence),
+    rule(RuleId::ChannelCadence, cadence::channel_cadence),
+    rule(RuleId::BucketCadence, cadence::bucket_cadence),
+    rule(RuleId::ChannelCap, caps::channel_cap),
+    rule(RuleId::PurposeCap, caps::purpose_cap),
+    rule(RuleId::OverallCap, caps::overall_cap),
+    rule(RuleId::ReservedBudget, caps::reserved_budget),
+    rule(RuleId::MinGap, caps::min_gap),
+    rule(RuleId::AccountContacts, account::account_contacts),
+    rule(RuleId::AccountMinutes, account::account_minutes),
+    rule(RuleId::OpenCareCase, care::open_care_case),
+    rule(RuleId::CareOffer, care::care_offer),
+    rule(RuleId::DeclinedTopic, care::declined_topic),
+    rule(RuleId::NegativeBackoff, signals::negative_backoff),
+    rule(RuleId::ContactWindow, windows::contact_window),
+    rule(RuleId::QuietHours, windows::quiet_hours),
+    rule(RuleId::SalesShare, share::sales_share),
+    rule(RuleId::GenericGreeting, content::generic_greeting),
+    rule(RuleId::Unpersonalised, content::unpersonalised),
 ];

@@ -1,0 +1,226 @@
+//! The customer's own cadence, else the cadence of their bucket.
+
+use chrono::{DateTime, Utc};
+
+use super::limits::{Wording, counted, period_phrase, verdict};
+use super::{Context, Verdict, signals};
+use crate::counting::{Room, room};
+use crate::{Bucket, Limit};
+
+/// Limits all non-transactional contacts to the customer's own overall cadence.
+pub(crate) fn customer_cadence(context: &Context<'_>, at: DateTime<Utc>) -> Verdict {
+    let Some(limit) = context.view.preferences.cadence else {
+        return Verdict::Allow;
+    };
+    let uses = context.counted().map(|contact| (contact.at, 1));
+    let wording = Wording {
+        unit: "contact",
+        owner: "the customer's limit",
+    };
+    verdict(room(context.zone, &limit, uses, 1, at), &limit, 1, wording)
+}
+
+/// Limits contacts on the proposal's channel to the customer's cadence for that channel.
+pub(crate) fn channel_cadence(context: &Context<'_>, at: DateTime<Utc>) -> Verdict {
+    let channel = &context.proposal.channel;
+    let Some(limit) = context.view.preferences.channel_cadence.get(channel) else {
+        return Verdict::Allow;
+    };
+    let uses = context
+        .counted()
+        .filter(|contact| contact.channel == *channel)
+        .map(|contact| (contact.at, 1));
+    let owner = format!("the customer's limit on {channel}");
+    let wording = Wording {
+        unit: "contact",
+        owner: &owner,
+    };
+    verdict(room(context.zone, limit, uses, 1, at), limit, 1, wording)
+}
+
+/// Limits all non-transactional contacts to the cadence of the customer's effective bucket,
+/// when the customer stated no overall cadence of their own.
+///
+/// The effective bucket is the stated one, else the assigned one, else the policy default,
+/// lowered one step by a run of ignored emails and by repeated negative signals. Negative
+/// signals leave the repeat window over time, so the bucket can rise again later; the
+/// search walks those steps so the deferral is still the earliest allowed instant.
+pub(crate) fn bucket_cadence(context: &Context<'_>, at: DateTime<Utc>) -> Verdict {
+    if context.view.preferences.cadence.is_some() {
+        return Verdict::Allow;
+    }
+    let base = context.base_bucket();
+    let ignored_steps = usize::from(signals::ignored_run(context).is_some());
+    let mut start = at;
+    loop {
+        let negative_steps = signals::negative_steps(context, start);
+        let bucket = base.lowered(ignored_steps + negative_steps);
+        let limit = context.policy.bucket_cadence(bucket);
+        let uses = context.counted().map(|contact| (contact.at, 1));
+        let next_change = signals::next_negative_expiry(context, start);
+        let earliest = match room(context.zone, &limit, uses, 1, start) {
+            Room::Fits { .. } => Some(start),
+            Room::From { at: from, .. } => Some(from),
+            Room::Never { .. } => None,
+        };
+        match (earliest, next_change) {
+            (Some(from), Some(change)) if from >= change => start = change,
+            (None, Some(change)) => start = change,
+            (Some(from), _) if from == at => return Verdict::Allow,
+            (Some(from), _) => return deferral(context, base, bucket, &limit, from, at),
+            (None, None) => {
+                return Verdict::Deny(format!("the {bucket} bucket's limit is 0 (never)"));
+            }
+        }
+    }
+}
+
+fn deferral(
+    context: &Context<'_>,
+    base: Bucket,
+    bucket: Bucket,
+    limit: &Limit,
+    until: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> Verdict {
+    let used = match room(
+        context.zone,
+        limit,
+        context.counted().map(|c| (c.at, 1)),
+        1,
+        at,
+    ) {
+        Room::Fits { used } | Room::From { used, .. } | Room::Never { used } => used,
+    };
+    let lowering = if bucket == base {
+        String::new()
+    } else {
+        format!(", lowered from {base} after ignored emails or negative signals,")
+    };
+    Verdict::Defer {
+        until,
+        message: format!(
+            "{} {}; the customer's {bucket} bucket{lowering} allows {limit}",
+            counted(used, "contact"),
+            period_phrase(limit.per)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{contact, proposal, utc, view};
+    use crate::{Channel, Period, Policy, Purpose, Signal, SignalKind, Span};
+    use chrono::Duration;
+
+    #[test]
+    fn customer_cadence_defers_to_slot() {
+        let now = utc(2026, 6, 30, 12, 0);
+        let mut customer = view();
+        customer.preferences.cadence = Some(Limit {
+            max: 2,
+            per: Period::Rolling(Span::days(30)),
+        });
+        for day in [5, 20] {
+            customer.contacts.push(contact(
+                Channel::EMAIL,
+                Purpose::Value,
+                utc(2026, 6, day, 9, 0),
+            ));
+        }
+        let policy = Policy::default();
+        let value = proposal(Channel::EMAIL, Purpose::Value);
+        let context = Context::new(&value, &customer, &policy);
+
+        let result = customer_cadence(&context, now);
+
+        let message = "2 contacts in the last 30 days; the customer's limit is 2 per 30 days";
+        assert_eq!(
+            result,
+            Verdict::Defer {
+                until: utc(2026, 7, 5, 9, 0),
+                message: message.to_owned()
+            }
+        );
+    }
+
+    #[test]
+    fn channel_cadence_zero_denies() {
+        let now = utc(2026, 6, 30, 12, 0);
+        let mut customer = view();
+        let never = Limit {
+            max: 0,
+            per: Period::Rolling(Span::days(30)),
+        };
+        customer
+            .preferences
+            .channel_cadence
+            .insert(Channel::PHONE, never);
+        let policy = Policy::default();
+        let call = proposal(Channel::PHONE, Purpose::Care);
+        let context = Context::new(&call, &customer, &policy);
+
+        let result = channel_cadence(&context, now);
+
+        let message = "the customer's limit on phone is 0 (never)";
+        assert_eq!(result, Verdict::Deny(message.to_owned()));
+    }
+
+    #[test]
+    fn bucket_cadence_uses_stated_bucket() {
+        // Assigned weekly, stated quarterly: the stated bucket wins (1 per 91 days).
+        let now = utc(2026, 6, 30, 12, 0);
+        let sent = utc(2026, 6, 1, 9, 0);
+        let mut customer = view();
+        customer.customer.bucket = Some(Bucket::Weekly);
+        customer.preferences.bucket = Some(Bucket::Quarterly);
+        customer
+            .contacts
+            .push(contact(Channel::EMAIL, Purpose::Value, sent));
+        let policy = Policy::default();
+        let value = proposal(Channel::EMAIL, Purpose::Value);
+        let context = Context::new(&value, &customer, &policy);
+
+        let result = bucket_cadence(&context, now);
+
+        let message = "1 contact in the last 91 days; the customer's quarterly bucket \
+                       allows 1 per 91 days";
+        assert_eq!(
+            result,
+            Verdict::Defer {
+                until: sent + Duration::days(91),
+                message: message.to_owned()
+            }
+        );
+    }
+
+    #[test]
+    fn bucket_rises_when_negatives_expire() {
+        // Monthly, lowered to quarterly by two complaints; the older complaint leaves the
+        // 180-day repeat window on 2026-07-10, when monthly (1 per 30 days) applies again
+        // and the contact of 2026-06-01 is already out of its window.
+        let now = utc(2026, 6, 30, 12, 0);
+        let mut customer = view();
+        for at in [utc(2026, 1, 11, 9, 0), utc(2026, 2, 1, 9, 0)] {
+            customer
+                .signals
+                .push(Signal::new(SignalKind::Complaint, at));
+        }
+        customer.contacts.push(contact(
+            Channel::EMAIL,
+            Purpose::Value,
+            utc(2026, 6, 1, 9, 0),
+        ));
+        let policy = Policy::default();
+        let value = proposal(Channel::EMAIL, Purpose::Value);
+        let context = Context::new(&value, &customer, &policy);
+
+        let result = bucket_cadence(&context, now);
+
+        assert_eq!(
+            result.until(),
+            Some(utc(2026, 1, 11, 9, 0) + Duration::days(180))
+        );
+    }
+}

@@ -1,0 +1,65 @@
+//! Turning a limit's room into a verdict with a message that carries the numbers.
+
+use chrono::{DateTime, Utc};
+
+use super::Verdict;
+use crate::counting::Room;
+use crate::{Limit, Period};
+
+/// How a limit reads in messages.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wording<'a> {
+    /// The unit counted, singular: "contact", "weight unit", "call minute".
+    pub unit: &'a str,
+    /// Whose limit, as in "the customer's limit" or "the company limit on email".
+    pub owner: &'a str,
+}
+
+/// The verdict for a proposal that needs `amount` units of `limit`, given its room.
+pub(crate) fn verdict(room: Room, limit: &Limit, amount: u64, wording: Wording<'_>) -> Verdict {
+    let Wording { unit, owner } = wording;
+    match room {
+        Room::Fits { .. } => Verdict::Allow,
+        Room::From { at, used } => Verdict::Defer {
+            until: at,
+            message: format!(
+                "{} {}{}; {owner} is {limit}",
+                counted(used, unit),
+                period_phrase(limit.per),
+                amount_phrase(amount, unit)
+            ),
+        },
+        Room::Never { .. } if limit.max == 0 => Verdict::Deny(format!("{owner} is 0 (never)")),
+        Room::Never { .. } => Verdict::Deny(format!(
+            "this contact needs {} but {owner} is {limit}",
+            counted(amount, unit)
+        )),
+    }
+}
+
+/// "in the last 30 days" or "this calendar month".
+pub(crate) fn period_phrase(period: Period) -> String {
+    match period {
+        Period::Rolling(span) => format!("in the last {span}"),
+        Period::Calendar(_) => format!("this {period}"),
+    }
+}
+
+fn amount_phrase(amount: u64, unit: &str) -> String {
+    if amount == 1 {
+        String::new()
+    } else {
+        format!(" and this contact needs {}", counted(amount, unit))
+    }
+}
+
+/// "1 contact" or "3 contacts".
+pub(crate) fn counted(count: u64, unit: &str) -> String {
+    let plural = if count == 1 { "" } else { "s" };
+    format!("{count} {unit}{plural}")
+}
+
+/// An instant as RFC 3339 in UTC to the second, as in decisions' `until`.
+pub(crate) fn stamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
