@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use tact_domain::Channel as DomainChannel;
 
-use crate::message::Composer;
+use crate::message::{Composer, trim_message_end};
 use crate::{Channel, Error, MessageConfig, Ready, Receipt, SendError};
 
 /// Writes each email into a Maildir: first into `tmp/`, synced, then renamed into `new/`,
@@ -77,7 +77,8 @@ impl Channel for MaildirChannel {
         let name = self.unique_name(&ready);
         let tmp = self.root.join("tmp").join(&name);
         let new = self.root.join("new").join(&name);
-        let bytes = email.formatted();
+        let mut bytes = trim_message_end(&email.formatted()).to_vec();
+        bytes.extend_from_slice(b"\r\n");
         let (tmp_path, new_path) = (tmp.clone(), new.clone());
         tokio::task::spawn_blocking(move || write_then_rename(&tmp_path, &new_path, &bytes))
             .await

@@ -210,6 +210,23 @@ pub fn build_email(config: &MessageConfig, message: Ready<'_>) -> Result<Message
     Composer::new(config)?.compose(message)
 }
 
+/// The message without the line breaks that lettre adds after the last part.
+///
+/// lettre 0.11.23 ends a formatted message with one CRLF after the body's own line break,
+/// and its SMTP client always writes CRLF before the closing `.`, so the received body would
+/// end with two blank lines more than it has. Dropping up to two trailing CRLFs and letting
+/// the terminator supply the last one keeps the body as written, adding a final line break
+/// when it had none.
+pub(crate) fn trim_message_end(bytes: &[u8]) -> &[u8] {
+    let mut end = bytes.len();
+    for _ in 0..2 {
+        if bytes[..end].ends_with(b"\r\n") {
+            end -= 2;
+        }
+    }
+    &bytes[..end]
+}
+
 /// Replaces characters that could end a header line or corrupt it with a space.
 fn clean_header_text(value: &str) -> String {
     value
@@ -311,6 +328,14 @@ impl Header for ListUnsubscribePost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trim_message_end_drops_two_breaks() {
+        assert_eq!(trim_message_end(b"a\r\n\r\n\r\n"), b"a\r\n");
+        assert_eq!(trim_message_end(b"a\r\n\r\n"), b"a");
+        assert_eq!(trim_message_end(b"a\r\n"), b"a");
+        assert_eq!(trim_message_end(b"a"), b"a");
+    }
 
     #[test]
     fn header_text_loses_control_characters() {

@@ -24,7 +24,7 @@ use tact_domain::Channel as DomainChannel;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
-use crate::message::Composer;
+use crate::message::{Composer, trim_message_end};
 use crate::ratelimit::DomainLimiter;
 use crate::{Channel, Error, MessageConfig, Ready, Receipt, SendError};
 
@@ -474,7 +474,10 @@ impl Channel for EmailChannel {
         if let Some(recipient) = envelope.to().first() {
             self.wait_for_rate_limit(recipient.domain()).await;
         }
-        let response = self.send_on_pool(&envelope, &email.formatted()).await?;
+        let formatted = email.formatted();
+        let response = self
+            .send_on_pool(&envelope, trim_message_end(&formatted))
+            .await?;
         let lines: Vec<&str> = response.message().collect();
         Ok(Receipt {
             message_id: self.composer.message_id(ready.message()),

@@ -1,0 +1,518 @@
+//! Delivery against real servers: each SMTP test starts `smtp_server.py` (Debian's
+//! python3-aiosmtpd) on 127.0.0.1 on a free port, sends through [`EmailChannel`], and parses
+//! what the server stored with mail-parser. Maildir tests write into a temporary directory.
+
+use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
+use mail_parser::{HeaderValue, MessageParser, MimeHeaders};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+use tact_delivery::token::{LinkKey, LinkPurpose};
+use tact_delivery::{
+    Channel, EmailChannel, MaildirChannel, MessageConfig, Outgoing, Recipient, Rendered,
+    RetryPolicy, SendError, SmtpConfig, TlsMode,
+};
+use tact_domain::{
+    Approval, Content, Customer, CustomerId, CustomerView, Decision, DeliveryId, Policy,
+    Preferences, Proposal, Purpose, decide,
+};
+
+const SECRET: &str = "test secret of at least thirty-two bytes";
+
+/// A running `smtp_server.py`, killed on drop.
+struct SmtpServer {
+    child: Child,
+    port: u16,
+    out: tempfile::TempDir,
+}
+
+impl SmtpServer {
+    fn start(tempfail: &[&str], reject: &[&str]) -> SmtpServer {
+        let out = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_server.py");
+        let mut command = Command::new("/usr/bin/python3");
+        command.arg(script).arg("--out").arg(out.path());
+        for address in tempfail {
+            command.arg("--tempfail").arg(address);
+        }
+        for address in reject {
+            command.arg("--reject").arg(address);
+        }
+        let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().parse().expect("the server prints its port");
+        SmtpServer { child, port, out }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The stored messages, oldest first, with their envelopes as JSON.
+    fn messages(&self) -> Vec<(Vec<u8>, serde_json::Value)> {
+        let mut stored = Vec::new();
+        for n in 1.. {
+            let eml = self.out.path().join(format!("{n}.eml"));
+            if !eml.exists() {
+                break;
+            }
+            let meta = std::fs::read(self.out.path().join(format!("{n}.json"))).unwrap();
+            stored.push((
+                std::fs::read(eml).unwrap(),
+                serde_json::from_slice(&meta).unwrap(),
+            ));
+        }
+        stored
+    }
+
+    fn channel(&self) -> EmailChannel {
+        let mut config = SmtpConfig::new("127.0.0.1", self.port, TlsMode::None);
+        config.hello_name = Some("client.test".into());
+        config.timeout_seconds = 5;
+        EmailChannel::new(config, &message_config()).unwrap()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn message_config() -> MessageConfig {
+    MessageConfig {
+        from: "Acme News <news@acme.example>".into(),
+        reply_to: Some("care@acme.example".into()),
+        base_url: "https://tact.acme.example/".into(),
+        unsubscribe_mailto: "unsubscribe@acme.example".into(),
+        secret: SECRET.into(),
+        message_id_domain: "mail.acme.example".into(),
+        bounce_domain: Some("bounce.acme.example".into()),
+    }
+}
+
+/// Monday 2 March 2026, 10:00 in London: inside the default quiet hours.
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 10, 0, 0).unwrap()
+}
+
+fn customer(id: i64, name: &str, email: &str) -> Customer {
+    Customer {
+        id: CustomerId(id),
+        external_id: format!("ext-{id}"),
+        name: Some(name.into()),
+        email: Some(email.into()),
+        phone: None,
+        time_zone: chrono_tz::Europe::London,
+        locale: "en-GB".into(),
+        account: None,
+        bucket: None,
+    }
+}
+
+/// Asks the domain for an approval, as the daemon does.
+fn approve(customer: &Customer, purpose: Purpose) -> Approval {
+    let mut proposal = Proposal::new(customer.id, tact_domain::Channel::EMAIL, purpose);
+    proposal.content = Some(Content {
+        greeting: Some(format!(
+            "Hello {},",
+            customer.name.clone().unwrap_or_default()
+        )),
+        personalised: true,
+    });
+    let view = CustomerView {
+        customer: customer.clone(),
+        preferences: Preferences::default(),
+        contacts: vec![],
+        account_contacts: vec![],
+        signals: vec![],
+        cases: vec![],
+        suppressions: vec![],
+    };
+    match decide(&proposal, &view, &Policy::default(), now()) {
+        Decision::Approve(approval) => approval,
+        other => panic!("expected an approval, got {other:?}"),
+    }
+}
+
+fn outgoing(id: i64, name: &str, email: &str, subject: &str) -> Outgoing {
+    let customer = customer(id, name, email);
+    let content = Rendered {
+        subject: subject.into(),
+        text: format!("Hello {name},\nthree tips for spring.\n"),
+        html: None,
+    };
+    let approval = approve(&customer, Purpose::Value);
+    let recipient = Recipient::email(&customer).unwrap();
+    Outgoing::new(approval, DeliveryId(100 + id), recipient, content).unwrap()
+}
+
+fn header_names(raw: &[u8]) -> Vec<String> {
+    let message = MessageParser::default().parse(raw).unwrap();
+    message
+        .headers()
+        .iter()
+        .map(|header| header.name().to_owned())
+        .collect()
+}
+
+fn text_header(raw: &[u8], name: &str) -> Option<String> {
+    let message = MessageParser::default().parse(raw).unwrap();
+    message.header(name).and_then(|value| match value {
+        HeaderValue::Text(text) => Some(text.to_string()),
+        _ => None,
+    })
+}
+
+#[tokio::test]
+async fn smtp_message_headers_and_body_exact() {
+    let server = SmtpServer::start(&[], &[]);
+    let channel = server.channel();
+    let message = outgoing(1, "Ann Smith", "ann@example.com", "Three tips for spring");
+
+    let receipt = channel.send(&message, now()).await.unwrap();
+
+    assert_eq!(receipt.message_id, "<delivery-101@mail.acme.example>");
+    assert_eq!(receipt.reply, "250 2.0.0 Ok: queued as 1");
+    let stored = server.messages();
+    assert_eq!(stored.len(), 1);
+    let (raw, envelope) = &stored[0];
+    let key = LinkKey::new(SECRET.as_bytes()).unwrap();
+    let verp = envelope["mail_from"].as_str().unwrap();
+    assert_eq!(key.parse_verp(verp), Ok(DeliveryId(101)));
+    assert!(verp.ends_with("@bounce.acme.example"), "{verp}");
+    assert_eq!(envelope["rcpt_tos"], serde_json::json!(["ann@example.com"]));
+    assert_eq!(
+        header_names(raw),
+        [
+            "From",
+            "To",
+            "Subject",
+            "Message-ID",
+            "Date",
+            "Reply-To",
+            "List-Unsubscribe",
+            "List-Unsubscribe-Post",
+            "MIME-Version",
+            "Content-Type",
+            "Content-Transfer-Encoding",
+        ]
+    );
+
+    let parsed = MessageParser::default().parse(raw.as_slice()).unwrap();
+    let from = parsed.from().unwrap().first().unwrap();
+    assert_eq!(from.name(), Some("Acme News"));
+    assert_eq!(from.address(), Some("news@acme.example"));
+    let reply_to = parsed.reply_to().unwrap().first().unwrap();
+    assert_eq!(reply_to.address(), Some("care@acme.example"));
+    let to = parsed.to().unwrap().first().unwrap();
+    assert_eq!(to.name(), Some("Ann Smith"));
+    assert_eq!(to.address(), Some("ann@example.com"));
+    assert_eq!(parsed.subject(), Some("Three tips for spring"));
+    assert_eq!(parsed.message_id(), Some("delivery-101@mail.acme.example"));
+    assert_eq!(parsed.date().unwrap().to_rfc3339(), "2026-03-02T10:00:00Z");
+    assert_eq!(
+        parsed.body_text(0).as_deref(),
+        Some("Hello Ann Smith,\r\nthree tips for spring.\r\n")
+    );
+    assert_eq!(parsed.body_html(1), None);
+
+    let post = text_header(raw, "List-Unsubscribe-Post");
+    assert_eq!(post.as_deref(), Some("List-Unsubscribe=One-Click"));
+    let unsubscribe = parsed.list_unsubscribe().as_address().unwrap();
+    let urls: Vec<&str> = unsubscribe.iter().filter_map(|a| a.address()).collect();
+    assert_eq!(urls.len(), 2);
+    let token = urls[0]
+        .strip_prefix("https://tact.acme.example/unsubscribe/")
+        .unwrap();
+    let max_age = ChronoDuration::days(365);
+    let customer = key.verify(token, LinkPurpose::Unsubscribe, now(), max_age);
+    assert_eq!(customer, Ok(CustomerId(1)));
+    assert_eq!(
+        urls[1],
+        format!("mailto:unsubscribe@acme.example?subject=unsubscribe-{token}")
+    );
+}
+
+#[tokio::test]
+async fn smtp_multipart_has_text_and_html() {
+    let server = SmtpServer::start(&[], &[]);
+    let channel = server.channel();
+    let customer = customer(2, "Bo", "bo@example.com");
+    let content = Rendered {
+        subject: "News".into(),
+        text: "Plain news\n".into(),
+        html: Some("<p>HTML news</p>\n".into()),
+    };
+    let approval = approve(&customer, Purpose::Value);
+    let recipient = Recipient::email(&customer).unwrap();
+    let message = Outgoing::new(approval, DeliveryId(7), recipient, content).unwrap();
+
+    channel.send(&message, now()).await.unwrap();
+
+    let stored = server.messages();
+    let parsed = MessageParser::default().parse(&stored[0].0).unwrap();
+    assert_eq!(parsed.text_body_count(), 1);
+    assert_eq!(parsed.html_body_count(), 1);
+    assert_eq!(parsed.body_text(0).as_deref(), Some("Plain news\r\n"));
+    assert_eq!(parsed.body_html(0).as_deref(), Some("<p>HTML news</p>\r\n"));
+    let content_type = parsed.root_part().content_type().unwrap();
+    assert_eq!(content_type.ctype(), "multipart");
+    assert_eq!(content_type.subtype(), Some("alternative"));
+}
+
+#[tokio::test]
+async fn smtp_transactional_has_no_unsubscribe() {
+    let server = SmtpServer::start(&[], &[]);
+    let channel = server.channel();
+    let customer = customer(3, "Cy", "cy@example.com");
+    let content = Rendered {
+        subject: "Your receipt".into(),
+        text: "Paid.\n".into(),
+        html: None,
+    };
+    let approval = approve(&customer, Purpose::Transactional);
+    let recipient = Recipient::email(&customer).unwrap();
+    let message = Outgoing::new(approval, DeliveryId(8), recipient, content).unwrap();
+
+    channel.send(&message, now()).await.unwrap();
+
+    let names = header_names(&server.messages()[0].0);
+    assert!(
+        !names.iter().any(|name| name.starts_with("List-")),
+        "{names:?}"
+    );
+}
+
+#[tokio::test]
+async fn smtp_451_retried_then_delivered_once() {
+    let server = SmtpServer::start(&["slow@example.com"], &[]);
+    let channel = server.channel();
+    let message = outgoing(4, "Dee", "slow@example.com", "Hello");
+    let policy = RetryPolicy {
+        base: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+        max_attempts: 3,
+    };
+
+    let first = channel.send(&message, now()).await.unwrap_err();
+    assert!(first.is_transient(), "{first}");
+    assert_eq!(first.code(), Some(451));
+    assert_eq!(
+        first.reply(),
+        Some("4.3.0 <slow@example.com>: Temporary failure, try again later")
+    );
+    let delay = policy.delay_for(1).expect("a second attempt is allowed");
+    tokio::time::sleep(delay).await;
+    let receipt = channel.send(&message, now()).await.unwrap();
+
+    assert_eq!(receipt.reply, "250 2.0.0 Ok: queued as 1");
+    assert_eq!(server.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn smtp_550_is_permanent_bounce() {
+    let server = SmtpServer::start(&[], &["gone@example.com"]);
+    let channel = server.channel();
+    let message = outgoing(5, "Eve", "gone@example.com", "Hello");
+
+    let error = channel.send(&message, now()).await.unwrap_err();
+
+    assert!(!error.is_transient());
+    assert!(error.is_bounce());
+    assert_eq!(error.code(), Some(550));
+    assert_eq!(
+        error.reply(),
+        Some("5.1.1 <gone@example.com>: Recipient address rejected: User unknown")
+    );
+    match &error {
+        SendError::Rejected { stage, .. } => assert_eq!(*stage, "RCPT"),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    assert_eq!(server.messages().len(), 0);
+
+    let next = outgoing(6, "Fay", "fay@example.com", "Hello");
+    channel.send(&next, now()).await.unwrap();
+    assert_eq!(server.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn smtp_server_gone_mid_batch() {
+    let mut server = SmtpServer::start(&[], &[]);
+    let channel = server.channel();
+    let batch: Vec<Outgoing> = (10..15)
+        .map(|id| outgoing(id, "Gus", &format!("gus{id}@example.com"), "Batch"))
+        .collect();
+
+    let mut results = Vec::new();
+    for (index, message) in batch.iter().enumerate() {
+        if index == 2 {
+            server.stop();
+        }
+        results.push(channel.send(message, now()).await);
+    }
+
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    assert!(results[1].is_ok(), "{:?}", results[1]);
+    for result in &results[2..] {
+        let error = result.as_ref().unwrap_err();
+        assert!(error.is_transient(), "{error}");
+        assert!(matches!(error, SendError::Connection { .. }), "{error:?}");
+    }
+    let stored = server.messages();
+    assert_eq!(stored.len(), 2);
+    assert_eq!(
+        stored[1].1["rcpt_tos"],
+        serde_json::json!(["gus11@example.com"])
+    );
+}
+
+#[tokio::test]
+async fn smtp_injection_adds_no_header() {
+    let server = SmtpServer::start(&[], &[]);
+    let channel = server.channel();
+    let name = "Ann\r\nBcc: thief@evil.example\0";
+    let subject = "Hi\r\nX-Injected: yes\nBcc: thief@evil.example\0!";
+    let message = outgoing(20, name, "ann@example.com", subject);
+
+    channel.send(&message, now()).await.unwrap();
+
+    let stored = server.messages();
+    let (raw, envelope) = &stored[0];
+    assert_eq!(envelope["rcpt_tos"], serde_json::json!(["ann@example.com"]));
+    let names = header_names(raw);
+    assert_eq!(names.len(), 11, "{names:?}");
+    assert!(
+        !names.iter().any(|n| n == "Bcc" || n == "X-Injected"),
+        "{names:?}"
+    );
+    let parsed = MessageParser::default().parse(raw.as_slice()).unwrap();
+    assert_eq!(
+        parsed.subject(),
+        Some("Hi  X-Injected: yes Bcc: thief@evil.example !")
+    );
+    let to = parsed.to().unwrap().first().unwrap();
+    assert_eq!(to.name(), Some("Ann  Bcc: thief@evil.example "));
+    assert_eq!(to.address(), Some("ann@example.com"));
+}
+
+#[tokio::test]
+async fn smtp_non_ascii_round_trips() {
+    let server = SmtpServer::start(&[], &[]);
+    let channel = server.channel();
+    let subject = "Grüße, Zoë – ¡mañana! 🎉";
+    let message = outgoing(21, "Zoë Ñandú-Łukasz", "zoe@bücher.example", subject);
+
+    channel.send(&message, now()).await.unwrap();
+
+    let stored = server.messages();
+    let (raw, envelope) = &stored[0];
+    assert!(raw.is_ascii(), "headers and body are 7-bit encoded");
+    let rcpt = serde_json::json!(["zoe@xn--bcher-kva.example"]);
+    assert_eq!(envelope["rcpt_tos"], rcpt);
+    let parsed = MessageParser::default().parse(raw.as_slice()).unwrap();
+    assert_eq!(parsed.subject(), Some(subject));
+    let to = parsed.to().unwrap().first().unwrap();
+    assert_eq!(to.name(), Some("Zoë Ñandú-Łukasz"));
+    assert_eq!(to.address(), Some("zoe@xn--bcher-kva.example"));
+    assert_eq!(
+        parsed.body_text(0).as_deref(),
+        Some("Hello Zoë Ñandú-Łukasz,\r\nthree tips for spring.\r\n")
+    );
+}
+
+#[tokio::test]
+async fn smtp_expired_approval_sends_nothing() {
+    let server = SmtpServer::start(&[], &[]);
+    let channel: Arc<dyn Channel> = Arc::new(server.channel());
+    let message = outgoing(22, "Hal", "hal@example.com", "Late");
+    let expires_at = message.approval().expires_at();
+
+    let error = channel.send(&message, expires_at).await.unwrap_err();
+
+    assert!(matches!(error, SendError::Expired { expires_at: at } if at == expires_at));
+    assert!(!error.is_transient());
+    assert_eq!(server.messages().len(), 0);
+}
+
+#[tokio::test]
+async fn smtp_rate_limit_spaces_sends() {
+    let server = SmtpServer::start(&[], &[]);
+    let mut config = SmtpConfig::new("127.0.0.1", server.port, TlsMode::None);
+    config.rate_limit = Some(tact_delivery::RateLimit {
+        per_second: 20.0,
+        burst: 1,
+    });
+    let channel = EmailChannel::new(config, &message_config()).unwrap();
+    let started = std::time::Instant::now();
+
+    for id in 30..34 {
+        let message = outgoing(id, "Ida", "ida@example.com", "Paced");
+        channel.send(&message, now()).await.unwrap();
+    }
+
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(150), "{elapsed:?}");
+    assert_eq!(server.messages().len(), 4);
+}
+
+fn maildir_files(root: &Path, sub: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(sub))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn maildir_writes_one_file_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let channel = MaildirChannel::open(dir.path().join("mail"), &message_config()).unwrap();
+    let first = outgoing(40, "Jo", "jo@example.com", "One");
+    let second = outgoing(41, "Kim", "kim@example.com", "Two");
+
+    let receipt = channel.send(&first, now()).await.unwrap();
+    channel.send(&second, now()).await.unwrap();
+    channel.send(&second, now()).await.unwrap();
+
+    assert_eq!(receipt.message_id, "<delivery-140@mail.acme.example>");
+    let root = channel.root();
+    assert_eq!(maildir_files(root, "tmp"), Vec::<PathBuf>::new());
+    assert_eq!(maildir_files(root, "cur"), Vec::<PathBuf>::new());
+    let files = maildir_files(root, "new");
+    assert_eq!(files.len(), 3);
+    let names: std::collections::BTreeSet<_> = files.iter().map(|f| f.file_name()).collect();
+    assert_eq!(names.len(), 3);
+    let subjects: Vec<String> = files
+        .iter()
+        .map(|file| {
+            let raw = std::fs::read(file).unwrap();
+            let parsed = MessageParser::default().parse(&raw).unwrap();
+            parsed.subject().unwrap().to_owned()
+        })
+        .collect();
+    let mut sorted = subjects.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["One", "Two", "Two"]);
+}
+
+#[tokio::test]
+async fn maildir_expired_approval_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let channel = MaildirChannel::open(dir.path(), &message_config()).unwrap();
+    let message = outgoing(42, "Lu", "lu@example.com", "Late");
+    let later = now() + ChronoDuration::hours(1);
+
+    let error = channel.send(&message, later).await.unwrap_err();
+
+    assert!(matches!(error, SendError::Expired { .. }), "{error:?}");
+    assert_eq!(maildir_files(dir.path(), "new"), Vec::<PathBuf>::new());
+    assert_eq!(maildir_files(dir.path(), "tmp"), Vec::<PathBuf>::new());
+}

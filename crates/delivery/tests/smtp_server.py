@@ -1,0 +1,68 @@
+"""A small SMTP server for the delivery tests, built on Debian's python3-aiosmtpd.
+
+It listens on 127.0.0.1 on a free port, prints the port on its first line of output, and
+stores every accepted message as <n>.eml with the envelope in <n>.json in the output
+directory. Recipients given with --tempfail get 451 for their first RCPT and are accepted
+afterwards; recipients given with --reject always get 550.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+
+from aiosmtpd.smtp import SMTP
+
+
+class Handler:
+    def __init__(self, out_dir, tempfail, reject):
+        self.out_dir = out_dir
+        self.tempfail = set(tempfail)
+        self.reject = set(reject)
+        self.count = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.reject:
+            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+        if address in self.tempfail:
+            self.tempfail.discard(address)
+            return "451 4.3.0 <%s>: Temporary failure, try again later" % address
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.count += 1
+        name = os.path.join(self.out_dir, "%d" % self.count)
+        with open(name + ".eml.tmp", "wb") as message:
+            message.write(envelope.original_content)
+        with open(name + ".json", "w") as meta:
+            json.dump({"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos}, meta)
+        os.rename(name + ".eml.tmp", name + ".eml")
+        return "250 2.0.0 Ok: queued as %d" % self.count
+
+
+async def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--tempfail", action="append", default=[])
+    parser.add_argument("--reject", action="append", default=[])
+    parser.add_argument("--max-seconds", type=float, default=120.0)
+    args = parser.parse_args()
+
+    handler = Handler(args.out, args.tempfail, args.reject)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(handler, hostname="sink.test", enable_SMTPUTF8=True),
+        host="127.0.0.1",
+        port=0,
+    )
+    print(server.sockets[0].getsockname()[1], flush=True)
+    # The server stops by itself even if the test that started it never does.
+    await asyncio.sleep(args.max_seconds)
+    server.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+    sys.exit(0)
