@@ -5,6 +5,7 @@
 //! reason per rule. The crate is pure: no I/O, no clock (the time is an argument), no async
 //! and no storage types.
 
+mod bucket;
 mod counting;
 mod customer;
 mod decision;
@@ -12,6 +13,7 @@ mod engine;
 mod history;
 mod ids;
 mod name;
+mod plan;
 mod policy;
 mod policy_toml;
 mod preferences;
@@ -21,11 +23,13 @@ mod testing;
 mod time;
 mod zone;
 
+pub use bucket::{BucketThresholds, assign_bucket};
 pub use customer::{Bucket, Customer};
 pub use decision::{Approval, Content, Decision, Proposal, Purpose, Reason, RuleId};
 pub use history::{CareCase, Contact, Outcome, Signal, SignalKind, Suppression, SuppressionReason};
 pub use ids::{AccountId, CampaignId, CustomerId, DeliveryId};
 pub use name::{Channel, Topic};
+pub use plan::plan;
 pub use policy::{
     AccountCaps, BucketCadences, IgnoredRun, NegativeBackoff, Policy, Reserved, SalesShare,
 };
