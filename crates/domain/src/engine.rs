@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::rules::{Context, RULES, Verdict};
+use crate::rules::{Context, RULES, Verdict, stamp};
 use crate::{Approval, CustomerView, Decision, Policy, Proposal, Purpose, Reason, RuleId};
 
 /// Rounds of the fixed-point search before the engine gives up and denies. Periodic windows
@@ -27,6 +27,7 @@ pub(crate) fn decide(
 
     for _ in 0..MAX_ROUNDS {
         let mut latest = candidate;
+        let mut movers: Vec<Reason> = Vec::new();
         let mut denials: Vec<Reason> = Vec::new();
         for rule in RULES {
             if transactional && !rule.transactional {
@@ -38,17 +39,22 @@ pub(crate) fn decide(
                     rule: rule.id,
                     message,
                 }),
-                Verdict::Defer { until, message } => {
-                    if until > candidate {
-                        latest = latest.max(until);
-                        if !pushed.iter().any(|reason| reason.rule == rule.id) {
-                            pushed.push(Reason {
-                                rule: rule.id,
-                                message,
-                            });
-                        }
+                Verdict::Defer { until, message } if until > candidate && until >= latest => {
+                    if until > latest {
+                        latest = until;
+                        movers.clear();
                     }
+                    movers.push(Reason {
+                        rule: rule.id,
+                        message,
+                    });
                 }
+                Verdict::Defer { .. } => {}
+            }
+        }
+        for reason in movers {
+            if !pushed.iter().any(|known| known.rule == reason.rule) {
+                pushed.push(reason);
             }
         }
         if !denials.is_empty() {
@@ -93,8 +99,8 @@ fn stale_reason(candidate: DateTime<Utc>, deadline: DateTime<Utc>, now: DateTime
     } else {
         format!(
             "the earliest allowed time {} is after the proposal's deadline {}",
-            candidate.to_rfc3339(),
-            deadline.to_rfc3339()
+            stamp(candidate),
+            stamp(deadline)
         )
     };
     Reason {
@@ -104,71 +110,5 @@ fn stale_reason(candidate: DateTime<Utc>, deadline: DateTime<Utc>, now: DateTime
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testing::{proposal, utc, view};
-    use crate::{Actor, Channel, ConsentMark, ConsentSource, Suppression, SuppressionReason};
-
-    fn mark() -> ConsentMark {
-        ConsentMark {
-            actor: Actor::Customer,
-            source: ConsentSource::Link,
-            at: utc(2026, 1, 5, 9, 0),
-        }
-    }
-
-    #[test]
-    fn empty_history_approves() {
-        let now = utc(2026, 6, 10, 10, 0);
-        let sales = proposal(Channel::EMAIL, Purpose::Sales);
-
-        let decision = decide(&sales, &view(), &Policy::default(), now);
-
-        let Decision::Approve(approval) = decision else {
-            panic!("expected an approval, got {decision:?}");
-        };
-        assert_eq!(approval.proposal(), &sales);
-        assert_eq!(approval.decided_at(), now);
-        assert_eq!(approval.expires_at(), utc(2026, 6, 10, 10, 15));
-    }
-
-    #[test]
-    fn marketing_opt_out_denies_sales() {
-        let mut customer = view();
-        customer.preferences.marketing_opt_out = Some(mark());
-        let sales = proposal(Channel::EMAIL, Purpose::Sales);
-
-        let decision = decide(
-            &sales,
-            &customer,
-            &Policy::default(),
-            utc(2026, 6, 10, 10, 0),
-        );
-
-        let rules: Vec<RuleId> = decision.reasons().iter().map(|r| r.rule).collect();
-        assert_eq!(decision.kind(), "deny");
-        assert_eq!(rules, [RuleId::MarketingOptOut]);
-    }
-
-    #[test]
-    fn suppression_denies_transactional() {
-        let mut customer = view();
-        customer.suppressions.push(Suppression {
-            channel: Channel::EMAIL,
-            reason: SuppressionReason::HardBounce,
-            at: utc(2026, 2, 1, 0, 0),
-        });
-        let receipt = proposal(Channel::EMAIL, Purpose::Transactional);
-
-        let decision = decide(
-            &receipt,
-            &customer,
-            &Policy::default(),
-            utc(2026, 6, 10, 10, 0),
-        );
-
-        let rules: Vec<RuleId> = decision.reasons().iter().map(|r| r.rule).collect();
-        assert_eq!(decision.kind(), "deny");
-        assert_eq!(rules, [RuleId::Suppressed]);
-    }
-}
+#[path = "engine_tests.rs"]
+mod tests;

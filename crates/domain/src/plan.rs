@@ -74,7 +74,7 @@ mod tests {
         assert_eq!(kinds, ["defer", "defer", "approve"]);
         let rules: Vec<RuleId> = decisions[0].reasons().iter().map(|r| r.rule).collect();
         assert_eq!(decisions[0].until(), Some(utc(2026, 7, 10, 10, 0)));
-        assert_eq!(rules, [RuleId::BucketCadence, RuleId::MinGap]);
+        assert_eq!(rules, [RuleId::BucketCadence]);
         assert_eq!(customer.contacts.len(), 1);
         assert_eq!(customer.contacts[0].channel, Channel::PHONE);
         assert_eq!(customer.contacts[0].outcome, Outcome::Pending);

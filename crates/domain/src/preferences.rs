@@ -262,3 +262,152 @@ fn store_mark<K: Ord + Clone>(
         None => map.remove(key),
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(day: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 6, day, 9, 0, 0).unwrap()
+    }
+
+    fn by(actor: Actor, day: u32) -> ConsentMark {
+        let source = match actor {
+            Actor::Customer => ConsentSource::PreferenceCentre,
+            Actor::Staff => ConsentSource::Agent,
+            Actor::Import => ConsentSource::Import,
+            Actor::System => ConsentSource::Mail,
+        };
+        ConsentMark {
+            actor,
+            source,
+            at: at(day),
+        }
+    }
+
+    #[test]
+    fn staff_cannot_lift_customer_opt_out() {
+        let mut preferences = Preferences::default();
+        let opt_out = ConsentChange::Marketing { allowed: false };
+        let opt_in = ConsentChange::Marketing { allowed: true };
+        preferences.apply(&opt_out, by(Actor::Customer, 1)).unwrap();
+
+        let error = preferences.apply(&opt_in, by(Actor::Staff, 2)).unwrap_err();
+
+        assert_eq!(
+            error,
+            Error::ConsentLocked {
+                setting: "marketing opt-out".to_owned(),
+                at: at(1)
+            }
+        );
+        assert_eq!(preferences.marketing_opt_out, Some(by(Actor::Customer, 1)));
+    }
+
+    #[test]
+    fn customer_can_lift_own_opt_out() {
+        let mut preferences = Preferences::default();
+        let channel = ConsentChange::Channel {
+            channel: Channel::SMS,
+            allowed: false,
+        };
+        preferences.apply(&channel, by(Actor::Customer, 1)).unwrap();
+
+        let back_in = ConsentChange::Channel {
+            channel: Channel::SMS,
+            allowed: true,
+        };
+        preferences.apply(&back_in, by(Actor::Customer, 3)).unwrap();
+
+        assert!(preferences.channel_opt_outs.is_empty());
+    }
+
+    #[test]
+    fn import_opt_out_keeps_customer_lock() {
+        let mut preferences = Preferences::default();
+        let stop = ConsentChange::DoNotContact { value: true };
+        preferences.apply(&stop, by(Actor::Customer, 1)).unwrap();
+
+        preferences.apply(&stop, by(Actor::Import, 2)).unwrap();
+        let lifted = preferences.apply(
+            &ConsentChange::DoNotContact { value: false },
+            by(Actor::Staff, 3),
+        );
+
+        assert_eq!(preferences.do_not_contact, Some(by(Actor::Customer, 1)));
+        assert!(matches!(lifted, Err(Error::ConsentLocked { .. })));
+    }
+
+    #[test]
+    fn staff_opt_out_liftable_by_staff() {
+        let mut preferences = Preferences::default();
+        let topic = Topic::parse("offers").unwrap();
+        let out = ConsentChange::Topic {
+            topic: topic.clone(),
+            allowed: false,
+        };
+        preferences.apply(&out, by(Actor::Staff, 1)).unwrap();
+
+        preferences
+            .apply(
+                &ConsentChange::Topic {
+                    topic,
+                    allowed: true,
+                },
+                by(Actor::Staff, 2),
+            )
+            .unwrap();
+
+        assert!(preferences.topic_opt_outs.is_empty());
+    }
+
+    #[test]
+    fn customer_pause_not_shortened_by_staff() {
+        let mut preferences = Preferences::default();
+        let pause = ConsentChange::Pause {
+            until: Some(at(20)),
+        };
+        preferences.apply(&pause, by(Actor::Customer, 1)).unwrap();
+
+        let shorter = ConsentChange::Pause {
+            until: Some(at(10)),
+        };
+        let shortened = preferences.apply(&shorter, by(Actor::Staff, 2));
+        let lifted = preferences.apply(&ConsentChange::Pause { until: None }, by(Actor::Staff, 2));
+        let longer = ConsentChange::Pause {
+            until: Some(at(25)),
+        };
+        preferences.apply(&longer, by(Actor::Staff, 3)).unwrap();
+
+        let locked = Error::ConsentLocked {
+            setting: "pause".to_owned(),
+            at: at(1),
+        };
+        assert_eq!(shortened, Err(locked.clone()));
+        assert_eq!(lifted, Err(locked));
+        assert_eq!(preferences.paused_until, Some(at(25)));
+        assert_eq!(preferences.pause_mark, Some(by(Actor::Customer, 1)));
+    }
+
+    #[test]
+    fn ended_customer_pause_replaceable() {
+        let mut preferences = Preferences::default();
+        preferences
+            .apply(
+                &ConsentChange::Pause { until: Some(at(5)) },
+                by(Actor::Customer, 1),
+            )
+            .unwrap();
+
+        preferences
+            .apply(
+                &ConsentChange::Pause { until: Some(at(8)) },
+                by(Actor::Staff, 6),
+            )
+            .unwrap();
+
+        assert_eq!(preferences.paused_until, Some(at(8)));
+        assert_eq!(preferences.pause_mark, Some(by(Actor::Staff, 6)));
+    }
+}

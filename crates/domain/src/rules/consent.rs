@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::limits::stamp;
 use super::{Context, Verdict};
 use crate::ConsentMark;
 
@@ -56,7 +57,7 @@ pub(crate) fn paused(context: &Context<'_>, at: DateTime<Utc>) -> Verdict {
     match context.view.preferences.paused_until {
         Some(end) if end > at => Verdict::Defer {
             until: end,
-            message: format!("contact is paused until {}", end.to_rfc3339()),
+            message: format!("contact is paused until {}", stamp(end)),
         },
         _ => Verdict::Allow,
     }

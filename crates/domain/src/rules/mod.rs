@@ -12,6 +12,8 @@ mod share;
 mod signals;
 mod windows;
 
+pub(crate) use limits::stamp;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
