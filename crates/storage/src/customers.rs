@@ -204,7 +204,7 @@ impl Store {
     /// account does not exist.
     pub fn upsert_customer(&self, customer: &NewCustomer) -> Result<CustomerId> {
         customer.validate()?;
-        self.write(|tx| upsert_customer_in(tx, customer))
+        self.write(|tx| upsert_customer_in(tx, customer).map(|(id, _)| id))
     }
 
     /// Returns the customer with `id`.
@@ -357,36 +357,63 @@ pub(crate) fn upsert_account_in(tx: &rusqlite::Connection, name: &str) -> Result
     Ok(AccountId(id))
 }
 
-/// Upserts a validated customer inside a transaction.
+/// What an upsert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Upserted {
+    Inserted,
+    Updated,
+    Unchanged,
+}
+
+/// Upserts a validated customer inside a transaction. A row whose values are all the same
+/// is not written at all.
 pub(crate) fn upsert_customer_in(
     tx: &rusqlite::Connection,
     customer: &NewCustomer,
-) -> Result<CustomerId> {
-    let mut statement = tx.prepare_cached(
-        "INSERT INTO customers \
-             (external_id, name, email, phone, time_zone, locale, account_id, fields) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-         ON CONFLICT (external_id) DO UPDATE SET \
-             name = excluded.name, email = excluded.email, phone = excluded.phone, \
-             time_zone = excluded.time_zone, locale = excluded.locale, \
-             account_id = excluded.account_id, fields = excluded.fields \
-         RETURNING id",
-    )?;
-    let result = statement.query_row(
-        params![
-            customer.external_id,
-            customer.name,
-            customer.email,
-            customer.phone,
-            customer.time_zone.name(),
-            customer.locale,
-            customer.account.map(|account| account.0),
-            to_json(&customer.fields),
-        ],
-        |row| row.get(0),
-    );
+) -> Result<(CustomerId, Upserted)> {
+    let existing: Option<i64> = tx
+        .prepare_cached("SELECT id FROM customers WHERE external_id = ?1")?
+        .query_row([&customer.external_id], |row| row.get(0))
+        .optional()?;
+    let values = params![
+        customer.external_id,
+        customer.name,
+        customer.email,
+        customer.phone,
+        customer.time_zone.name(),
+        customer.locale,
+        customer.account.map(|account| account.0),
+        to_json(&customer.fields),
+    ];
+    let result = match existing {
+        None => tx
+            .prepare_cached(
+                "INSERT INTO customers \
+                     (external_id, name, email, phone, time_zone, locale, account_id, fields) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(values)
+            .map(|_| (CustomerId(tx.last_insert_rowid()), Upserted::Inserted)),
+        Some(id) => tx
+            .prepare_cached(
+                "UPDATE customers SET name = ?2, email = ?3, phone = ?4, time_zone = ?5, \
+                     locale = ?6, account_id = ?7, fields = ?8 \
+                 WHERE external_id = ?1 AND (name IS NOT ?2 OR email IS NOT ?3 \
+                     OR phone IS NOT ?4 OR time_zone IS NOT ?5 OR locale IS NOT ?6 \
+                     OR account_id IS NOT ?7 OR fields IS NOT ?8)",
+            )?
+            .execute(values)
+            .map(|changed| {
+                let outcome = if changed == 0 {
+                    Upserted::Unchanged
+                } else {
+                    Upserted::Updated
+                };
+                (CustomerId(id), outcome)
+            }),
+    };
     match result {
-        Ok(id) => Ok(CustomerId(id)),
+        Ok(upserted) => Ok(upserted),
         Err(error) if is_foreign_key_error(&error) => {
             let account = customer.account.map(|a| a.0).unwrap_or_default();
             Err(Error::not_found("account", account))

@@ -109,7 +109,10 @@ pub(crate) fn suppression_from_row(row: &Row<'_>) -> Result<Suppression> {
 }
 
 /// Inserts a contact unless an identical one exists; returns the id of the stored row.
-pub(crate) fn insert_contact(tx: &rusqlite::Connection, contact: &Contact) -> Result<ContactId> {
+pub(crate) fn insert_contact(
+    tx: &rusqlite::Connection,
+    contact: &Contact,
+) -> Result<(ContactId, Recorded)> {
     let inserted = tx
         .prepare_cached(
             "INSERT OR IGNORE INTO contacts \
@@ -141,7 +144,7 @@ pub(crate) fn insert_contact(tx: &rusqlite::Connection, contact: &Contact) -> Re
         Err(error) => return Err(error.into()),
     };
     if let Some(id) = inserted {
-        return Ok(ContactId(id));
+        return Ok((ContactId(id), Recorded::New));
     }
     let id = tx
         .prepare_cached(
@@ -160,7 +163,7 @@ pub(crate) fn insert_contact(tx: &rusqlite::Connection, contact: &Contact) -> Re
             ],
             |row| row.get(0),
         )?;
-    Ok(ContactId(id))
+    Ok((ContactId(id), Recorded::Duplicate))
 }
 
 /// Inserts a signal unless an identical one exists.
@@ -202,7 +205,7 @@ impl Store {
     ///
     /// [`Error::NotFound`] when the customer or campaign does not exist.
     pub fn record_contact(&self, contact: &Contact) -> Result<ContactId> {
-        self.write(|tx| insert_contact(tx, contact))
+        self.write(|tx| insert_contact(tx, contact).map(|(id, _)| id))
     }
 
     /// Sets what became of a contact, such as `Answered` for a call. Setting `Failed` takes

@@ -1,1 +1,419 @@
-//! Bulk CSV import.
+//! Bulk import of customers, contacts and signals from CSV.
+//!
+//! Every function reads a CSV file with a header line from any [`std::io::Read`], writes
+//! the good rows in transactions of [`BATCH_ROWS`] rows, and reports every rejected row
+//! with its line number and the reason, without stopping. Importing the same file again
+//! changes nothing: customers are matched by external id and left alone when no value
+//! differs, and contacts and signals identical to a stored one are skipped.
+//!
+//! ```
+//! use tact_storage::{Store, import};
+//!
+//! let store = Store::open_in_memory()?;
+//! let csv = "external_id,name,email,timezone,plan\n\
+//!            c1,Ann Lee,ann@example.com,Europe/Berlin,gold\n\
+//!            c2,Bob,not-an-address,UTC,\n";
+//! let report = import::import_customers(&store, csv.as_bytes())?;
+//! assert_eq!(report.inserted, 1);
+//! assert_eq!(report.rejected[0].line, 3);
+//! # Ok::<(), tact_storage::Error>(())
+//! ```
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use csv::StringRecord;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
+use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use tact_domain::{Channel, Contact, CustomerId, Outcome, Purpose, Signal, SignalKind, Topic};
+
+use crate::codec::parse_outcome;
+use crate::customers::{Upserted, upsert_account_in, upsert_customer_in};
+use crate::history::{insert_contact, insert_signal};
+use crate::{Error, NewCustomer, Recorded, Result, Store};
+
+/// Rows written per transaction.
+pub const BATCH_ROWS: usize = 10_000;
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Rows stored as new.
+    pub inserted: u64,
+    /// Customers whose stored values changed.
+    pub updated: u64,
+    /// Rows identical to what was already stored.
+    pub unchanged: u64,
+    /// Rows not stored, in file order.
+    pub rejected: Vec<Rejection>,
+}
+
+/// One rejected row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The line number in the file, counting the header as line 1.
+    pub line: u64,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+/// Imports customers from CSV with the header
+/// `external_id,name,email,phone,timezone,locale,account`, in any order.
+///
+/// Only `external_id` is required; an empty cell means "not known". `timezone` defaults to
+/// UTC and `locale` to `en`. `account` names an account, created when new. Every other
+/// column is kept as a free-form template field, as a string, when its cell is not empty.
+///
+/// # Errors
+///
+/// [`Error::InvalidField`] when the header lacks `external_id`; [`Error::Csv`] when the file
+/// cannot be read; [`Error::Sqlite`] or [`Error::Busy`] when a batch cannot be written (the
+/// batches before it stay written).
+pub fn import_customers(store: &Store, reader: impl Read) -> Result<ImportReport> {
+    let mut accounts: HashMap<String, i64> = HashMap::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    run(store, reader, &["external_id"], |tx, columns, record| {
+        let customer = customer_from_record(columns, record)?;
+        if !seen.insert(customer.external_id.clone()) {
+            return Err(format!(
+                "duplicate external_id {:?}: it appears on an earlier line of this file",
+                customer.external_id
+            ));
+        }
+        let mut customer = customer;
+        if let Some(name) = columns.get(record, "account") {
+            crate::customers::check_text("account", name).map_err(|error| error.to_string())?;
+            let id = match accounts.get(name) {
+                Some(id) => *id,
+                None => {
+                    let id = upsert_account_in(tx, name)
+                        .map_err(|error| error.to_string())?
+                        .0;
+                    accounts.insert(name.to_owned(), id);
+                    id
+                }
+            };
+            customer.account = Some(tact_domain::AccountId(id));
+        }
+        match upsert_customer_in(tx, &customer) {
+            Ok((_, Upserted::Inserted)) => Ok(Counted::Inserted),
+            Ok((_, Upserted::Updated)) => Ok(Counted::Updated),
+            Ok((_, Upserted::Unchanged)) => Ok(Counted::Unchanged),
+            Err(error) => Err(error.to_string()),
+        }
+    })
+}
+
+fn customer_from_record(
+    columns: &Columns,
+    record: &StringRecord,
+) -> std::result::Result<NewCustomer, String> {
+    let external_id = columns
+        .get(record, "external_id")
+        .ok_or("missing external_id")?;
+    let mut customer = NewCustomer::new(external_id);
+    customer.name = columns.get(record, "name").map(str::to_owned);
+    customer.email = columns.get(record, "email").map(str::to_owned);
+    customer.phone = columns.get(record, "phone").map(str::to_owned);
+    if let Some(zone) = columns.get(record, "timezone") {
+        customer.time_zone = zone.parse::<Tz>().map_err(|_| {
+            format!("unknown time zone {zone:?}: use an IANA name such as Europe/Berlin")
+        })?;
+    }
+    if let Some(locale) = columns.get(record, "locale") {
+        customer.locale = locale.to_owned();
+    }
+    customer.fields = columns.extra_fields(record);
+    customer.validate().map_err(|error| error.to_string())?;
+    Ok(customer)
+}
+
+/// Imports contacts from CSV with the header
+/// `external_id,channel,purpose,topic,at,duration_s,outcome`.
+///
+/// `external_id`, `channel`, `purpose` and `at` (RFC 3339, such as `2026-03-01T09:30:00Z`)
+/// are required. `topic` may be empty, `duration_s` defaults to 0 and `outcome` to `sent`.
+///
+/// # Errors
+///
+/// As [`import_customers`], for a header without the required columns.
+pub fn import_contacts(store: &Store, reader: impl Read) -> Result<ImportReport> {
+    let required = ["external_id", "channel", "purpose", "at"];
+    run(store, reader, &required, |tx, columns, record| {
+        let customer = customer_id(tx, columns, record)?;
+        let contact = Contact {
+            customer,
+            channel: required_channel(columns, record)?,
+            purpose: parse_purpose_cell(columns.get(record, "purpose").unwrap_or_default())?,
+            topic: optional_topic(columns, record)?,
+            campaign: None,
+            at: parse_instant(columns, record, "at")?,
+            duration_s: parse_duration(columns, record)?,
+            outcome: match columns.get(record, "outcome") {
+                Some(text) => parse_outcome("contact", 0, text).map_err(|_| {
+                    format!(
+                        "invalid outcome {text:?}: use pending, sent, delivered, answered, \
+                         no_answer or failed"
+                    )
+                })?,
+                None => Outcome::Sent,
+            },
+        };
+        match insert_contact(tx, &contact) {
+            Ok((_, Recorded::New)) => Ok(Counted::Inserted),
+            Ok((_, Recorded::Duplicate)) => Ok(Counted::Unchanged),
+            Err(error) => Err(error.to_string()),
+        }
+    })
+}
+
+/// Imports signals from CSV with the header `external_id,kind,channel,at` and the optional
+/// columns `topic`, `value` (a number) and `machine` (`true`, `false`, `1` or `0`).
+///
+/// # Errors
+///
+/// As [`import_customers`], for a header without the required columns.
+pub fn import_signals(store: &Store, reader: impl Read) -> Result<ImportReport> {
+    let required = ["external_id", "kind", "at"];
+    run(store, reader, &required, |tx, columns, record| {
+        let customer = customer_id(tx, columns, record)?;
+        let kind_text = columns.get(record, "kind").unwrap_or_default();
+        let kind = SignalKind::parse(kind_text).ok_or_else(|| {
+            let names: Vec<&str> = SignalKind::ALL.iter().map(|kind| kind.as_str()).collect();
+            format!(
+                "invalid kind {kind_text:?}: use one of {}",
+                names.join(", ")
+            )
+        })?;
+        let mut signal = Signal::new(kind, parse_instant(columns, record, "at")?);
+        signal.channel = match columns.get(record, "channel") {
+            Some(text) => Some(parse_channel_cell(text)?),
+            None => None,
+        };
+        signal.topic = optional_topic(columns, record)?;
+        if let Some(text) = columns.get(record, "value") {
+            let value: f64 = text
+                .parse()
+                .ok()
+                .filter(|value: &f64| value.is_finite())
+                .ok_or_else(|| format!("invalid value {text:?}: use a number such as 19.99"))?;
+            signal.value = Some(value);
+        }
+        signal.machine = match columns.get(record, "machine") {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(text) => return Err(format!("invalid machine {text:?}: use true or false")),
+        };
+        match insert_signal(tx, customer, &signal) {
+            Ok(Recorded::New) => Ok(Counted::Inserted),
+            Ok(Recorded::Duplicate) => Ok(Counted::Unchanged),
+            Err(error) => Err(error.to_string()),
+        }
+    })
+}
+
+/// What happened to one accepted row.
+enum Counted {
+    Inserted,
+    Updated,
+    Unchanged,
+}
+
+/// The header: column name to position.
+struct Columns {
+    positions: HashMap<String, usize>,
+    names: Vec<String>,
+}
+
+const KNOWN_CUSTOMER_COLUMNS: [&str; 7] = [
+    "external_id",
+    "name",
+    "email",
+    "phone",
+    "timezone",
+    "locale",
+    "account",
+];
+
+impl Columns {
+    /// The trimmed cell of `column`, or `None` when the column is missing or the cell empty.
+    fn get<'r>(&self, record: &'r StringRecord, column: &str) -> Option<&'r str> {
+        let position = *self.positions.get(column)?;
+        record
+            .get(position)
+            .map(str::trim)
+            .filter(|cell| !cell.is_empty())
+    }
+
+    /// The non-empty cells of columns that are not customer columns, as JSON strings.
+    fn extra_fields(&self, record: &StringRecord) -> Map<String, Value> {
+        let mut fields = Map::new();
+        for (position, name) in self.names.iter().enumerate() {
+            if KNOWN_CUSTOMER_COLUMNS.contains(&name.as_str()) {
+                continue;
+            }
+            if let Some(cell) = record
+                .get(position)
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+            {
+                fields.insert(name.clone(), Value::String(cell.to_owned()));
+            }
+        }
+        fields
+    }
+}
+
+/// Reads every record, hands it to `handle_row` inside a write transaction that is
+/// committed every [`BATCH_ROWS`] rows, and collects the rejections.
+fn run<F>(
+    store: &Store,
+    reader: impl Read,
+    required: &[&str],
+    mut handle_row: F,
+) -> Result<ImportReport>
+where
+    F: FnMut(&Connection, &Columns, &StringRecord) -> std::result::Result<Counted, String>,
+{
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(reader);
+    let names: Vec<String> = csv
+        .headers()?
+        .iter()
+        .map(|name| name.trim().to_owned())
+        .collect();
+    let positions: HashMap<String, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(position, name)| (name.clone(), position))
+        .collect();
+    for column in required {
+        if !positions.contains_key(*column) {
+            let reason = format!("the header must name the columns {}", required.join(","));
+            return Err(Error::invalid_field("CSV header", &names.join(","), reason));
+        }
+    }
+    let columns = Columns { positions, names };
+
+    let mut report = ImportReport::default();
+    let mut record = StringRecord::new();
+    let mut transaction = begin(store)?;
+    let mut rows_in_batch = 0;
+    loop {
+        let line = csv.position().line() + 1;
+        match csv.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(error) if is_row_error(&error) => {
+                report.rejected.push(Rejection {
+                    line,
+                    reason: error.to_string(),
+                });
+                continue;
+            }
+            Err(error) => return Err(error.into()),
+        }
+        let line = record.position().map_or(line, |position| position.line());
+        match handle_row(&transaction, &columns, &record) {
+            Ok(Counted::Inserted) => report.inserted += 1,
+            Ok(Counted::Updated) => report.updated += 1,
+            Ok(Counted::Unchanged) => report.unchanged += 1,
+            Err(reason) => report.rejected.push(Rejection { line, reason }),
+        }
+        rows_in_batch += 1;
+        if rows_in_batch == BATCH_ROWS {
+            transaction.commit()?;
+            transaction = begin(store)?;
+            rows_in_batch = 0;
+        }
+    }
+    transaction.commit()?;
+    Ok(report)
+}
+
+fn begin(store: &Store) -> Result<Transaction<'_>> {
+    Ok(Transaction::new_unchecked(
+        &store.connection,
+        TransactionBehavior::Immediate,
+    )?)
+}
+
+/// Whether a CSV error concerns one row only, so the import can go on.
+fn is_row_error(error: &csv::Error) -> bool {
+    matches!(
+        error.kind(),
+        csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
+    )
+}
+
+fn customer_id(
+    tx: &Connection,
+    columns: &Columns,
+    record: &StringRecord,
+) -> std::result::Result<CustomerId, String> {
+    let external_id = columns
+        .get(record, "external_id")
+        .ok_or("missing external_id")?;
+    let id: Option<i64> = tx
+        .prepare_cached("SELECT id FROM customers WHERE external_id = ?1")
+        .and_then(|mut statement| {
+            statement
+                .query_row([external_id], |row| row.get(0))
+                .optional()
+        })
+        .map_err(|error| error.to_string())?;
+    id.map(CustomerId)
+        .ok_or_else(|| format!("unknown external_id {external_id:?}: import the customer first"))
+}
+
+fn required_channel(
+    columns: &Columns,
+    record: &StringRecord,
+) -> std::result::Result<Channel, String> {
+    let text = columns.get(record, "channel").ok_or("missing channel")?;
+    parse_channel_cell(text)
+}
+
+fn parse_channel_cell(text: &str) -> std::result::Result<Channel, String> {
+    Channel::parse(text).map_err(|error| error.to_string())
+}
+
+fn parse_purpose_cell(text: &str) -> std::result::Result<Purpose, String> {
+    Purpose::parse(text).ok_or_else(|| {
+        format!("invalid purpose {text:?}: use care, sales, value, survey or transactional")
+    })
+}
+
+fn optional_topic(
+    columns: &Columns,
+    record: &StringRecord,
+) -> std::result::Result<Option<Topic>, String> {
+    columns
+        .get(record, "topic")
+        .map(|text| Topic::parse(text).map_err(|error| error.to_string()))
+        .transpose()
+}
+
+fn parse_instant(
+    columns: &Columns,
+    record: &StringRecord,
+    column: &str,
+) -> std::result::Result<DateTime<Utc>, String> {
+    let text = columns
+        .get(record, column)
+        .ok_or_else(|| format!("missing {column}"))?;
+    DateTime::parse_from_rfc3339(text)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|_| format!("invalid date in column {column}: {text:?} is not RFC 3339, such as 2026-03-01T09:30:00Z"))
+}
+
+fn parse_duration(columns: &Columns, record: &StringRecord) -> std::result::Result<u32, String> {
+    match columns.get(record, "duration_s") {
+        None => Ok(0),
+        Some(text) => text
+            .parse()
+            .map_err(|_| format!("invalid duration_s {text:?}: use whole seconds such as 90")),
+    }
+}

@@ -509,7 +509,7 @@ fn record_decision_in(
                 );
                 return Err(Error::invalid_field("approval", &value, reason));
             }
-            let contact = insert_contact(
+            let (contact, _) = insert_contact(
                 tx,
                 &Contact {
                     customer,

@@ -1,0 +1,10 @@
+//! Integration tests of tact-storage on real database files.
+
+mod common;
+
+mod consent;
+mod crash;
+mod customers;
+mod outbox;
+mod schema;
+mod views;

@@ -1,0 +1,316 @@
+use chrono::Duration;
+use std::collections::BTreeMap;
+use std::collections::HashSet;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use tact_domain::{CampaignId, CustomerId, Decision, DeliveryId, Outcome, Reason, RuleId};
+use tact_storage::{CampaignStatus, DeliveryState, Error, Store};
+
+use crate::common::{TestResult, approve, campaign, customer, temp_store, utc};
+
+fn reasons(rule: RuleId) -> Vec<Reason> {
+    vec![Reason {
+        rule,
+        message: format!("held back by {rule}"),
+    }]
+}
+
+/// Creates `count` customers and a campaign with a planned delivery for each.
+fn planned(
+    store: &Store,
+    count: usize,
+) -> Result<(CampaignId, Vec<CustomerId>, Vec<DeliveryId>), Error> {
+    let now = utc(2026, 6, 1, 12, 0);
+    let campaign = store.create_campaign(&campaign("June news", now))?;
+    let customers: Vec<CustomerId> = (0..count)
+        .map(|index| store.upsert_customer(&customer(&format!("c{index}"))))
+        .collect::<Result<_, _>>()?;
+    let deliveries = store.plan_deliveries(campaign, &customers, now)?;
+    Ok((campaign, customers, deliveries))
+}
+
+#[test]
+fn campaign_round_trip_and_due() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    let at = utc(2026, 6, 1, 12, 0);
+    let new = campaign("June news", at);
+    let mut draft = campaign("Draft", at);
+    draft.send_at = None;
+
+    let id = store.create_campaign(&new)?;
+    let draft_id = store.create_campaign(&draft)?;
+
+    let stored = store.campaign(id)?;
+    assert_eq!(stored.name, "June news");
+    assert_eq!(stored.channel, new.channel);
+    assert_eq!(stored.purpose, new.purpose);
+    assert_eq!(stored.audience, new.audience);
+    assert_eq!(stored.template, new.template);
+    assert_eq!(stored.send_at, Some(at));
+    assert_eq!(stored.created_at, at);
+    assert_eq!(stored.status, CampaignStatus::Scheduled);
+    assert_eq!(store.campaign(draft_id)?.status, CampaignStatus::Draft);
+    assert!(store.campaigns_due(at - Duration::seconds(1))?.is_empty());
+    assert_eq!(store.campaigns_due(at)?, vec![stored]);
+
+    store.set_campaign_status(id, CampaignStatus::Running, at)?;
+    store.set_campaign_status(draft_id, CampaignStatus::Scheduled, at)?;
+    let due: Vec<_> = store.campaigns_due(at)?.into_iter().map(|c| c.id).collect();
+    assert_eq!(due, vec![draft_id]);
+    Ok(())
+}
+
+#[test]
+fn plan_deliveries_is_idempotent() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    let (campaign, customers, deliveries) = planned(&store, 3)?;
+
+    let again = store.plan_deliveries(campaign, &customers, utc(2026, 6, 2, 0, 0))?;
+
+    assert_eq!(again, deliveries);
+    let report = store.campaign_status(campaign)?;
+    assert_eq!(
+        report.by_state,
+        BTreeMap::from([(DeliveryState::Planned, 3)])
+    );
+    let missing = store.plan_deliveries(campaign, &[CustomerId(999)], utc(2026, 6, 2, 0, 0));
+    assert!(matches!(missing, Err(Error::NotFound { .. })));
+    Ok(())
+}
+
+#[test]
+fn approval_books_contact_atomically() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    let (campaign, customers, deliveries) = planned(&store, 1)?;
+    let now = utc(2026, 6, 1, 12, 0);
+
+    approve(&store, deliveries[0], customers[0], campaign, now);
+
+    let delivery = store.delivery(deliveries[0])?;
+    assert_eq!(delivery.state, DeliveryState::Approved);
+    assert_eq!(delivery.decided_at, Some(now));
+    assert_eq!(delivery.next_attempt_at, Some(now));
+    assert_eq!(
+        delivery.approval_expires_at,
+        Some(now + Duration::minutes(15))
+    );
+    let history = store.history(customers[0])?;
+    assert_eq!(history.contacts.len(), 1);
+    let (contact_id, contact) = &history.contacts[0];
+    assert_eq!(delivery.contact, Some(*contact_id));
+    assert_eq!(contact.outcome, Outcome::Pending);
+    assert_eq!(contact.campaign, Some(campaign));
+    assert_eq!(contact.at, now);
+    Ok(())
+}
+
+#[test]
+fn defer_and_deny_keep_reasons() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    let (campaign, _customers, deliveries) = planned(&store, 3)?;
+    let now = utc(2026, 6, 1, 12, 0);
+    let until = utc(2026, 6, 3, 8, 0);
+    let defer = Decision::Defer {
+        until,
+        reasons: reasons(RuleId::MinGap),
+    };
+    let deny = Decision::Deny {
+        reasons: reasons(RuleId::TopicOptOut),
+    };
+
+    store.record_decisions(
+        &[(deliveries[0], defer.clone()), (deliveries[1], deny)],
+        now,
+    )?;
+
+    let deferred = store.delivery(deliveries[0])?;
+    assert_eq!(deferred.state, DeliveryState::Deferred);
+    assert_eq!(deferred.next_attempt_at, Some(until));
+    assert_eq!(deferred.reasons, reasons(RuleId::MinGap));
+    let denied = store.delivery(deliveries[1])?;
+    assert_eq!(denied.state, DeliveryState::Denied);
+    assert_eq!(denied.next_attempt_at, None);
+    assert_eq!(denied.reasons, reasons(RuleId::TopicOptOut));
+
+    let due_now: Vec<_> = store
+        .deferred_due(now, 10)?
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(due_now, vec![deliveries[2]]);
+    let due_later: Vec<_> = store
+        .deferred_due(until, 10)?
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(due_later, vec![deliveries[2], deliveries[0]]);
+
+    let error = store
+        .record_decision(deliveries[1], &defer, now)
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "delivery {} is denied, expected planned or deferred",
+            deliveries[1]
+        )
+    );
+
+    let report = store.campaign_status(campaign)?;
+    let by_state = BTreeMap::from([
+        (DeliveryState::Planned, 1),
+        (DeliveryState::Deferred, 1),
+        (DeliveryState::Denied, 1),
+    ]);
+    assert_eq!(report.by_state, by_state);
+    let by_rule = BTreeMap::from([("min_gap".to_owned(), 1), ("topic_opt_out".to_owned(), 1)]);
+    assert_eq!(report.by_rule, by_rule);
+    Ok(())
+}
+
+#[test]
+fn claim_send_retry_fail_release() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    let (campaign, customers, deliveries) = planned(&store, 4)?;
+    let now = utc(2026, 6, 1, 12, 0);
+    for (delivery, customer) in deliveries.iter().zip(&customers) {
+        approve(&store, *delivery, *customer, campaign, now);
+    }
+
+    let claimed = store.claim_deliveries("w1", Duration::minutes(5), 10, now)?;
+    let ids: Vec<_> = claimed.iter().map(|c| c.id).collect();
+    assert_eq!(ids, deliveries);
+    assert_eq!(claimed[0].customer.id, customers[0]);
+    assert_eq!(claimed[0].lease_expires_at, now + Duration::minutes(5));
+    assert!(
+        store
+            .claim_deliveries("w2", Duration::minutes(5), 10, now)?
+            .is_empty()
+    );
+
+    store.mark_sent(deliveries[0], "<d1@tact>", now + Duration::seconds(2))?;
+    store.mark_retry(
+        deliveries[1],
+        now + Duration::minutes(10),
+        "451 try later",
+        now,
+    )?;
+    store.mark_failed(deliveries[2], "550 no such user", now)?;
+    store.release(deliveries[3], now)?;
+
+    let sent = store.delivery(deliveries[0])?;
+    assert_eq!(sent.state, DeliveryState::Sent);
+    assert_eq!(sent.message_id.as_deref(), Some("<d1@tact>"));
+    assert_eq!(sent.lease_owner, None);
+    let contact = &store.history(customers[0])?.contacts[0].1;
+    assert_eq!(contact.outcome, Outcome::Sent);
+    assert_eq!(contact.at, now + Duration::seconds(2));
+    let retry = store.delivery(deliveries[1])?;
+    assert_eq!(retry.state, DeliveryState::Approved);
+    assert_eq!(retry.attempts, 1);
+    assert_eq!(retry.last_error.as_deref(), Some("451 try later"));
+    assert_eq!(retry.next_attempt_at, Some(now + Duration::minutes(10)));
+    let failed = store.delivery(deliveries[2])?;
+    assert_eq!(failed.state, DeliveryState::Failed);
+    assert_eq!(
+        store.history(customers[2])?.contacts[0].1.outcome,
+        Outcome::Failed
+    );
+    assert_eq!(
+        store.delivery(deliveries[3])?.state,
+        DeliveryState::Approved
+    );
+
+    let again: Vec<_> = store
+        .claim_deliveries("w2", Duration::minutes(5), 10, now)?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(again, vec![deliveries[3]]);
+    let error = store
+        .mark_sent(deliveries[0], "<again@tact>", now)
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::InvalidState {
+                expected: "sending",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    Ok(())
+}
+
+#[test]
+fn expired_lease_is_claimable_again() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    let (campaign, customers, deliveries) = planned(&store, 1)?;
+    let now = utc(2026, 6, 1, 12, 0);
+    approve(&store, deliveries[0], customers[0], campaign, now);
+    store.claim_deliveries("dead", Duration::minutes(5), 10, now)?;
+
+    let early =
+        store.claim_deliveries("w2", Duration::minutes(5), 10, now + Duration::minutes(4))?;
+    let late =
+        store.claim_deliveries("w2", Duration::minutes(5), 10, now + Duration::minutes(5))?;
+
+    assert!(early.is_empty());
+    assert_eq!(late.len(), 1);
+    assert_eq!(late[0].id, deliveries[0]);
+    let delivery = store.delivery(deliveries[0])?;
+    assert_eq!(delivery.lease_owner.as_deref(), Some("w2"));
+    assert_eq!(delivery.lease_expires_at, Some(now + Duration::minutes(10)));
+    Ok(())
+}
+
+#[test]
+fn two_workers_never_share_delivery() -> TestResult {
+    let (folder, store) = temp_store()?;
+    let (campaign, customers, deliveries) = planned(&store, 300)?;
+    let now = utc(2026, 6, 1, 12, 0);
+    for (delivery, customer) in deliveries.iter().zip(&customers) {
+        approve(&store, *delivery, *customer, campaign, now);
+    }
+    let path = folder.path().join("tact.db");
+    let barrier = Arc::new(Barrier::new(2));
+
+    let workers: Vec<_> = ["w1", "w2"]
+        .into_iter()
+        .map(|worker| {
+            let path = path.clone();
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || -> Result<Vec<DeliveryId>, Error> {
+                let store = Store::open(&path)?;
+                barrier.wait();
+                let mut mine = Vec::new();
+                for _ in 0..1_000 {
+                    let claimed = store.claim_deliveries(worker, Duration::minutes(5), 7, now)?;
+                    if claimed.is_empty() {
+                        break;
+                    }
+                    for delivery in claimed {
+                        store.mark_sent(delivery.id, &format!("<{}@tact>", delivery.id), now)?;
+                        mine.push(delivery.id);
+                    }
+                }
+                Ok(mine)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.join().expect("worker thread panicked")?);
+    }
+
+    let unique: HashSet<_> = all.iter().copied().collect();
+    assert_eq!(all.len(), 300);
+    assert_eq!(unique.len(), 300);
+    let report = store.campaign_status(campaign)?;
+    assert_eq!(
+        report.by_state,
+        BTreeMap::from([(DeliveryState::Sent, 300)])
+    );
+    Ok(())
+}
