@@ -1,0 +1,148 @@
+//! Delivery status notifications (RFC 3464): one report per failed or delayed recipient.
+
+use crate::fields::{field, parse_groups};
+use crate::report::Report;
+use crate::returned::Returned;
+use crate::severity::classify_failure;
+use crate::text::{clean_address, find_status_code, lossy, one_line, parse_status_at, prefix};
+
+/// Content types of the machine-readable part of a DSN.
+const STATUS_TYPES: &[&str] = &["message/delivery-status", "message/global-delivery-status"];
+
+/// Reads the delivery-status part of `returned`, if it has one.
+///
+/// Returns `None` when there is no such part or it names no recipient, so the caller can try
+/// the plain-text rules. A DSN whose recipients were all delivered, relayed or expanded
+/// yields one [`Class::NotReturned`] report, because nothing failed.
+pub(crate) fn classify_dsn(returned: &Returned<'_>) -> Option<Vec<Report>> {
+    let mut reports = Vec::new();
+    let mut succeeded = 0;
+    let notification = returned.body_text();
+    for part in returned.parts_of_type(STATUS_TYPES) {
+        let contents = lossy(part.contents());
+        for group in parse_groups(prefix(&contents, 1024 * 1024)) {
+            match recipient_report(returned, &group, &notification) {
+                Some(Outcome::Failed(report)) => reports.push(report),
+                Some(Outcome::Succeeded) => succeeded += 1,
+                None => {}
+            }
+        }
+    }
+    if reports.is_empty() && succeeded > 0 {
+        return Some(vec![Report::not_returned(
+            "delivery status notification without a failed or delayed recipient",
+        )]);
+    }
+    (!reports.is_empty()).then_some(reports)
+}
+
+enum Outcome {
+    Failed(Report),
+    Succeeded,
+}
+
+fn recipient_report(
+    returned: &Returned<'_>,
+    group: &[(String, String)],
+    notification: &str,
+) -> Option<Outcome> {
+    let final_recipient = field(group, "final-recipient").and_then(clean_address);
+    let original_recipient = field(group, "original-recipient").and_then(clean_address);
+    let recipient = final_recipient
+        .clone()
+        .or_else(|| field(group, "x-actual-recipient").and_then(clean_address))
+        .or_else(|| original_recipient.clone())?;
+
+    let action = field(group, "action").unwrap_or_default().to_ascii_lowercase();
+    if ["delivered", "relayed", "expanded"].iter().any(|word| action.starts_with(word)) {
+        return Some(Outcome::Succeeded);
+    }
+    let delayed = action.starts_with("delayed");
+
+    let diagnostic = field(group, "diagnostic-code")
+        .map(strip_type)
+        .unwrap_or_default()
+        .to_string();
+    let status = pick_status(field(group, "status"), &diagnostic);
+    let evidence = if diagnostic.is_empty() {
+        prefix(notification, 4096)
+    } else {
+        &diagnostic
+    };
+    let class = classify_failure(status.as_deref(), evidence, delayed);
+    let reason = if diagnostic.is_empty() {
+        describe_without_diagnostic(&action, status.as_deref())
+    } else {
+        one_line(&diagnostic)
+    };
+
+    let original = &returned.original;
+    Some(Outcome::Failed(Report {
+        class,
+        original_recipient: original_recipient
+            .or_else(|| original.x_original_to.clone())
+            .or_else(|| original.to.clone())
+            .filter(|address| *address != recipient),
+        recipient: Some(recipient),
+        status,
+        reason,
+        verp: returned.verp.clone(),
+        original_message_id: original.message_id.clone(),
+    }))
+}
+
+/// Chooses the enhanced status code: the `Status` field, unless it is a generic `X.0.0` and
+/// the diagnostic carries a more specific code of the same class (many servers write
+/// `Status: 5.0.0` with `550 5.1.1 user unknown`).
+fn pick_status(status_field: Option<&str>, diagnostic: &str) -> Option<String> {
+    let from_field = status_field.and_then(|value| parse_status_at(value.trim()));
+    let from_diagnostic = find_status_code(diagnostic);
+    match (from_field, from_diagnostic) {
+        (Some(field_code), Some(specific))
+            if field_code.ends_with(".0.0") && specific.starts_with(&field_code[..1]) =>
+        {
+            Some(specific)
+        }
+        (Some(field_code), _) => Some(field_code),
+        (None, specific) => specific,
+    }
+}
+
+/// Removes the `smtp;` or `x-unix;` diagnostic type in front of the text.
+fn strip_type(value: &str) -> &str {
+    match value.split_once(';') {
+        Some((kind, rest)) if !kind.contains(' ') && kind.len() < 16 => rest.trim(),
+        _ => value.trim(),
+    }
+}
+
+fn describe_without_diagnostic(action: &str, status: Option<&str>) -> String {
+    let action = if action.is_empty() { "failed" } else { action };
+    match status {
+        Some(code) => format!("delivery {action} with status {code}"),
+        None => format!("delivery {action}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generic_status_yields_to_diagnostic() {
+        let picked = pick_status(Some("5.0.0"), "550 5.1.1 <a@example.jp>... User unknown");
+        assert_eq!(picked, Some("5.1.1".into()));
+    }
+
+    #[test]
+    fn specific_status_wins_over_diagnostic() {
+        let picked = pick_status(Some("5.2.2 (mailbox full)"), "550 5.1.1 something");
+        assert_eq!(picked, Some("5.2.2".into()));
+    }
+
+    #[test]
+    fn diagnostic_type_is_removed() {
+        assert_eq!(strip_type("smtp; 550 unknown"), "550 unknown");
+        assert_eq!(strip_type("550 no type: here; x"), "550 no type: here; x");
+    }
+}

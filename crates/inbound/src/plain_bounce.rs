@@ -1,0 +1,315 @@
+//! Bounces without a delivery-status part: the plain-text notices of qmail, Exim, Postfix,
+//! Sendmail, Exchange and the large mailbox providers.
+//!
+//! A message counts as such a bounce only when two signs agree: a sender or subject that
+//! mail systems use for bounces, and a body phrase that says a message could not be
+//! delivered. The recipients are the addresses named in the notice before the copy of the
+//! original, other than the bounce's own sender and receiver.
+
+use mail_parser::MessageParser;
+
+use crate::report::Report;
+use crate::returned::{Original, Returned, read_original};
+use crate::severity::classify_failure;
+use crate::text::{
+    contains_any, find_addresses, find_basic_code, find_status_code, one_line, prefix,
+};
+
+/// Local parts of the senders that mail systems use for bounces.
+const DAEMON_LOCAL_PARTS: &[&str] = &[
+    "mailer-daemon",
+    "mailer_daemon",
+    "mailerdaemon",
+    "mail-daemon",
+    "maildaemon",
+    "postmaster",
+    "mdaemon",
+    "bounce",
+    "bounces",
+    "nobody",
+    "post_master",
+];
+
+/// Subject phrases of bounce notices, lowercase.
+const SUBJECT_MARKERS: &[&str] = &[
+    "undelivered mail",
+    "undeliverable",
+    "undelivered",
+    "delivery status notification",
+    "mail delivery failed",
+    "mail delivery failure",
+    "delivery failure",
+    "delivery failed",
+    "failure notice",
+    "failed delivery",
+    "returned mail",
+    "return mail",
+    "mail returned",
+    "non-delivery",
+    "nondeliverable",
+    "non delivery",
+    "could not be delivered",
+    "couldn't be delivered",
+    "not delivered",
+    "delivery problem",
+    "delivery notification",
+    "mail system error",
+    "bounce",
+    "rejected",
+    "warning: could not send",
+    "unzustellbar",
+    "non remis",
+    "non recapitabile",
+    "no entregado",
+];
+
+/// Body phrases that say a message could not be delivered, lowercase.
+const BODY_MARKERS: &[&str] = &[
+    "qmail-send program",
+    "mail delivery software",
+    "could not be delivered",
+    "couldn't be delivered",
+    "could not deliver",
+    "couldn't deliver",
+    "unable to deliver",
+    "was not delivered",
+    "wasn't delivered",
+    "not be delivered",
+    "delivery has failed",
+    "delivery failed",
+    "delivery to the following",
+    "permanent fatal error",
+    "permanent error",
+    "following address(es) failed",
+    "following addresses had",
+    "following recipient",
+    "undeliverable",
+    "undelivered",
+    "returned to sender",
+    "message you sent",
+    "was rejected",
+    "been rejected",
+    "failed permanently",
+    "temporary failure",
+    "transient failure",
+    "delivery error",
+    "delivery problem",
+    "has not yet been delivered",
+    "still undelivered",
+    "message could not",
+    "reject reason",
+    "user unknown",
+    "unknown user",
+    "does not exist",
+    "error delivering",
+    "error has occurred while attempting to deliver",
+    "failed addresses",
+    "failure reasons",
+    "unsent message",
+    "transcript of session",
+    "server message",
+    "did not like",
+    "returned mail",
+    "account is disabled",
+];
+
+/// Phrases that say delivery is only delayed and will be retried.
+const DELAY_MARKERS: &[&str] = &[
+    "has not yet been delivered",
+    "not been delivered yet",
+    "still undelivered",
+    "will continue trying",
+    "will keep trying",
+    "will retry",
+    "warning: could not send",
+    "delivery delayed",
+    "delayed mail",
+    "is delayed",
+];
+
+/// Lines after which the notice quotes the original message, lowercase.
+const COPY_MARKERS: &[&str] = &[
+    "--- below this line is a copy of the message",
+    "------ this is a copy of the message",
+    "----- original message",
+    "-----original message",
+    "----- unsent message below",
+    "------ original message follows",
+    "original message headers",
+    "----- transcript of session follows",
+    "the original message was",
+    "--- the header of the original message",
+    "content-type: message/rfc822",
+    "bounced e-mail:",
+    "original message:",
+    "original message follows",
+    "-------original message",
+    "------- returned message",
+    "below is a copy of the original message",
+    "----- unsent message follows",
+    "message headers follow",
+    "message text follows",
+    "\nreceived: from",
+    "\nreturn-path:",
+];
+
+/// Largest number of recipients read from one notice, so a notice that quotes a long
+/// address list cannot turn into thousands of reports.
+const MAX_RECIPIENTS: usize = 50;
+
+/// Reads `returned` as a plain-text bounce, if both its sender or subject and its body say
+/// so. Returns one report per recipient found, or one report without a recipient when the
+/// notice names none.
+pub(crate) fn classify_plain_bounce(returned: &Returned<'_>) -> Option<Vec<Report>> {
+    let body = returned.body_text();
+    let lower_body = body.to_lowercase();
+    let from_daemon = is_daemon_sender(returned);
+    let subject_says = contains_any(&returned.subject.to_lowercase(), SUBJECT_MARKERS);
+    let body_says = contains_any(&lower_body, BODY_MARKERS);
+    if !(from_daemon && subject_says || body_says && (from_daemon || subject_says)) {
+        return None;
+    }
+    let notice = notice_text(&body, &lower_body);
+    let inline_original;
+    let returned = if returned.original.message_id.is_none() && returned.original.to.is_none() {
+        inline_original = returned.with_original(read_inline_original(&body[notice.len()..]));
+        &inline_original
+    } else {
+        returned
+    };
+    let delayed = contains_any(&lower_body, DELAY_MARKERS);
+    let mut reports: Vec<Report> = recipients(returned, notice)
+        .into_iter()
+        .map(|(recipient, segment)| bounce_report(returned, Some(recipient), segment, delayed))
+        .collect();
+    if reports.is_empty() {
+        // A notice that names no address is about the one recipient of the quoted original.
+        let recipient = returned.original.to.clone();
+        reports.push(bounce_report(returned, recipient, notice, delayed));
+    }
+    Some(reports)
+}
+
+/// Reads the headers of an original message quoted as text after the notice, skipping the
+/// marker line that introduces it.
+fn read_inline_original(rest: &str) -> Original {
+    let rest = prefix(rest, 64 * 1024);
+    let starts_with_header = rest
+        .split_once(':')
+        .is_some_and(|(name, _)| !name.is_empty() && !name.contains([' ', '\n']));
+    let headers = if starts_with_header {
+        rest.trim_start()
+    } else {
+        rest.split_once('\n').map_or("", |(_, after)| after).trim_start()
+    };
+    MessageParser::default()
+        .parse_headers(headers.as_bytes())
+        .map(|message| read_original(&message))
+        .unwrap_or_default()
+}
+
+fn is_daemon_sender(returned: &Returned<'_>) -> bool {
+    let local_part = returned
+        .from
+        .as_deref()
+        .and_then(|address| address.split('@').next())
+        .unwrap_or_default();
+    let name = returned.from_name.to_lowercase();
+    let null_sender = returned.from.is_none() && returned.message.from().is_some();
+    null_sender
+        || DAEMON_LOCAL_PARTS.contains(&local_part)
+        || name.contains("mail delivery")
+        || name.contains("mailer-daemon")
+        || name.contains("postmaster")
+}
+
+/// Returns the part of the body before the quoted original, at most 64 KiB.
+fn notice_text<'a>(body: &'a str, lower_body: &str) -> &'a str {
+    let body = prefix(body, 64 * 1024);
+    let end = COPY_MARKERS
+        .iter()
+        .filter_map(|marker| lower_body.find(marker))
+        .filter(|&position| position > 0 && position <= body.len())
+        .min()
+        .unwrap_or(body.len());
+    let mut cut = end;
+    while !body.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &body[..cut]
+}
+
+/// Lists each recipient named in `notice` with the text that follows it up to the next
+/// recipient, which holds that recipient's status and diagnostic.
+fn recipients<'a>(returned: &Returned<'_>, notice: &'a str) -> Vec<(String, &'a str)> {
+    let excluded = |address: &str| {
+        let local_part = address.split('@').next().unwrap_or_default();
+        DAEMON_LOCAL_PARTS.contains(&local_part)
+            || returned.from.as_deref() == Some(address)
+            || returned.own_addresses.iter().any(|own| own == address)
+            || returned.verp.as_deref() == Some(address)
+            || returned
+                .original
+                .message_id
+                .as_deref()
+                .is_some_and(|id| id.eq_ignore_ascii_case(address))
+    };
+    let mut found: Vec<(String, usize)> = Vec::new();
+    for candidate in find_addresses(notice) {
+        let seen = found.iter().any(|(address, _)| *address == candidate.address);
+        if !seen && !excluded(&candidate.address) && !is_message_id(notice, candidate.offset) {
+            found.push((candidate.address, candidate.offset));
+        }
+        if found.len() == MAX_RECIPIENTS {
+            break;
+        }
+    }
+    let mut segments = Vec::with_capacity(found.len());
+    for (index, (address, start)) in found.iter().enumerate() {
+        let end = found.get(index + 1).map_or(notice.len(), |(_, next)| *next);
+        let segment = &notice[*start..end.max(*start)];
+        segments.push((address.clone(), prefix(segment, 4096)));
+    }
+    segments
+}
+
+/// Returns true when the address at `offset` sits in a `Message-ID:` or `References:` line.
+fn is_message_id(notice: &str, offset: usize) -> bool {
+    let line_start = notice[..offset].rfind('\n').map_or(0, |position| position + 1);
+    let line = notice[line_start..offset].to_ascii_lowercase();
+    line.contains("message-id") || line.contains("references") || line.contains("in-reply-to")
+}
+
+fn bounce_report(
+    returned: &Returned<'_>,
+    recipient: Option<String>,
+    segment: &str,
+    delayed: bool,
+) -> Report {
+    let status = find_status_code(segment).or_else(|| find_basic_code(segment));
+    let class = classify_failure(status.as_deref(), segment, delayed);
+    let reason = match &recipient {
+        Some(address) => segment.get(address.len()..).unwrap_or(segment),
+        None => segment,
+    };
+    let reason = reason.trim_start_matches(['>', ':', ' ', '\r', '\n', '\t', '.']);
+    let reason = if reason.trim().is_empty() {
+        returned.subject.as_str()
+    } else {
+        reason
+    };
+    let original = &returned.original;
+    Report {
+        class,
+        original_recipient: original
+            .x_original_to
+            .clone()
+            .or_else(|| original.to.clone())
+            .filter(|address| Some(address) != recipient.as_ref()),
+        recipient,
+        status,
+        reason: one_line(reason),
+        verp: returned.verp.clone(),
+        original_message_id: original.message_id.clone(),
+    }
+}
