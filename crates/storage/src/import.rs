@@ -302,20 +302,19 @@ where
     let mut transaction = begin(store)?;
     let mut rows_in_batch = 0;
     loop {
-        let line = csv.position().line() + 1;
+        let start_line = csv.position().line();
         match csv.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(error) if is_row_error(&error) => {
-                report.rejected.push(Rejection {
-                    line,
-                    reason: error.to_string(),
-                });
+                let line = error.position().map_or(start_line, |position| position.line());
+                let reason = error.to_string();
+                report.rejected.push(Rejection { line, reason });
                 continue;
             }
             Err(error) => return Err(error.into()),
         }
-        let line = record.position().map_or(line, |position| position.line());
+        let line = record.position().map_or(start_line, |position| position.line());
         match handle_row(&transaction, &columns, &record) {
             Ok(Counted::Inserted) => report.inserted += 1,
             Ok(Counted::Updated) => report.updated += 1,

@@ -5,6 +5,7 @@ mod common;
 mod consent;
 mod crash;
 mod customers;
+mod import;
 mod outbox;
 mod schema;
 mod views;
