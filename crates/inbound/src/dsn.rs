@@ -18,9 +18,17 @@ pub(crate) fn classify_dsn(returned: &Returned<'_>) -> Option<Vec<Report>> {
     let mut reports = Vec::new();
     let mut succeeded = 0;
     let notification = returned.body_text();
-    for part in returned.parts_of_type(STATUS_TYPES) {
-        let contents = lossy(part.contents());
-        for group in parse_groups(prefix(&contents, 1024 * 1024)) {
+    let mut sources: Vec<String> = returned
+        .parts_of_type(STATUS_TYPES)
+        .iter()
+        .map(|part| lossy(prefix_bytes(part.contents(), 1024 * 1024)).into_owned())
+        .collect();
+    // A report whose MIME boundaries are broken still carries its fields in the body text.
+    if sources.is_empty() && returned.report_type.as_deref() == Some("delivery-status") {
+        sources.push(notification.clone());
+    }
+    for contents in &sources {
+        for group in parse_groups(contents) {
             match recipient_report(returned, &group, &notification) {
                 Some(Outcome::Failed(report)) => reports.push(report),
                 Some(Outcome::Succeeded) => succeeded += 1,
@@ -39,6 +47,10 @@ pub(crate) fn classify_dsn(returned: &Returned<'_>) -> Option<Vec<Report>> {
 enum Outcome {
     Failed(Report),
     Succeeded,
+}
+
+fn prefix_bytes(bytes: &[u8], max: usize) -> &[u8] {
+    &bytes[..bytes.len().min(max)]
 }
 
 fn recipient_report(

@@ -54,6 +54,7 @@ const SUBJECT_MARKERS: &[&str] = &[
     "delivery problem",
     "delivery notification",
     "mail system error",
+    "mail failure",
     "bounce",
     "rejected",
     "warning: could not send",
@@ -109,6 +110,7 @@ const BODY_MARKERS: &[&str] = &[
     "transcript of session",
     "server message",
     "did not like",
+    "did not reach",
     "returned mail",
     "account is disabled",
 ];
@@ -130,14 +132,12 @@ const DELAY_MARKERS: &[&str] = &[
 /// Lines after which the notice quotes the original message, lowercase.
 const COPY_MARKERS: &[&str] = &[
     "--- below this line is a copy of the message",
-    "------ this is a copy of the message",
+    "this is a copy of the message",
     "----- original message",
     "-----original message",
     "----- unsent message below",
     "------ original message follows",
     "original message headers",
-    "----- transcript of session follows",
-    "the original message was",
     "--- the header of the original message",
     "content-type: message/rfc822",
     "bounced e-mail:",
@@ -248,6 +248,7 @@ fn recipients<'a>(returned: &Returned<'_>, notice: &'a str) -> Vec<(String, &'a 
             || returned.from.as_deref() == Some(address)
             || returned.own_addresses.iter().any(|own| own == address)
             || returned.verp.as_deref() == Some(address)
+            || returned.original.from.as_deref() == Some(address)
             || returned
                 .original
                 .message_id
@@ -257,7 +258,7 @@ fn recipients<'a>(returned: &Returned<'_>, notice: &'a str) -> Vec<(String, &'a 
     let mut found: Vec<(String, usize)> = Vec::new();
     for candidate in find_addresses(notice) {
         let seen = found.iter().any(|(address, _)| *address == candidate.address);
-        if !seen && !excluded(&candidate.address) && !is_message_id(notice, candidate.offset) {
+        if !seen && !excluded(&candidate.address) && !is_context_excluded(notice, candidate.offset) {
             found.push((candidate.address, candidate.offset));
         }
         if found.len() == MAX_RECIPIENTS {
@@ -273,11 +274,38 @@ fn recipients<'a>(returned: &Returned<'_>, notice: &'a str) -> Vec<(String, &'a 
     segments
 }
 
-/// Returns true when the address at `offset` sits in a `Message-ID:` or `References:` line.
-fn is_message_id(notice: &str, offset: usize) -> bool {
+/// Line starts that show an address is not a failed recipient: a quoted header of the
+/// original message, or the sender named in the notice.
+const NON_RECIPIENT_LINES: &[&str] = &[
+    "from:",
+    "to:",
+    "cc:",
+    "sender:",
+    "reply-to:",
+    "return-path:",
+    "message-id",
+    "references",
+    "in-reply-to",
+    "original-envelope-id",
+    "envelope-id",
+    "reporting-mta",
+    "received:",
+];
+
+/// Returns true when the address at `offset` is the sender or sits in a quoted header line,
+/// such as `Message-ID:` or `From:`, rather than naming a failed recipient.
+fn is_context_excluded(notice: &str, offset: usize) -> bool {
     let line_start = notice[..offset].rfind('\n').map_or(0, |position| position + 1);
-    let line = notice[line_start..offset].to_ascii_lowercase();
-    line.contains("message-id") || line.contains("references") || line.contains("in-reply-to")
+    let line = notice[line_start..offset].trim_start().to_ascii_lowercase();
+    if NON_RECIPIENT_LINES.iter().any(|start| line.starts_with(start))
+        || line.contains("generated from")
+        || line.contains("sent by")
+    {
+        return true;
+    }
+    let before = notice[..line_start].trim_end();
+    let previous_line = before.rsplit('\n').next().unwrap_or_default().to_ascii_lowercase();
+    previous_line.trim_end().ends_with("sent by")
 }
 
 fn bounce_report(
@@ -287,7 +315,8 @@ fn bounce_report(
     delayed: bool,
 ) -> Report {
     let status = find_status_code(segment).or_else(|| find_basic_code(segment));
-    let class = classify_failure(status.as_deref(), segment, delayed);
+    let evidence = format!("{segment}\n{}", returned.subject);
+    let class = classify_failure(status.as_deref(), &evidence, delayed);
     let reason = match &recipient {
         Some(address) => segment.get(address.len()..).unwrap_or(segment),
         None => segment,

@@ -14,6 +14,8 @@ const TEXT_SCAN_BYTES: usize = 256 * 1024;
 pub(crate) struct Original {
     pub(crate) message_id: Option<String>,
     pub(crate) to: Option<String>,
+    /// Sender of the original, which a notice may name but is never a failed recipient.
+    pub(crate) from: Option<String>,
     pub(crate) x_original_to: Option<String>,
     pub(crate) verp: Option<String>,
 }
@@ -212,6 +214,11 @@ pub(crate) fn read_original(enclosed: &Message<'_>) -> Original {
         .and_then(Address::first)
         .and_then(|addr| addr.address())
         .and_then(clean_address);
+    let from = enclosed
+        .from()
+        .and_then(Address::first)
+        .and_then(|addr| addr.address())
+        .and_then(clean_address);
     let x_original_to = header_text(enclosed, "X-Original-To")
         .or_else(|| header_text(enclosed, "X-HmXmrOriginalRecipient"))
         .as_deref()
@@ -220,6 +227,7 @@ pub(crate) fn read_original(enclosed: &Message<'_>) -> Original {
     Original {
         message_id: message_id.filter(|id| !id.is_empty()),
         to,
+        from,
         x_original_to,
         verp,
     }

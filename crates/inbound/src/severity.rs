@@ -83,6 +83,10 @@ const HARD_PHRASES: &[&str] = &[
     "recipient unknown",
     "unknown address",
     "address unknown",
+    "unknown e-mail address",
+    "unknown email address",
+    "not recognized",
+    "illegal user",
     "unknown local part",
     "unknown mailbox",
     "no such user",
@@ -128,6 +132,7 @@ const HARD_PHRASES: &[&str] = &[
     "unroutable address",
     "host not found",
     "domain not found",
+    "domain name not found",
     "host or domain name not found",
     "name or service not known",
     "nxdomain",
@@ -143,8 +148,13 @@ const HARD_PHRASES: &[&str] = &[
 
 /// Enhanced status codes that by themselves mean the address is dead.
 const HARD_CODES: &[&str] = &[
-    "5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10", "5.2.1", "5.4.4",
+    "5.1.0", "5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10", "5.2.1", "5.4.4",
 ];
+
+/// Enhanced status codes about the sender, the message or the network, never the
+/// recipient's address: bad sender address (5.1.7, 5.1.8), full mailbox (5.2.2), message too
+/// large (5.2.3, 5.3.4), routing loop (5.4.6) and expiry (5.4.7).
+const SOFT_CODES: &[&str] = &["5.1.7", "5.1.8", "5.2.2", "5.2.3", "5.3.4", "5.4.6", "5.4.7"];
 
 /// Decides hard or soft for one failed recipient.
 ///
@@ -155,6 +165,9 @@ pub(crate) fn classify_failure(status: Option<&str>, diagnostic: &str, delayed: 
     if delayed || status.is_some_and(|code| code.starts_with('4')) {
         return Class::SoftBounce;
     }
+    if status.is_some_and(|code| SOFT_CODES.contains(&code)) {
+        return Class::SoftBounce;
+    }
     let text = diagnostic.to_lowercase();
     if contains_any(&text, SOFT_PHRASES) && !says_unknown_user(&text) {
         return Class::SoftBounce;
@@ -162,7 +175,9 @@ pub(crate) fn classify_failure(status: Option<&str>, diagnostic: &str, delayed: 
     if status.is_some_and(|code| HARD_CODES.contains(&code)) {
         return Class::HardBounce;
     }
-    if status.is_some_and(|code| code.starts_with("5.7") || code.starts_with("5.3")) {
+    if status.is_some_and(|code| code.starts_with("5.7") || code.starts_with("5.3"))
+        && !says_unknown_user(&text)
+    {
         return Class::SoftBounce;
     }
     if contains_any(&text, HARD_PHRASES) {
@@ -184,6 +199,10 @@ fn says_unknown_user(text: &str) -> bool {
             "does not exist",
             "doesn't exist",
             "mailbox not found",
+            "unknown e-mail address",
+            "unknown email address",
+            "unknown recipient",
+            "recipient unknown",
         ],
     ) && !contains_any(text, &["spam", "blocked", "policy", "blacklist", "quota", "full"])
 }
