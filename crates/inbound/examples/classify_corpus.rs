@@ -30,8 +30,14 @@ fn main() -> std::io::Result<()> {
             let raw = std::fs::read(&path)?;
             let reports = classify(&raw);
             let class = message_class(&reports);
-            let folder = path.parent().map_or_else(String::new, |p| p.display().to_string());
-            *per_folder.entry(folder).or_default().entry(class).or_default() += 1;
+            let folder = path
+                .parent()
+                .map_or_else(String::new, |p| p.display().to_string());
+            *per_folder
+                .entry(folder)
+                .or_default()
+                .entry(class)
+                .or_default() += 1;
             if class == Class::NotReturned {
                 unrecognised.push(path.display().to_string());
             }
@@ -49,10 +55,15 @@ fn main() -> std::io::Result<()> {
 /// The class of a whole message: its first report's class, since one message's reports are
 /// all bounces, or a single report otherwise. Hard wins when a notice mixes hard and soft.
 fn message_class(reports: &[tact_inbound::Report]) -> Class {
-    if reports.iter().any(|report| report.class == Class::HardBounce) {
+    if reports
+        .iter()
+        .any(|report| report.class == Class::HardBounce)
+    {
         return Class::HardBounce;
     }
-    reports.first().map_or(Class::NotReturned, |report| report.class)
+    reports
+        .first()
+        .map_or(Class::NotReturned, |report| report.class)
 }
 
 fn print_table(per_folder: &BTreeMap<String, BTreeMap<Class, usize>>, files: usize) {

@@ -51,9 +51,12 @@ const SUBJECT_MARKERS: &[&str] = &[
 pub(crate) fn classify_auto_reply(returned: &Returned<'_>) -> Option<Report> {
     let marker = header_marker(returned).or_else(|| subject_marker(returned))?;
     let recipient = returned.from.clone();
-    let original_message_id = returned
-        .header("In-Reply-To")
-        .map(|id| id.trim().trim_start_matches('<').trim_end_matches('>').to_string());
+    let original_message_id = returned.header("In-Reply-To").map(|id| {
+        id.trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_string()
+    });
     let reason = if returned.subject.is_empty() {
         marker
     } else {

@@ -65,8 +65,13 @@ fn recipient_report(
         .or_else(|| field(group, "x-actual-recipient").and_then(clean_address))
         .or_else(|| original_recipient.clone())?;
 
-    let action = field(group, "action").unwrap_or_default().to_ascii_lowercase();
-    if ["delivered", "relayed", "expanded"].iter().any(|word| action.starts_with(word)) {
+    let action = field(group, "action")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if ["delivered", "relayed", "expanded"]
+        .iter()
+        .any(|word| action.starts_with(word))
+    {
         return Some(Outcome::Succeeded);
     }
     let delayed = action.starts_with("delayed");

@@ -41,7 +41,11 @@ fn classify_arf(returned: &Returned<'_>) -> Option<Report> {
         .or_else(|| field(&fields, "removal-recipient").and_then(clean_address))
         .or_else(|| returned.original.to.clone())
         .or_else(|| returned.original.x_original_to.clone());
-    Some(complaint(returned, recipient, &format!("feedback report: {feedback_type}")))
+    Some(complaint(
+        returned,
+        recipient,
+        &format!("feedback report: {feedback_type}"),
+    ))
 }
 
 /// Microsoft's Junk Mail Reporting Program sends the original as `message/rfc822` with the
@@ -57,7 +61,11 @@ fn classify_jmrp(returned: &Returned<'_>) -> Option<Report> {
         .clone()
         .or_else(|| returned.original.to.clone());
     recipient.as_ref()?;
-    Some(complaint(returned, recipient, "feedback report: abuse (Microsoft JMRP)"))
+    Some(complaint(
+        returned,
+        recipient,
+        "feedback report: abuse (Microsoft JMRP)",
+    ))
 }
 
 /// Apple Mail's "unsubscribe" button sends a message with `X-Apple-Unsubscribe: true` from

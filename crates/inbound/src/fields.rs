@@ -57,8 +57,14 @@ mod tests {
                     Diagnostic-Code: smtp; 550 5.1.1\r\n    user unknown\r\n\r\n";
         let groups = parse_groups(text);
         assert_eq!(groups.len(), 2);
-        assert_eq!(field(&groups[0], "reporting-mta"), Some("dns; mx.example.jp"));
-        assert_eq!(field(&groups[1], "diagnostic-code"), Some("smtp; 550 5.1.1 user unknown"));
+        assert_eq!(
+            field(&groups[0], "reporting-mta"),
+            Some("dns; mx.example.jp")
+        );
+        assert_eq!(
+            field(&groups[1], "diagnostic-code"),
+            Some("smtp; 550 5.1.1 user unknown")
+        );
         assert_eq!(field(&groups[1], "status"), None);
     }
 }

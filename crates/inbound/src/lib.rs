@@ -53,8 +53,8 @@ mod fields;
 mod plain_bounce;
 mod report;
 mod returned;
-mod severity;
 mod ses;
+mod severity;
 mod text;
 
 pub use report::{Class, Report, to_json_line};
@@ -81,9 +81,8 @@ use returned::Returned;
 /// panic inside the MIME parser is caught and also gives [`Class::NotReturned`], although
 /// the panic hook still prints it. Time and memory grow linearly with the input size.
 pub fn classify(raw: &[u8]) -> Vec<Report> {
-    std::panic::catch_unwind(|| classify_parsed(raw)).unwrap_or_else(|_| {
-        vec![Report::not_returned("the message could not be parsed")]
-    })
+    std::panic::catch_unwind(|| classify_parsed(raw))
+        .unwrap_or_else(|_| vec![Report::not_returned("the message could not be parsed")])
 }
 
 fn classify_parsed(raw: &[u8]) -> Vec<Report> {
@@ -97,7 +96,9 @@ fn classify_parsed(raw: &[u8]) -> Vec<Report> {
             .parts_of_type(&["message/disposition-notification"])
             .is_empty();
     if is_receipt {
-        return vec![Report::not_returned("read receipt (message disposition notification)")];
+        return vec![Report::not_returned(
+            "read receipt (message disposition notification)",
+        )];
     }
     if let Some(report) = feedback::classify_feedback(&returned) {
         return vec![report];
@@ -114,5 +115,7 @@ fn classify_parsed(raw: &[u8]) -> Vec<Report> {
     if let Some(report) = auto_reply::classify_auto_reply(&returned) {
         return vec![report];
     }
-    vec![Report::not_returned("no bounce, complaint or automatic reply found")]
+    vec![Report::not_returned(
+        "no bounce, complaint or automatic reply found",
+    )]
 }

@@ -200,7 +200,9 @@ fn read_inline_original(rest: &str) -> Original {
     let headers = if starts_with_header {
         rest.trim_start()
     } else {
-        rest.split_once('\n').map_or("", |(_, after)| after).trim_start()
+        rest.split_once('\n')
+            .map_or("", |(_, after)| after)
+            .trim_start()
     };
     MessageParser::default()
         .parse_headers(headers.as_bytes())
@@ -257,8 +259,11 @@ fn recipients<'a>(returned: &Returned<'_>, notice: &'a str) -> Vec<(String, &'a 
     };
     let mut found: Vec<(String, usize)> = Vec::new();
     for candidate in find_addresses(notice) {
-        let seen = found.iter().any(|(address, _)| *address == candidate.address);
-        if !seen && !excluded(&candidate.address) && !is_context_excluded(notice, candidate.offset) {
+        let seen = found
+            .iter()
+            .any(|(address, _)| *address == candidate.address);
+        if !seen && !excluded(&candidate.address) && !is_context_excluded(notice, candidate.offset)
+        {
             found.push((candidate.address, candidate.offset));
         }
         if found.len() == MAX_RECIPIENTS {
@@ -295,16 +300,24 @@ const NON_RECIPIENT_LINES: &[&str] = &[
 /// Returns true when the address at `offset` is the sender or sits in a quoted header line,
 /// such as `Message-ID:` or `From:`, rather than naming a failed recipient.
 fn is_context_excluded(notice: &str, offset: usize) -> bool {
-    let line_start = notice[..offset].rfind('\n').map_or(0, |position| position + 1);
+    let line_start = notice[..offset]
+        .rfind('\n')
+        .map_or(0, |position| position + 1);
     let line = notice[line_start..offset].trim_start().to_ascii_lowercase();
-    if NON_RECIPIENT_LINES.iter().any(|start| line.starts_with(start))
+    if NON_RECIPIENT_LINES
+        .iter()
+        .any(|start| line.starts_with(start))
         || line.contains("generated from")
         || line.contains("sent by")
     {
         return true;
     }
     let before = notice[..line_start].trim_end();
-    let previous_line = before.rsplit('\n').next().unwrap_or_default().to_ascii_lowercase();
+    let previous_line = before
+        .rsplit('\n')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     previous_line.trim_end().ends_with("sent by")
 }
 

@@ -1,7 +1,9 @@
 //! A parsed view of a returned message: the headers, parts and enclosed original that the
 //! classifiers read.
 
-use mail_parser::{Address, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use mail_parser::{
+    Address, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
+};
 
 use crate::text::{clean_address, find_verp, prefix};
 
@@ -179,8 +181,16 @@ fn own_addresses(message: &Message<'_>) -> Vec<String> {
         .filter_map(|addr| addr.address())
         .filter_map(clean_address)
         .collect();
-    for name in ["Delivered-To", "X-Original-To", "Envelope-To", "Return-Path"] {
-        if let Some(address) = header_text(message, name).as_deref().and_then(clean_address) {
+    for name in [
+        "Delivered-To",
+        "X-Original-To",
+        "Envelope-To",
+        "Return-Path",
+    ] {
+        if let Some(address) = header_text(message, name)
+            .as_deref()
+            .and_then(clean_address)
+        {
             addresses.push(address);
         }
     }

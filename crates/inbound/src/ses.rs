@@ -37,14 +37,19 @@ fn bounces(returned: &Returned<'_>, body: &str) -> Vec<Report> {
         let diagnostic = diagnostic.trim_start_matches("smtp;").trim().to_string();
         let class = classify_failure(status.as_deref(), &diagnostic, !permanent);
         let reason = if diagnostic.is_empty() {
-            format!("Amazon SES bounce: {}", if permanent { "Permanent" } else { "Transient" })
+            format!(
+                "Amazon SES bounce: {}",
+                if permanent { "Permanent" } else { "Transient" }
+            )
         } else {
             diagnostic
         };
         reports.push(ses_report(returned, class, recipient, status, &reason));
     }
     if reports.is_empty() {
-        reports.push(Report::not_returned("Amazon SES bounce notification without recipients"));
+        reports.push(Report::not_returned(
+            "Amazon SES bounce notification without recipients",
+        ));
     }
     reports
 }
@@ -62,7 +67,9 @@ fn complaints(returned: &Returned<'_>, body: &str) -> Vec<Report> {
         .map(|recipient| ses_report(returned, Class::Complaint, recipient, None, &reason))
         .collect();
     if reports.is_empty() {
-        return vec![Report::not_returned("Amazon SES complaint without recipients")];
+        return vec![Report::not_returned(
+            "Amazon SES complaint without recipients",
+        )];
     }
     reports
 }
@@ -99,7 +106,9 @@ fn list_objects<'a>(text: &'a str, key: &str) -> Vec<&'a str> {
     let Some(start) = text.find(&needle).map(|position| position + needle.len()) else {
         return Vec::new();
     };
-    let end = text[start..].find(']').map_or(text.len(), |offset| start + offset);
+    let end = text[start..]
+        .find(']')
+        .map_or(text.len(), |offset| start + offset);
     text[start..end]
         .split('}')
         .filter(|object| object.contains('{'))

@@ -154,7 +154,9 @@ const HARD_CODES: &[&str] = &[
 /// Enhanced status codes about the sender, the message or the network, never the
 /// recipient's address: bad sender address (5.1.7, 5.1.8), full mailbox (5.2.2), message too
 /// large (5.2.3, 5.3.4), routing loop (5.4.6) and expiry (5.4.7).
-const SOFT_CODES: &[&str] = &["5.1.7", "5.1.8", "5.2.2", "5.2.3", "5.3.4", "5.4.6", "5.4.7"];
+const SOFT_CODES: &[&str] = &[
+    "5.1.7", "5.1.8", "5.2.2", "5.2.3", "5.3.4", "5.4.6", "5.4.7",
+];
 
 /// Decides hard or soft for one failed recipient.
 ///
@@ -204,7 +206,10 @@ fn says_unknown_user(text: &str) -> bool {
             "unknown recipient",
             "recipient unknown",
         ],
-    ) && !contains_any(text, &["spam", "blocked", "policy", "blacklist", "quota", "full"])
+    ) && !contains_any(
+        text,
+        &["spam", "blocked", "policy", "blacklist", "quota", "full"],
+    )
 }
 
 #[cfg(test)]
@@ -213,13 +218,20 @@ mod tests {
 
     #[test]
     fn unknown_user_code_is_hard() {
-        let class = classify_failure(Some("5.1.1"), "550 5.1.1 <a@example.org>: User unknown", false);
+        let class = classify_failure(
+            Some("5.1.1"),
+            "550 5.1.1 <a@example.org>: User unknown",
+            false,
+        );
         assert_eq!(class, Class::HardBounce);
     }
 
     #[test]
     fn null_mx_code_is_hard() {
-        assert_eq!(classify_failure(Some("5.1.10"), "", false), Class::HardBounce);
+        assert_eq!(
+            classify_failure(Some("5.1.10"), "", false),
+            Class::HardBounce
+        );
     }
 
     #[test]
@@ -236,7 +248,10 @@ mod tests {
 
     #[test]
     fn policy_code_is_soft() {
-        assert_eq!(classify_failure(Some("5.7.1"), "rejected", false), Class::SoftBounce);
+        assert_eq!(
+            classify_failure(Some("5.7.1"), "rejected", false),
+            Class::SoftBounce
+        );
     }
 
     #[test]
@@ -249,8 +264,14 @@ mod tests {
 
     #[test]
     fn delayed_action_is_soft() {
-        assert_eq!(classify_failure(Some("5.1.1"), "user unknown", true), Class::SoftBounce);
-        assert_eq!(classify_failure(Some("4.4.7"), "", false), Class::SoftBounce);
+        assert_eq!(
+            classify_failure(Some("5.1.1"), "user unknown", true),
+            Class::SoftBounce
+        );
+        assert_eq!(
+            classify_failure(Some("4.4.7"), "", false),
+            Class::SoftBounce
+        );
     }
 
     #[test]

@@ -7,22 +7,21 @@ pub(crate) const REASON_MAX_CHARS: usize = 200;
 /// Collapses all runs of whitespace (including line breaks) into one space and cuts the
 /// result to [`REASON_MAX_CHARS`] characters, ending with "…" when cut.
 pub(crate) fn one_line(text: &str) -> String {
-    let mut line = String::with_capacity(text.len().min(REASON_MAX_CHARS * 4));
+    let mut line = String::new();
     let mut count = 0;
-    for word in text.split_whitespace() {
-        if !line.is_empty() {
-            line.push(' ');
-            count += 1;
-        }
-        for character in word.chars() {
-            if count == REASON_MAX_CHARS - 1 {
+    let words = text
+        .split_whitespace()
+        .map(|word| word.chars().filter(|c| !c.is_control()));
+    for word in words {
+        let separator = (!line.is_empty()).then_some(' ');
+        for character in separator.into_iter().chain(word) {
+            if count == REASON_MAX_CHARS {
+                line.pop();
                 line.push('…');
                 return line;
             }
-            if !character.is_control() {
-                line.push(character);
-                count += 1;
-            }
+            line.push(character);
+            count += 1;
         }
     }
     line
@@ -92,7 +91,9 @@ pub(crate) fn find_addresses(text: &str) -> Vec<FoundAddress> {
         let candidate = text[start..end].trim_matches(|c| c == '.' || c == '\'' || c == '-');
         let after_at = bytes.get(end).copied();
         // "user@host:" in Received-like text or "@example" without a dot are not addresses.
-        let domain_has_dot = candidate.rsplit_once('@').is_some_and(|(_, d)| d.contains('.'));
+        let domain_has_dot = candidate
+            .rsplit_once('@')
+            .is_some_and(|(_, d)| d.contains('.'));
         if is_address(candidate) && domain_has_dot && after_at != Some(b'@') {
             let offset = start + text[start..].find(candidate).unwrap_or(0);
             found.push(FoundAddress {
@@ -215,7 +216,10 @@ mod tests {
 
     #[test]
     fn one_line_collapses_whitespace() {
-        assert_eq!(one_line("  550 5.1.1\r\n   user  unknown \t"), "550 5.1.1 user unknown");
+        assert_eq!(
+            one_line("  550 5.1.1\r\n   user  unknown \t"),
+            "550 5.1.1 user unknown"
+        );
     }
 
     #[test]
@@ -227,8 +231,14 @@ mod tests {
 
     #[test]
     fn clean_address_strips_type_and_brackets() {
-        assert_eq!(clean_address("rfc822; <Kijitora@Example.JP>"), Some("kijitora@example.jp".into()));
-        assert_eq!(clean_address("rfc822;user@example.org"), Some("user@example.org".into()));
+        assert_eq!(
+            clean_address("rfc822; <Kijitora@Example.JP>"),
+            Some("kijitora@example.jp".into())
+        );
+        assert_eq!(
+            clean_address("rfc822;user@example.org"),
+            Some("user@example.org".into())
+        );
         assert_eq!(clean_address("not an address"), None);
     }
 
@@ -242,23 +252,38 @@ mod tests {
 
     #[test]
     fn status_code_ignores_ip_addresses() {
-        assert_eq!(find_status_code("from 192.0.2.1 said 550 5.1.1 unknown"), Some("5.1.1".into()));
-        assert_eq!(find_status_code("version 2.0.1.4 and 5.7.1"), Some("5.7.1".into()));
+        assert_eq!(
+            find_status_code("from 192.0.2.1 said 550 5.1.1 unknown"),
+            Some("5.1.1".into())
+        );
+        assert_eq!(
+            find_status_code("version 2.0.1.4 and 5.7.1"),
+            Some("5.7.1".into())
+        );
         assert_eq!(find_status_code("5.1.10 null MX"), Some("5.1.10".into()));
         assert_eq!(find_status_code("nothing here"), None);
     }
 
     #[test]
     fn basic_code_maps_to_generic() {
-        assert_eq!(find_basic_code("said: 550 Mailbox unavailable"), Some("5.0.0".into()));
-        assert_eq!(find_basic_code("port 25 and 421-busy"), Some("4.0.0".into()));
+        assert_eq!(
+            find_basic_code("said: 550 Mailbox unavailable"),
+            Some("5.0.0".into())
+        );
+        assert_eq!(
+            find_basic_code("port 25 and 421-busy"),
+            Some("4.0.0".into())
+        );
         assert_eq!(find_basic_code("no code"), None);
     }
 
     #[test]
     fn verp_found_in_header_text() {
         let text = "To: <Bounces+42-abc123@mail.example.com>\r\n";
-        assert_eq!(find_verp(text), Some("bounces+42-abc123@mail.example.com".into()));
+        assert_eq!(
+            find_verp(text),
+            Some("bounces+42-abc123@mail.example.com".into())
+        );
         assert_eq!(find_verp("xbounces+1-a@example.com"), None);
     }
 }

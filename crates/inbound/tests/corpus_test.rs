@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use tact_inbound::{Class, Report, classify};
 
 fn corpus(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus").join(relative)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus")
+        .join(relative)
 }
 
 fn messages_in(relative: &str) -> Vec<PathBuf> {
@@ -56,7 +58,12 @@ fn ordinary_messages_are_not_returned() {
             }
             let reports = classify_file(&path);
             assert_eq!(reports.len(), 1, "{}: {reports:?}", path.display());
-            assert_eq!(reports[0].class, Class::NotReturned, "{}: {reports:?}", path.display());
+            assert_eq!(
+                reports[0].class,
+                Class::NotReturned,
+                "{}: {reports:?}",
+                path.display()
+            );
             assert_eq!(reports[0].recipient, None, "{}", path.display());
             checked += 1;
         }
@@ -67,17 +74,20 @@ fn ordinary_messages_are_not_returned() {
 #[test]
 fn feedback_reports_are_complaints() {
     let mut paths = messages_in("flanker/complaints");
-    paths.extend(
-        messages_in("sisimai/bsd")
-            .into_iter()
-            .filter(|path| path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("arf-"))),
-    );
+    paths.extend(messages_in("sisimai/bsd").into_iter().filter(|path| {
+        path.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("arf-"))
+    }));
     // DMARC forensic reports (Feedback-Type: auth-failure) are about the sender's
     // authentication, not a recipient's complaint.
     let auth_failures = ["arf-18.eml", "arf-19.eml", "arf-20.eml"];
     assert_eq!(paths.len(), 19);
     for path in paths {
-        let name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
         let reports = classify_file(&path);
         assert_eq!(reports.len(), 1, "{name}: {reports:?}");
         let expected = if auth_failures.contains(&name.as_str()) {
@@ -134,11 +144,36 @@ const SOFT: Class = Class::SoftBounce;
 /// Expected first report of each message, read by hand from the message: class, recipient
 /// and enhanced status code.
 const BOUNCES: &[(&str, Class, &str, Option<&str>)] = &[
-    ("flanker/bounce/delayed-broken.eml", SOFT, "demo@example.com", Some("4.2.2")),
-    ("flanker/bounce/delayed.eml", SOFT, "foo@example.com", Some("4.0.0")),
-    ("flanker/bounce/mailbox-full.eml", SOFT, "user@aol.com", Some("5.2.2")),
-    ("flanker/bounce/no-mx.eml", SOFT, "user@example.com", Some("4.4.4")),
-    ("flanker/bounce/office365.eml", HARD, "noname@example.com", Some("5.1.10")),
+    (
+        "flanker/bounce/delayed-broken.eml",
+        SOFT,
+        "demo@example.com",
+        Some("4.2.2"),
+    ),
+    (
+        "flanker/bounce/delayed.eml",
+        SOFT,
+        "foo@example.com",
+        Some("4.0.0"),
+    ),
+    (
+        "flanker/bounce/mailbox-full.eml",
+        SOFT,
+        "user@aol.com",
+        Some("5.2.2"),
+    ),
+    (
+        "flanker/bounce/no-mx.eml",
+        SOFT,
+        "user@example.com",
+        Some("4.4.4"),
+    ),
+    (
+        "flanker/bounce/office365.eml",
+        HARD,
+        "noname@example.com",
+        Some("5.1.10"),
+    ),
     (
         "flanker/bounce/zed.eml",
         HARD,
@@ -151,8 +186,18 @@ const BOUNCES: &[(&str, Class, &str, Option<&str>)] = &[
         "awfawfawfawfawfaw@someserverhere.com",
         Some("5.1.0"),
     ),
-    ("flanker/bounce/gmail-no-dns.eml", HARD, "user@example.comm", None),
-    ("flanker/bounce/broken-mime.eml", SOFT, "info@example.net", None),
+    (
+        "flanker/bounce/gmail-no-dns.eml",
+        HARD,
+        "user@example.comm",
+        None,
+    ),
+    (
+        "flanker/bounce/broken-mime.eml",
+        SOFT,
+        "info@example.net",
+        None,
+    ),
     (
         "mail-gem/multipart_report_emails/multi_address_bounce1.eml",
         HARD,
@@ -171,29 +216,144 @@ const BOUNCES: &[(&str, Class, &str, Option<&str>)] = &[
         "edwin@zzzzzzz.com",
         Some("5.3.0"),
     ),
-    ("sisimai/bsd/rfc3464-01.eml", HARD, "userunknown@bouncehammer.jp", Some("5.1.1")),
-    ("sisimai/bsd/rfc3464-03.eml", SOFT, "kijitora@example.com", Some("5.0.0")),
-    ("sisimai/bsd/rfc3464-04.eml", SOFT, "kijitora@mailx-53.neko.example.edu", Some("5.5.0")),
-    ("sisimai/bsd/rfc3464-10.eml", HARD, "kijitora@example.jp", Some("5.1.6")),
-    ("sisimai/bsd/lhost-postfix-01.eml", HARD, "r@p351355.pool.example.ne.jp", Some("5.1.1")),
-    ("sisimai/bsd/lhost-postfix-03.eml", HARD, "kijitora@example.net", Some("5.0.0")),
-    ("sisimai/bsd/lhost-postfix-04.eml", HARD, "kijitora@example.co.jp", Some("5.1.1")),
-    ("sisimai/bsd/lhost-postfix-10.eml", SOFT, "kijitora@example.jp", Some("5.1.8")),
-    ("sisimai/bsd/lhost-sendmail-01.eml", HARD, "userunknown@bouncehammer.jp", Some("5.1.1")),
-    ("sisimai/bsd/lhost-sendmail-10.eml", SOFT, "kijitora@example.or.jp", Some("4.4.7")),
-    ("sisimai/bsd/lhost-courier-01.eml", HARD, "kijitora@example.co.jp", Some("5.1.1")),
-    ("sisimai/bsd/rhost-google-01.eml", HARD, "shironeko@example.ne.jp", Some("5.2.1")),
-    ("sisimai/bsd/rhost-outlook-01.eml", SOFT, "kijitora@example.jp", Some("5.2.2")),
-    ("sisimai/bsd/rhost-yahooinc-01.eml", SOFT, "kijitora@aol.example.jp", Some("5.7.9")),
-    ("sisimai/bsd/lhost-qmail-01.eml", HARD, "kijitora@example.ne.jp", Some("5.5.0")),
-    ("sisimai/bsd/lhost-exim-01.eml", SOFT, "kijitora@example.ed.jp", Some("5.7.0")),
-    ("sisimai/bsd/lhost-exim-05.eml", HARD, "kijitora@neko.example.co.jp", Some("5.1.1")),
-    ("sisimai/bsd/lhost-yahoo-01.eml", HARD, "kijitora@example.org", Some("5.1.1")),
-    ("sisimai/bsd/lhost-gmail-01.eml", HARD, "userunknown@example.jp", Some("5.1.1")),
-    ("sisimai/bsd/lhost-exchange2007-01.eml", HARD, "mikeneko@example.co.jp", Some("5.1.1")),
-    ("sisimai/bsd/lhost-exchange2003-01.eml", HARD, "kijitora@example.jp", None),
-    ("sisimai/bsd/lhost-office365-01.eml", HARD, "kijitora@example.com", Some("5.1.10")),
-    ("sisimai/not/rb-issue-368-bug.eml", SOFT, "xxxx@yyyyyy.net", None),
+    (
+        "sisimai/bsd/rfc3464-01.eml",
+        HARD,
+        "userunknown@bouncehammer.jp",
+        Some("5.1.1"),
+    ),
+    (
+        "sisimai/bsd/rfc3464-03.eml",
+        SOFT,
+        "kijitora@example.com",
+        Some("5.0.0"),
+    ),
+    (
+        "sisimai/bsd/rfc3464-04.eml",
+        SOFT,
+        "kijitora@mailx-53.neko.example.edu",
+        Some("5.5.0"),
+    ),
+    (
+        "sisimai/bsd/rfc3464-10.eml",
+        HARD,
+        "kijitora@example.jp",
+        Some("5.1.6"),
+    ),
+    (
+        "sisimai/bsd/lhost-postfix-01.eml",
+        HARD,
+        "r@p351355.pool.example.ne.jp",
+        Some("5.1.1"),
+    ),
+    (
+        "sisimai/bsd/lhost-postfix-03.eml",
+        HARD,
+        "kijitora@example.net",
+        Some("5.0.0"),
+    ),
+    (
+        "sisimai/bsd/lhost-postfix-04.eml",
+        HARD,
+        "kijitora@example.co.jp",
+        Some("5.1.1"),
+    ),
+    (
+        "sisimai/bsd/lhost-postfix-10.eml",
+        SOFT,
+        "kijitora@example.jp",
+        Some("5.1.8"),
+    ),
+    (
+        "sisimai/bsd/lhost-sendmail-01.eml",
+        HARD,
+        "userunknown@bouncehammer.jp",
+        Some("5.1.1"),
+    ),
+    (
+        "sisimai/bsd/lhost-sendmail-10.eml",
+        SOFT,
+        "kijitora@example.or.jp",
+        Some("4.4.7"),
+    ),
+    (
+        "sisimai/bsd/lhost-courier-01.eml",
+        HARD,
+        "kijitora@example.co.jp",
+        Some("5.1.1"),
+    ),
+    (
+        "sisimai/bsd/rhost-google-01.eml",
+        HARD,
+        "shironeko@example.ne.jp",
+        Some("5.2.1"),
+    ),
+    (
+        "sisimai/bsd/rhost-outlook-01.eml",
+        SOFT,
+        "kijitora@example.jp",
+        Some("5.2.2"),
+    ),
+    (
+        "sisimai/bsd/rhost-yahooinc-01.eml",
+        SOFT,
+        "kijitora@aol.example.jp",
+        Some("5.7.9"),
+    ),
+    (
+        "sisimai/bsd/lhost-qmail-01.eml",
+        HARD,
+        "kijitora@example.ne.jp",
+        Some("5.5.0"),
+    ),
+    (
+        "sisimai/bsd/lhost-exim-01.eml",
+        SOFT,
+        "kijitora@example.ed.jp",
+        Some("5.7.0"),
+    ),
+    (
+        "sisimai/bsd/lhost-exim-05.eml",
+        HARD,
+        "kijitora@neko.example.co.jp",
+        Some("5.1.1"),
+    ),
+    (
+        "sisimai/bsd/lhost-yahoo-01.eml",
+        HARD,
+        "kijitora@example.org",
+        Some("5.1.1"),
+    ),
+    (
+        "sisimai/bsd/lhost-gmail-01.eml",
+        HARD,
+        "userunknown@example.jp",
+        Some("5.1.1"),
+    ),
+    (
+        "sisimai/bsd/lhost-exchange2007-01.eml",
+        HARD,
+        "mikeneko@example.co.jp",
+        Some("5.1.1"),
+    ),
+    (
+        "sisimai/bsd/lhost-exchange2003-01.eml",
+        HARD,
+        "kijitora@example.jp",
+        None,
+    ),
+    (
+        "sisimai/bsd/lhost-office365-01.eml",
+        HARD,
+        "kijitora@example.com",
+        Some("5.1.10"),
+    ),
+    (
+        "sisimai/not/rb-issue-368-bug.eml",
+        SOFT,
+        "xxxx@yyyyyy.net",
+        None,
+    ),
 ];
 
 #[test]
@@ -202,12 +362,24 @@ fn bounce_sample_matches_hand_checked_table() {
     for &(file, class, recipient, status) in BOUNCES {
         let reports = classify_file(&corpus(file));
         let first = &reports[0];
-        let actual = (first.class, first.recipient.as_deref(), first.status.as_deref());
+        let actual = (
+            first.class,
+            first.recipient.as_deref(),
+            first.status.as_deref(),
+        );
         if actual != (class, Some(recipient), status) {
-            failures.push(format!("{file}: expected {class} {recipient} {status:?}, got {actual:?}"));
+            failures.push(format!(
+                "{file}: expected {class} {recipient} {status:?}, got {actual:?}"
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} differ:\n{}", failures.len(), BOUNCES.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} differ:\n{}",
+        failures.len(),
+        BOUNCES.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -230,12 +402,18 @@ fn multi_recipient_dsn_gives_each_recipient() {
 fn ses_notifications_are_read() {
     let bounce = classify_file(&corpus("sisimai/bsd/lhost-amazonses-09.eml"));
     assert_eq!(bounce[0].class, HARD);
-    assert_eq!(bounce[0].recipient.as_deref(), Some("bounce@simulator.amazonses.com"));
+    assert_eq!(
+        bounce[0].recipient.as_deref(),
+        Some("bounce@simulator.amazonses.com")
+    );
     assert_eq!(bounce[0].status.as_deref(), Some("5.1.1"));
 
     let complaint = classify_file(&corpus("sisimai/bsd/lhost-amazonses-11.eml"));
     assert_eq!(complaint[0].class, Class::Complaint);
-    assert_eq!(complaint[0].recipient.as_deref(), Some("complaint@simulator.amazonses.com"));
+    assert_eq!(
+        complaint[0].recipient.as_deref(),
+        Some("complaint@simulator.amazonses.com")
+    );
 
     let delivery = classify_file(&corpus("sisimai/bsd/lhost-amazonses-12.eml"));
     assert_eq!(delivery[0].class, Class::NotReturned);
