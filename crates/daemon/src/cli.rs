@@ -1,0 +1,288 @@
+//! Command-line arguments (clap derive).
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// tact: a customer-contact governor and mailer daemon.
+///
+/// Every contact goes through one rules engine that answers "now", "not before a given
+/// time" or "never". Times on the command line are RFC 3339 (2026-03-01T09:00:00Z).
+#[derive(Debug, Parser)]
+#[command(name = "tact", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file. Relative paths inside it are relative to its folder.
+    #[arg(long, global = true, env = "TACT_CONFIG", default_value = "tact.toml")]
+    pub config: PathBuf,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented starter configuration with a new API token and link key.
+    Init,
+    /// Import customers, contacts or signals from CSV.
+    ///
+    /// Good rows are kept and every rejected row is reported with its line number. Exit
+    /// code 0 means every row was accepted, 2 that some were rejected, 1 an error.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Show or change a customer's preferences.
+    #[command(subcommand)]
+    Prefs(PrefsCommand),
+    /// Record a signal (complaint, declined, opened, …) for a customer.
+    Signal(SignalArgs),
+    /// Open or close a customer's care case.
+    #[command(subcommand)]
+    Case(CaseCommand),
+    /// Decide one proposed contact and explain the decision.
+    ///
+    /// With --json, prints one object {"decision","until","reasons"} and exits 0 whatever
+    /// the decision.
+    Check(CheckArgs),
+    /// Create, preview, send and follow campaigns.
+    #[command(subcommand)]
+    Campaign(CampaignCommand),
+    /// List what was sent to a customer, and what was held back.
+    History(CustomerArg),
+    /// Explain why each of a customer's deliveries was sent, deferred or denied.
+    Explain(CustomerArg),
+    /// Run the daemon: scheduler, outbox worker and HTTP server, until SIGTERM or Ctrl-C.
+    Serve,
+}
+
+/// `tact import` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Customers: header external_id,name,email,phone,timezone,locale,account; only
+    /// external_id is required; other columns become template fields.
+    Customers(FileArg),
+    /// Past contacts: header external_id,channel,purpose,topic,at,duration_s,outcome; `at`
+    /// in RFC 3339, `duration_s` in seconds.
+    Contacts(FileArg),
+    /// Signals: header external_id,kind,channel,at; `at` in RFC 3339.
+    Signals(FileArg),
+}
+
+/// A CSV file.
+#[derive(Debug, Args)]
+pub struct FileArg {
+    /// The CSV file, UTF-8 with a header row.
+    pub file: PathBuf,
+}
+
+/// One customer.
+#[derive(Debug, Args)]
+pub struct CustomerArg {
+    /// The customer's external id.
+    pub external_id: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tact prefs` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PrefsCommand {
+    /// Print the customer's preferences and consent log.
+    Show(CustomerArg),
+    /// Change preferences; each change is written to the consent log.
+    Set(PrefsSetArgs),
+}
+
+/// Who is making a change from the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ActorArg {
+    /// The customer asked for it (for example on the phone).
+    Customer,
+    /// A member of staff decided it.
+    Staff,
+}
+
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// Allowed.
+    On,
+    /// Not allowed.
+    Off,
+}
+
+/// Arguments of `tact prefs set`.
+#[derive(Debug, Args)]
+pub struct PrefsSetArgs {
+    /// The customer's external id.
+    pub external_id: String,
+    /// Who asked for the change; staff cannot lift an opt-out the customer made.
+    #[arg(long, value_enum, default_value = "staff")]
+    pub actor: ActorArg,
+    /// Marketing (sales, value, survey contacts) on or off.
+    #[arg(long, value_enum)]
+    pub marketing: Option<Switch>,
+    /// Do-not-contact: `on` forbids every non-transactional contact.
+    #[arg(long, value_enum)]
+    pub do_not_contact: Option<Switch>,
+    /// Allow a channel (repeatable).
+    #[arg(long = "allow-channel", value_name = "CHANNEL")]
+    pub allow_channels: Vec<String>,
+    /// Opt out of a channel (repeatable).
+    #[arg(long = "block-channel", value_name = "CHANNEL")]
+    pub block_channels: Vec<String>,
+    /// Allow a topic (repeatable).
+    #[arg(long = "allow-topic", value_name = "TOPIC")]
+    pub allow_topics: Vec<String>,
+    /// Opt out of a topic (repeatable).
+    #[arg(long = "block-topic", value_name = "TOPIC")]
+    pub block_topics: Vec<String>,
+    /// Cadence bucket: weekly, monthly, quarterly, twice_a_year, yearly, or `none` to clear.
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// Contact window in the customer's time zone, as HH:MM-HH:MM, or `none` to clear.
+    #[arg(long)]
+    pub window: Option<String>,
+    /// Pause non-transactional contact until this instant (RFC 3339), or `none` to lift.
+    #[arg(long)]
+    pub pause_until: Option<String>,
+}
+
+/// Arguments of `tact signal`.
+#[derive(Debug, Args)]
+pub struct SignalArgs {
+    /// The customer's external id.
+    pub external_id: String,
+    /// complaint, negative_tone, declined, unsubscribed, bounced, opened, clicked, replied,
+    /// case_opened, case_closed or purchase.
+    pub kind: String,
+    /// When it happened (RFC 3339); default now.
+    #[arg(long)]
+    pub at: Option<DateTime<Utc>>,
+    /// The channel it came through.
+    #[arg(long)]
+    pub channel: Option<String>,
+    /// The topic it concerns, such as the topic of a declined offer.
+    #[arg(long)]
+    pub topic: Option<String>,
+}
+
+/// `tact case` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CaseCommand {
+    /// Open a care case; no sales contact goes out while it is open.
+    Open(CaseArgs),
+    /// Close the customer's open care case.
+    Close(CaseArgs),
+}
+
+/// Arguments of `tact case open|close`.
+#[derive(Debug, Args)]
+pub struct CaseArgs {
+    /// The customer's external id.
+    pub external_id: String,
+    /// When (RFC 3339); default now.
+    #[arg(long)]
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// Arguments of `tact check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The customer's external id.
+    #[arg(long)]
+    pub customer: String,
+    /// The channel, such as email, phone or sms.
+    #[arg(long)]
+    pub channel: String,
+    /// care, sales, value, survey or transactional.
+    #[arg(long)]
+    pub purpose: String,
+    /// The topic, such as newsletter.
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Decide as of this instant (RFC 3339); default now.
+    #[arg(long)]
+    pub at: Option<DateTime<Utc>>,
+    /// The contact carries an offer (a price, a discount, a pitch).
+    #[arg(long)]
+    pub offer: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tact campaign` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CampaignCommand {
+    /// Create a campaign from a template; prints its id.
+    Create(CampaignCreateArgs),
+    /// Render the campaign for one customer and show the decision for them.
+    Preview(CampaignPreviewArgs),
+    /// Decide for every member of the audience and queue the approved deliveries.
+    Send(CampaignIdArg),
+    /// Print delivery counts by state and by the rule that held deliveries back.
+    Status(CampaignIdArg),
+}
+
+/// Arguments of `tact campaign create`.
+#[derive(Debug, Args)]
+pub struct CampaignCreateArgs {
+    /// A name for people.
+    #[arg(long)]
+    pub name: String,
+    /// A TOML file with `subject`, `text` and optional `html`, or a folder with
+    /// subject.txt, body.txt and optional body.html. minijinja syntax: {{ name }}.
+    #[arg(long)]
+    pub template: PathBuf,
+    /// The channel.
+    #[arg(long, default_value = "email")]
+    pub channel: String,
+    /// care, sales, value, survey or transactional.
+    #[arg(long)]
+    pub purpose: String,
+    /// The topic.
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Who receives it: `all`, `bucket:NAME`, `topic:NAME` (not opted out of the topic) or
+    /// `account:NAME`.
+    #[arg(long, default_value = "all")]
+    pub audience: String,
+    /// Higher goes first when campaigns compete for the same customers.
+    #[arg(long, default_value_t = 0)]
+    pub priority: i32,
+    /// The messages carry an offer.
+    #[arg(long)]
+    pub offer: bool,
+    /// When `tact serve` starts it (RFC 3339); without it, start with `campaign send`.
+    #[arg(long)]
+    pub start_at: Option<DateTime<Utc>>,
+    /// After this instant (RFC 3339) the messages are pointless and deferred ones are
+    /// dropped.
+    #[arg(long)]
+    pub relevant_until: Option<DateTime<Utc>>,
+}
+
+/// Arguments of `tact campaign preview`.
+#[derive(Debug, Args)]
+pub struct CampaignPreviewArgs {
+    /// The campaign id.
+    pub id: i64,
+    /// The customer's external id.
+    #[arg(long)]
+    pub customer: String,
+    /// Decide as of this instant (RFC 3339); default now.
+    #[arg(long)]
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// A campaign id.
+#[derive(Debug, Args)]
+pub struct CampaignIdArg {
+    /// The campaign id.
+    pub id: i64,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}

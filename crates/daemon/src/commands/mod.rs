@@ -1,0 +1,130 @@
+//! One module per subcommand, and the context they share.
+
+pub mod campaign;
+mod check;
+mod history;
+mod import;
+mod prefs;
+mod serve;
+
+use anyhow::Context as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tact_storage::Store;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{CaseCommand, Cli, Command};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Settings;
+use crate::ops::{self, SignalInput};
+
+/// What every command needs: the settings and the clock.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The validated configuration.
+    pub settings: Settings,
+    /// The source of the current time.
+    pub clock: SharedClock,
+}
+
+impl Context {
+    /// Opens a connection to the configured database.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the file cannot be opened or was written by a newer tact.
+    pub fn open_store(&self) -> anyhow::Result<Store> {
+        let path = &self.settings.database;
+        Store::open(path).with_context(|| format!("cannot open database {}", path.display()))
+    }
+}
+
+/// Runs the command line and returns the process exit code.
+///
+/// # Errors
+///
+/// Any failure of the command, with its causes.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Init = cli.command {
+        crate::init::write_starter_config(&cli.config)?;
+        println!("wrote {}", cli.config.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let settings = Settings::load(&cli.config, std::env::vars())?;
+    let serving = matches!(cli.command, Command::Serve);
+    init_logging(&settings, serving);
+    let context = Context {
+        settings,
+        clock: Arc::new(SystemClock),
+    };
+    match cli.command {
+        Command::Init => Ok(ExitCode::SUCCESS),
+        Command::Import(command) => import::run(&context, command),
+        Command::Prefs(command) => prefs::run(&context, command),
+        Command::Signal(args) => signal(&context, args),
+        Command::Case(command) => case(&context, command),
+        Command::Check(args) => check::run(&context, args),
+        Command::Campaign(command) => campaign::run(&context, command),
+        Command::History(args) => history::history(&context, args),
+        Command::Explain(args) => history::explain(&context, args),
+        Command::Serve => serve::run(context),
+    }
+}
+
+/// Logs to standard error. The daemon logs at the configured level; other commands only
+/// warnings, so their output stays readable. `TACT_LOG` overrides both.
+fn init_logging(settings: &Settings, serving: bool) {
+    let default = if serving {
+        settings.config.log.level.as_str()
+    } else {
+        "warn"
+    };
+    let filter = std::env::var("TACT_LOG")
+        .ok()
+        .and_then(|text| EnvFilter::try_new(text).ok())
+        .or_else(|| EnvFilter::try_new(default).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn signal(context: &Context, args: crate::cli::SignalArgs) -> anyhow::Result<ExitCode> {
+    let store = context.open_store()?;
+    let input = SignalInput {
+        customer: args.external_id,
+        kind: args.kind,
+        channel: args.channel,
+        topic: args.topic,
+        at: args.at,
+        machine: false,
+        value: None,
+    };
+    let recorded = ops::record_signal(&store, &input, context.clock.now())?;
+    match recorded {
+        tact_storage::Recorded::New => println!("recorded {} for {}", input.kind, input.customer),
+        tact_storage::Recorded::Duplicate => {
+            println!("{} for {} was already recorded", input.kind, input.customer)
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn case(context: &Context, command: CaseCommand) -> anyhow::Result<ExitCode> {
+    let store = context.open_store()?;
+    let (args, open) = match command {
+        CaseCommand::Open(args) => (args, true),
+        CaseCommand::Close(args) => (args, false),
+    };
+    let customer = ops::customer(&store, &args.external_id)?;
+    let at = args.at.unwrap_or_else(|| context.clock.now());
+    if open {
+        ops::open_case(&store, customer.id, at)?;
+        println!("care case open for {}", args.external_id);
+    } else {
+        ops::close_case(&store, customer.id, at)?;
+        println!("care case closed for {}", args.external_id);
+    }
+    Ok(ExitCode::SUCCESS)
+}

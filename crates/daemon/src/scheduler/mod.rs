@@ -1,0 +1,277 @@
+//! The scheduler: starts due campaigns, decides deferred deliveries again when their time
+//! comes, and runs the outbox worker.
+//!
+//! [`Scheduler::step`] does one round of all three at the clock's current time and never
+//! sleeps, so `tact serve` calls it in a loop with the system clock while a simulation can
+//! call it with a simulated clock, moving time forward between steps.
+
+pub mod content;
+pub mod planning;
+mod worker;
+
+pub use worker::{configured_channel, retry_policy};
+
+use anyhow::Context as _;
+use std::sync::{Arc, Mutex};
+use tact_delivery::{Channel, RetryPolicy};
+use tact_storage::Store;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use content::Mailer;
+use worker::SendOutcome;
+
+/// What one step did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepReport {
+    /// Campaigns planned.
+    pub campaigns: usize,
+    /// Deferred or planned deliveries decided again.
+    pub redecided: usize,
+    /// Deliveries sent.
+    pub sent: usize,
+    /// Deliveries scheduled for another attempt.
+    pub retried: usize,
+    /// Deliveries that failed for good.
+    pub failed: usize,
+    /// Deliveries given back because of shutdown.
+    pub released: usize,
+}
+
+impl StepReport {
+    /// Whether the step found nothing to do.
+    pub fn is_idle(&self) -> bool {
+        *self == StepReport::default()
+    }
+}
+
+/// The scheduler and outbox worker of one daemon.
+#[derive(Debug)]
+pub struct Scheduler {
+    settings: Settings,
+    clock: SharedClock,
+    channel: Arc<dyn Channel>,
+    mailer: Mailer,
+    retry: RetryPolicy,
+    store: Arc<Mutex<Store>>,
+    shutdown: CancellationToken,
+    worker: String,
+}
+
+impl Scheduler {
+    /// A scheduler on its own connection to the database.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the database cannot be opened or the message settings are invalid.
+    pub fn new(
+        settings: Settings,
+        clock: SharedClock,
+        channel: Arc<dyn Channel>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Scheduler> {
+        let store = Store::open(&settings.database)
+            .with_context(|| format!("cannot open database {}", settings.database.display()))?;
+        let composer = tact_delivery::Composer::new(&crate::config::message_config(&settings)?)?;
+        Ok(Scheduler {
+            retry: retry_policy(&settings),
+            mailer: Mailer::new(composer),
+            worker: format!("tact-{}", std::process::id()),
+            store: Arc::new(Mutex::new(store)),
+            settings,
+            clock,
+            channel,
+            shutdown,
+        })
+    }
+
+    /// Runs `work` with the store on a blocking thread.
+    async fn with_store<T, F>(&self, work: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> anyhow::Result<T> + Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let store = store
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            work(&store)
+        })
+        .await
+        .context("store task failed")?
+    }
+
+    /// Does one round at the clock's current time: plans due campaigns, decides due
+    /// deferrals again, and sends up to `delivery.batch_size` approved deliveries with at
+    /// most `delivery.concurrency` at once.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the store fails; deliveries whose outcome was recorded stay recorded.
+    pub async fn step(self: &Arc<Self>) -> anyhow::Result<StepReport> {
+        let mut report = StepReport::default();
+        let now = self.clock.now();
+        let batch = self.settings.config.delivery.batch_size;
+
+        let scheduler = self.clone();
+        report.campaigns = self
+            .with_store(move |store| {
+                let due = store.campaigns_due(now)?;
+                for campaign in &due {
+                    planning::plan_campaign(
+                        store,
+                        &scheduler.mailer,
+                        &scheduler.settings.policy,
+                        campaign,
+                        now,
+                        &mut |_| {},
+                    )?;
+                }
+                Ok(due.len())
+            })
+            .await?;
+
+        let scheduler = self.clone();
+        report.redecided = self
+            .with_store(move |store| {
+                planning::redecide_due(
+                    store,
+                    &scheduler.mailer,
+                    &scheduler.settings.policy,
+                    now,
+                    batch,
+                )
+            })
+            .await?;
+
+        if self.shutdown.is_cancelled() {
+            return Ok(report);
+        }
+        self.send_batch(&mut report).await?;
+        Ok(report)
+    }
+
+    async fn send_batch(self: &Arc<Self>, report: &mut StepReport) -> anyhow::Result<()> {
+        let delivery = &self.settings.config.delivery;
+        let lease = delivery.lease.duration();
+        let (batch, worker, now) = (delivery.batch_size, self.worker.clone(), self.clock.now());
+        let claimed = self
+            .with_store(move |store| Ok(store.claim_deliveries(&worker, lease, batch, now)?))
+            .await?;
+        if claimed.is_empty() {
+            return Ok(());
+        }
+        tracing::debug!(count = claimed.len(), "claimed deliveries");
+        let ids: Vec<_> = claimed.iter().map(|claimed| claimed.id).collect();
+
+        let permits = Arc::new(Semaphore::new(delivery.concurrency));
+        let mut tasks = JoinSet::new();
+        for item in claimed {
+            let scheduler = self.clone();
+            let permits = permits.clone();
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                if scheduler.shutdown.is_cancelled() {
+                    let (id, now) = (item.id, scheduler.clock.now());
+                    let released = scheduler
+                        .with_store(move |store| Ok(store.release(id, now)?))
+                        .await;
+                    return match released {
+                        Ok(()) => SendOutcome::Released,
+                        Err(_) => SendOutcome::Failed,
+                    };
+                }
+                worker::process(scheduler, item).await
+            });
+        }
+        self.drain(tasks, report, ids).await
+    }
+
+    /// Waits for the sends; after shutdown starts, waits at most `delivery.shutdown_grace`
+    /// and then gives back the deliveries still in flight.
+    async fn drain(
+        &self,
+        mut tasks: JoinSet<SendOutcome>,
+        report: &mut StepReport,
+        ids: Vec<tact_domain::DeliveryId>,
+    ) -> anyhow::Result<()> {
+        let grace = self
+            .settings
+            .config
+            .delivery
+            .shutdown_grace
+            .duration()
+            .to_std()?;
+        let shutdown = self.shutdown.clone();
+        let deadline = async move {
+            shutdown.cancelled().await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                next = tasks.join_next() => {
+                    let Some(result) = next else { return Ok(()) };
+                    match result {
+                        Ok(SendOutcome::Sent) => report.sent += 1,
+                        Ok(SendOutcome::Retried) => report.retried += 1,
+                        Ok(SendOutcome::Failed) => report.failed += 1,
+                        Ok(SendOutcome::Released) => report.released += 1,
+                        Err(error) => tracing::error!(error = %error, "send task panicked"),
+                    }
+                }
+                () = &mut deadline => break,
+            }
+        }
+        tasks.abort_all();
+        tracing::warn!("shutdown grace ran out; giving back deliveries still in flight");
+        let now = self.clock.now();
+        let released = self
+            .with_store(move |store| {
+                // Rows already finished are no longer `sending`, so release rejects them.
+                Ok(ids
+                    .into_iter()
+                    .filter(|id| store.release(*id, now).is_ok())
+                    .count())
+            })
+            .await?;
+        report.released += released;
+        Ok(())
+    }
+
+    /// Steps until `shutdown` is cancelled, sleeping `delivery.poll_interval` whenever a step
+    /// finds nothing to do.
+    pub async fn run(self: Arc<Self>) {
+        let poll = self
+            .settings
+            .config
+            .delivery
+            .poll_interval
+            .duration()
+            .to_std()
+            .unwrap_or(std::time::Duration::from_secs(2));
+        tracing::info!(worker = self.worker, "scheduler started");
+        while !self.shutdown.is_cancelled() {
+            let report = match self.step().await {
+                Ok(report) => report,
+                Err(error) => {
+                    tracing::error!(error = format!("{error:#}"), "scheduler step failed");
+                    StepReport::default()
+                }
+            };
+            if !report.is_idle() {
+                tracing::info!(?report, "scheduler step");
+                continue;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(poll) => {}
+                () = self.shutdown.cancelled() => {}
+            }
+        }
+        tracing::info!(worker = self.worker, "scheduler stopped");
+    }
+}

@@ -1,0 +1,222 @@
+//! Deciding campaign deliveries: planning a whole audience, and deciding again the
+//! deliveries whose deferral has run out.
+
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use tact_domain::{CampaignId, CustomerView, Decision, DeliveryId, Policy, Reason, RuleId};
+use tact_storage::{Campaign, CampaignStatus, DeliveryState, Store};
+
+use super::content::{Mailer, campaign_proposal, content_of};
+use crate::ops::count_decision;
+
+/// Customers loaded and decided per batch.
+pub const PLAN_BATCH: usize = 1_000;
+
+/// Counts of one planning run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanReport {
+    /// Customers whose delivery was approved and queued.
+    pub approved: u64,
+    /// Customers whose delivery was deferred.
+    pub deferred: u64,
+    /// Customers whose delivery was denied.
+    pub denied: u64,
+    /// Customers left out because their message could not be rendered.
+    pub skipped: u64,
+}
+
+impl PlanReport {
+    fn count(&mut self, decision: &Decision) {
+        match decision {
+            Decision::Approve(_) => self.approved += 1,
+            Decision::Defer { .. } => self.deferred += 1,
+            Decision::Deny { .. } => self.denied += 1,
+        }
+    }
+
+    /// Customers decided or skipped.
+    pub fn total(&self) -> u64 {
+        self.approved + self.deferred + self.denied + self.skipped
+    }
+}
+
+/// Decides the campaign for every member of its audience and stores the decisions:
+/// approvals book their contact and queue the delivery, deferrals wait in the outbox.
+///
+/// Views stream from storage in batches of [`PLAN_BATCH`], so memory stays bounded. Running
+/// it again for a campaign that stopped half-way decides only the customers not decided yet.
+/// `progress` is called after each batch with the number of customers done so far.
+///
+/// # Errors
+///
+/// Fails when the template is invalid or the store fails; decisions stored before the
+/// failure stay stored.
+pub fn plan_campaign(
+    store: &Store,
+    mailer: &Mailer,
+    policy: &Policy,
+    campaign: &Campaign,
+    now: DateTime<Utc>,
+    progress: &mut dyn FnMut(u64),
+) -> anyhow::Result<PlanReport> {
+    mailer.template(campaign)?;
+    let resuming = campaign.status == CampaignStatus::Running;
+    store.set_campaign_status(campaign.id, CampaignStatus::Running, now)?;
+
+    let mut report = PlanReport::default();
+    for batch in store.view_batches(&campaign.audience, now, policy, PLAN_BATCH) {
+        let views = batch?;
+        plan_batch(
+            store,
+            mailer,
+            policy,
+            campaign,
+            views,
+            now,
+            resuming,
+            &mut report,
+        )?;
+        progress(report.total());
+    }
+    store.set_campaign_status(campaign.id, CampaignStatus::Done, now)?;
+    tracing::info!(
+        campaign.id = campaign.id.0,
+        approved = report.approved,
+        deferred = report.deferred,
+        denied = report.denied,
+        skipped = report.skipped,
+        "planned campaign"
+    );
+    Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan_batch(
+    store: &Store,
+    mailer: &Mailer,
+    policy: &Policy,
+    campaign: &Campaign,
+    views: Vec<CustomerView>,
+    now: DateTime<Utc>,
+    resuming: bool,
+    report: &mut PlanReport,
+) -> anyhow::Result<()> {
+    let mut proposals = Vec::with_capacity(views.len());
+    let mut kept = Vec::with_capacity(views.len());
+    for view in views {
+        let customer = &view.customer;
+        let rendered = match mailer.render(store, campaign, customer, now) {
+            Ok(rendered) => rendered,
+            Err(error) => {
+                tracing::debug!(
+                    customer.id = customer.id.0,
+                    error = format!("{error:#}"),
+                    "skipped"
+                );
+                report.skipped += 1;
+                continue;
+            }
+        };
+        let content = content_of(&rendered, customer, &*mailer.template(campaign)?);
+        proposals.push(campaign_proposal(campaign, customer, Some(content)));
+        kept.push(view);
+    }
+    let customers: Vec<_> = kept.iter().map(|view| view.customer.id).collect();
+    let deliveries = store.plan_deliveries(campaign.id, &customers, now)?;
+
+    let mut decisions = Vec::with_capacity(deliveries.len());
+    for ((delivery, proposal), mut view) in deliveries.into_iter().zip(proposals).zip(kept) {
+        if resuming && store.delivery(delivery)?.state != DeliveryState::Planned {
+            continue;
+        }
+        let decision = decide_planned(&proposal, &mut view, policy, now);
+        count_decision(&decision);
+        report.count(&decision);
+        decisions.push((delivery, decision));
+    }
+    store.record_decisions(&decisions, now)?;
+    Ok(())
+}
+
+/// Decides one customer's campaign proposal.
+// TODO: use the domain's batch planner here once it lands, so that proposals of campaigns
+// planned together count against each other before their contacts are stored.
+fn decide_planned(
+    proposal: &tact_domain::Proposal,
+    view: &mut CustomerView,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Decision {
+    tact_domain::decide(proposal, view, policy, now)
+}
+
+/// Decides again up to `limit` deliveries that are due at `now`: deferred ones whose time
+/// has come and planned ones left undecided. Returns how many were decided.
+///
+/// # Errors
+///
+/// Fails when the store fails.
+pub fn redecide_due(
+    store: &Store,
+    mailer: &Mailer,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> anyhow::Result<usize> {
+    let due = store.deferred_due(now, limit)?;
+    let mut campaigns: HashMap<CampaignId, Campaign> = HashMap::new();
+    let mut decisions: Vec<(DeliveryId, Decision)> = Vec::with_capacity(due.len());
+    for delivery in &due {
+        if !campaigns.contains_key(&delivery.campaign) {
+            campaigns.insert(delivery.campaign, store.campaign(delivery.campaign)?);
+        }
+        let campaign = &campaigns[&delivery.campaign];
+        let decision = redecide_one(store, mailer, policy, campaign, delivery.customer, now)?;
+        count_decision(&decision);
+        tracing::debug!(
+            delivery.id = delivery.id.0,
+            customer.id = delivery.customer.0,
+            decision = decision.kind(),
+            "decided a deferred delivery again"
+        );
+        decisions.push((delivery.id, decision));
+    }
+    store.record_decisions(&decisions, now)?;
+    Ok(decisions.len())
+}
+
+fn redecide_one(
+    store: &Store,
+    mailer: &Mailer,
+    policy: &Policy,
+    campaign: &Campaign,
+    customer: tact_domain::CustomerId,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Decision> {
+    if campaign.status == CampaignStatus::Cancelled {
+        return Ok(stopped("the campaign was cancelled"));
+    }
+    let view = store.load_view(customer, now, policy)?;
+    let rendered = match mailer.render(store, campaign, &view.customer, now) {
+        Ok(rendered) => rendered,
+        Err(error) => {
+            return Ok(stopped(&format!(
+                "the message cannot be rendered: {error:#}"
+            )));
+        }
+    };
+    let content = content_of(&rendered, &view.customer, &*mailer.template(campaign)?);
+    let proposal = campaign_proposal(campaign, &view.customer, Some(content));
+    Ok(tact_domain::decide(&proposal, &view, policy, now))
+}
+
+/// A denial for a delivery that can no longer go out for a reason outside the rules, so the
+/// outbox row ends instead of waiting forever.
+fn stopped(message: &str) -> Decision {
+    Decision::Deny {
+        reasons: vec![Reason {
+            rule: RuleId::Stale,
+            message: format!("{message}; the delivery is dropped"),
+        }],
+    }
+}
