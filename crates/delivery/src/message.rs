@@ -185,12 +185,11 @@ impl Composer {
                 .header(ListUnsubscribePost);
         }
 
-        let text = message.content().text.replace('\0', "");
+        let text = without_nul(&message.content().text);
         let result = match &message.content().html {
-            Some(html) => builder.multipart(MultiPart::alternative_plain_html(
-                text,
-                html.replace('\0', ""),
-            )),
+            Some(html) => {
+                builder.multipart(MultiPart::alternative_plain_html(text, without_nul(html)))
+            }
             None => builder.singlepart(
                 SinglePart::builder()
                     .header(ContentType::TEXT_PLAIN)
@@ -225,6 +224,15 @@ pub(crate) fn trim_message_end(bytes: &[u8]) -> &[u8] {
         }
     }
     &bytes[..end]
+}
+
+/// The body without NUL characters, which RFC 5322 forbids; copied once either way.
+fn without_nul(body: &str) -> String {
+    if body.contains('\0') {
+        body.replace('\0', "")
+    } else {
+        body.to_owned()
+    }
 }
 
 /// Replaces characters that could end a header line or corrupt it with a space.
