@@ -17,6 +17,15 @@ pub(crate) enum Room {
     Never { used: u64 },
 }
 
+/// The earliest instant a use can have and still count at `at`: uses at or after it may
+/// count, uses before it never do.
+pub(crate) fn window_floor(zone: Tz, period: Period, at: DateTime<Utc>) -> DateTime<Utc> {
+    match period {
+        Period::Rolling(span) => at - span.duration(),
+        Period::Calendar(unit) => period_start(zone, unit, at),
+    }
+}
+
 /// Finds the earliest instant at or after `at` at which `amount` more fits into `limit`.
 ///
 /// `items` are past uses as (instant, amount), oldest first. A rolling period counts the
@@ -31,7 +40,8 @@ where
     match limit.per {
         Period::Rolling(span) => {
             let span = span.duration();
-            let in_window = items.filter(move |(time, _)| *time > at - span);
+            let cutoff = at - span;
+            let in_window = items.filter(move |(time, _)| *time > cutoff);
             let used: u64 = in_window.clone().map(|(_, amount)| amount).sum();
             if max == 0 || amount > max {
                 return Room::Never { used };

@@ -19,74 +19,119 @@ pub(crate) fn decide(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Decision {
-    let context = Context::new(proposal, view, policy);
-    let transactional = proposal.purpose == Purpose::Transactional;
+    let mut context = Context::new(proposal, view, policy);
+    context.explain = false;
+    let search = search(&context, now);
+
+    // Only the rules named in the decision write messages, at the instant they objected.
+    context.explain = true;
+    let explain = |objections: &[(usize, DateTime<Utc>)]| -> Vec<Reason> {
+        let mut reasons: Vec<Reason> = objections
+            .iter()
+            .map(|&(index, at)| reason(&context, index, at))
+            .collect();
+        reasons.sort_by_key(|reason| reason.rule);
+        reasons
+    };
+    match search {
+        Search::Denied(objections) => Decision::Deny {
+            reasons: explain(&objections),
+        },
+        Search::Unsettled(objections) => Decision::Deny {
+            reasons: explain(&objections),
+        },
+        Search::Settled { at, moved } => {
+            if let Some(deadline) = proposal.relevant_until.filter(|deadline| at > *deadline) {
+                let mut reasons = explain(&moved);
+                reasons.push(stale_reason(at, deadline, now));
+                return Decision::Deny { reasons };
+            }
+            if at == now {
+                let ttl = policy.approval_ttl.duration();
+                return Decision::Approve(Approval::new(proposal.clone(), now, ttl));
+            }
+            Decision::Defer {
+                until: at,
+                reasons: explain(&moved),
+            }
+        }
+    }
+}
+
+/// The outcome of the search, with objections as (index into [`RULES`], instant).
+enum Search {
+    /// Some rules deny.
+    Denied(Vec<(usize, DateTime<Utc>)>),
+    /// Every rule allows the contact at `at`; `moved` are the rules that moved it there.
+    Settled {
+        at: DateTime<Utc>,
+        moved: Vec<(usize, DateTime<Utc>)>,
+    },
+    /// No instant within the round and horizon limits satisfies every rule.
+    Unsettled(Vec<(usize, DateTime<Utc>)>),
+}
+
+/// Moves the candidate instant to the latest earliest-allowed instant of all rules until
+/// every rule allows it. Each rule's answer is at or after the candidate, so the candidate
+/// never moves back, and the first candidate every rule allows is the earliest such instant.
+fn search(context: &Context<'_>, now: DateTime<Utc>) -> Search {
+    let transactional = context.proposal.purpose == Purpose::Transactional;
     let mut candidate = now;
-    let mut pushed: Vec<Reason> = Vec::new();
-    let mut converged = false;
+    let mut moved: Vec<(usize, DateTime<Utc>)> = Vec::new();
 
     for _ in 0..MAX_ROUNDS {
         let mut latest = candidate;
-        let mut movers: Vec<Reason> = Vec::new();
-        let mut denials: Vec<Reason> = Vec::new();
-        for rule in RULES {
+        let mut movers: Vec<usize> = Vec::new();
+        let mut denials: Vec<(usize, DateTime<Utc>)> = Vec::new();
+        for (index, rule) in RULES.iter().enumerate() {
             if transactional && !rule.transactional {
                 continue;
             }
-            match (rule.check)(&context, candidate) {
+            match (rule.check)(context, candidate) {
                 Verdict::Allow => {}
-                Verdict::Deny(message) => denials.push(Reason {
-                    rule: rule.id,
-                    message,
-                }),
-                Verdict::Defer { until, message } if until > candidate && until >= latest => {
+                Verdict::Deny(_) => denials.push((index, candidate)),
+                Verdict::Defer { until, .. } if until > candidate && until >= latest => {
                     if until > latest {
                         latest = until;
                         movers.clear();
                     }
-                    movers.push(Reason {
-                        rule: rule.id,
-                        message,
-                    });
+                    movers.push(index);
                 }
                 Verdict::Defer { .. } => {}
             }
         }
-        for reason in movers {
-            if !pushed.iter().any(|known| known.rule == reason.rule) {
-                pushed.push(reason);
+        if !denials.is_empty() {
+            return Search::Denied(denials);
+        }
+        for index in movers {
+            if !moved.iter().any(|(known, _)| *known == index) {
+                moved.push((index, candidate));
             }
         }
-        if !denials.is_empty() {
-            return Decision::Deny { reasons: denials };
-        }
         if latest == candidate {
-            converged = true;
-            break;
+            return Search::Settled {
+                at: candidate,
+                moved,
+            };
         }
         candidate = latest;
         if candidate - now > Duration::days(HORIZON_DAYS) {
             break;
         }
     }
-    pushed.sort_by_key(|reason| reason.rule);
+    Search::Unsettled(moved)
+}
 
-    if !converged {
-        return Decision::Deny { reasons: pushed };
-    }
-    if let Some(deadline) = proposal.relevant_until {
-        if candidate > deadline {
-            pushed.push(stale_reason(candidate, deadline, now));
-            return Decision::Deny { reasons: pushed };
-        }
-    }
-    if candidate == now {
-        let ttl = policy.approval_ttl.duration();
-        return Decision::Approve(Approval::new(proposal.clone(), now, ttl));
-    }
-    Decision::Defer {
-        until: candidate,
-        reasons: pushed,
+/// The reason rule `index` gives at `at`, with its message.
+fn reason(context: &Context<'_>, index: usize, at: DateTime<Utc>) -> Reason {
+    let rule = &RULES[index];
+    let message = match (rule.check)(context, at) {
+        Verdict::Deny(message) | Verdict::Defer { message, .. } => message,
+        Verdict::Allow => String::new(),
+    };
+    Reason {
+        rule: rule.id,
+        message,
     }
 }
 

@@ -4,6 +4,61 @@
 //! [`decide`] answers "approve now", "defer until exactly this instant" or "deny", with a
 //! reason per rule. The crate is pure: no I/O, no clock (the time is an argument), no async
 //! and no storage types.
+//!
+//! Main types:
+//!
+//! - [`Proposal`]: who, channel, [`Purpose`], topic, priority and content flags.
+//! - [`CustomerView`]: the [`Customer`], their [`Preferences`] and their history of
+//!   [`Contact`]s, [`Signal`]s, [`CareCase`]s and [`Suppression`]s.
+//! - [`Policy`]: company defaults and ceilings, loaded with [`Policy::from_toml`].
+//! - [`Decision`]: [`Approval`] (only this crate can make one), a deferral with its exact
+//!   `until`, or a denial, each with [`Reason`]s named by a stable [`RuleId`].
+//! - [`plan`] decides competing proposals for one customer in priority order, and
+//!   [`assign_bucket`] sorts customers into cadence [`Bucket`]s from their behaviour.
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use tact_domain::{
+//!     Channel, Customer, CustomerId, CustomerView, Decision, Policy, Preferences, Proposal,
+//!     Purpose, RuleId,
+//! };
+//!
+//! let customer = Customer {
+//!     id: CustomerId(1),
+//!     external_id: "c-1".into(),
+//!     name: Some("Ann Example".into()),
+//!     email: Some("ann@example.com".into()),
+//!     phone: None,
+//!     time_zone: chrono_tz::Europe::Berlin,
+//!     locale: "de-DE".into(),
+//!     account: None,
+//!     bucket: None,
+//! };
+//! let view = CustomerView {
+//!     customer,
+//!     preferences: Preferences::default(),
+//!     contacts: vec![],
+//!     account_contacts: vec![],
+//!     signals: vec![],
+//!     cases: vec![],
+//!     suppressions: vec![],
+//! };
+//! let newsletter = Proposal::new(CustomerId(1), Channel::EMAIL, Purpose::Value);
+//! let policy = Policy::default();
+//!
+//! // 10:00 in Berlin: inside the default contact hours of 08:00 to 20:00.
+//! let morning = Utc.with_ymd_and_hms(2026, 6, 10, 8, 0, 0).unwrap();
+//! assert!(matches!(decide(&newsletter, &view, &policy, morning), Decision::Approve(_)));
+//!
+//! // 22:00 in Berlin: deferred to 08:00 local time the next morning.
+//! let night = Utc.with_ymd_and_hms(2026, 6, 10, 20, 0, 0).unwrap();
+//! let decision = tact_domain::decide(&newsletter, &view, &policy, night);
+//! assert_eq!(decision.until(), Some(Utc.with_ymd_and_hms(2026, 6, 11, 6, 0, 0).unwrap()));
+//! assert_eq!(decision.reasons()[0].rule, RuleId::QuietHours);
+//! # use tact_domain::decide;
+//! ```
+
+#![warn(missing_docs)]
 
 mod bucket;
 mod counting;
@@ -105,7 +160,12 @@ pub enum Error {
 ///
 /// Rules run in a fixed order (see docs/rules.md). A denial from any rule wins over
 /// deferrals. A deferral's `until` is the earliest instant at or after `now` at which every
-/// rule allows the contact, computed exactly in the customer's time zone.
+/// rule allows the contact, computed exactly in the customer's time zone; its reasons are
+/// the rules that moved it, in rule order. Transactional proposals are checked only for
+/// suppressed addresses, a missing address and staleness. A proposal whose earliest
+/// allowed instant is after its `relevant_until` is denied with [`RuleId::Stale`].
+/// Contact windows that never overlap the company's hours, or a deferral more than ten
+/// years out, are denials too.
 pub fn decide(
     proposal: &Proposal,
     view: &CustomerView,

@@ -93,15 +93,18 @@ pub(crate) fn next_opening(
     at: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
     let today = local_date(zone, at);
-    for offset in -1..=8 {
+    // Only an opening that runs over midnight can have started on the day before.
+    let overnight = window.end <= window.start;
+    let first_offset = if overnight { -1 } else { 0 };
+    for offset in first_offset..=8 {
         let day = today + Duration::days(offset);
         if !window.days.is_empty() && !window.days.contains(&day.weekday()) {
             continue;
         }
-        let end_day = if window.end > window.start {
-            day
-        } else {
+        let end_day = if overnight {
             day + Duration::days(1)
+        } else {
+            day
         };
         let close = to_instant(zone, end_day.and_time(window.end));
         if close > at {

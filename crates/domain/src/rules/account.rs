@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::limits::{Wording, verdict};
+use super::limits::verdict;
 use super::{Context, Verdict};
 use crate::counting::room;
 use crate::{Contact, Purpose};
@@ -19,16 +19,10 @@ pub(crate) fn account_contacts(context: &Context<'_>, at: DateTime<Utc>) -> Verd
         .into_iter()
         .map(|contact| (contact.at, 1))
         .collect();
-    let wording = Wording {
-        unit: "contact",
-        owner: "the account's limit",
-    };
-    verdict(
-        room(context.zone, &limit, uses.into_iter(), 1, at),
-        &limit,
-        1,
-        wording,
-    )
+    let found = room(context.zone, &limit, uses.into_iter(), 1, at);
+    verdict(context, found, &limit, 1, "contact", || {
+        "the account's limit".to_owned()
+    })
 }
 
 /// Limits call minutes with anyone at the customer's account. Each call counts in whole
@@ -46,12 +40,9 @@ pub(crate) fn account_minutes(context: &Context<'_>, at: DateTime<Utc>) -> Verdi
         .filter(|contact| contact.duration_s > 0)
         .map(|contact| (contact.at, whole_minutes(contact.duration_s)))
         .collect();
-    let wording = Wording {
-        unit: "call minute",
-        owner: "the account's limit",
-    };
     let found = room(context.zone, &limit, uses.into_iter(), minutes, at);
-    verdict(found, &limit, minutes, wording)
+    let owner = || "the account's limit".to_owned();
+    verdict(context, found, &limit, minutes, "call minute", owner)
 }
 
 fn whole_minutes(seconds: u32) -> u64 {

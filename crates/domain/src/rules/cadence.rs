@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::limits::{Wording, counted, period_phrase, verdict};
+use super::limits::{counted, period_phrase, verdict};
 use super::{Context, Verdict, signals};
 use crate::counting::{Room, room};
 use crate::{Bucket, Limit};
@@ -12,12 +12,13 @@ pub(crate) fn customer_cadence(context: &Context<'_>, at: DateTime<Utc>) -> Verd
     let Some(limit) = context.view.preferences.cadence else {
         return Verdict::Allow;
     };
-    let uses = context.counted().map(|contact| (contact.at, 1));
-    let wording = Wording {
-        unit: "contact",
-        owner: "the customer's limit",
-    };
-    verdict(room(context.zone, &limit, uses, 1, at), &limit, 1, wording)
+    let uses = context
+        .counted_in(limit.per, at)
+        .map(|contact| (contact.at, 1));
+    let found = room(context.zone, &limit, uses, 1, at);
+    verdict(context, found, &limit, 1, "contact", || {
+        "the customer's limit".to_owned()
+    })
 }
 
 /// Limits contacts on the proposal's channel to the customer's cadence for that channel.
@@ -27,15 +28,12 @@ pub(crate) fn channel_cadence(context: &Context<'_>, at: DateTime<Utc>) -> Verdi
         return Verdict::Allow;
     };
     let uses = context
-        .counted()
+        .counted_in(limit.per, at)
         .filter(|contact| contact.channel == *channel)
         .map(|contact| (contact.at, 1));
-    let owner = format!("the customer's limit on {channel}");
-    let wording = Wording {
-        unit: "contact",
-        owner: &owner,
-    };
-    verdict(room(context.zone, limit, uses, 1, at), limit, 1, wording)
+    let found = room(context.zone, limit, uses, 1, at);
+    let owner = || format!("the customer's limit on {channel}");
+    verdict(context, found, limit, 1, "contact", owner)
 }
 
 /// Limits all non-transactional contacts to the cadence of the customer's effective bucket,
@@ -56,7 +54,9 @@ pub(crate) fn bucket_cadence(context: &Context<'_>, at: DateTime<Utc>) -> Verdic
         let negative_steps = signals::negative_steps(context, start);
         let bucket = base.lowered(ignored_steps + negative_steps);
         let limit = context.policy.bucket_cadence(bucket);
-        let uses = context.counted().map(|contact| (contact.at, 1));
+        let uses = context
+            .counted_in(limit.per, start)
+            .map(|contact| (contact.at, 1));
         let next_change = signals::next_negative_expiry(context, start);
         let earliest = match room(context.zone, &limit, uses, 1, start) {
             Room::Fits { .. } => Some(start),
@@ -83,10 +83,16 @@ fn deferral(
     until: DateTime<Utc>,
     at: DateTime<Utc>,
 ) -> Verdict {
+    if !context.explain {
+        return Verdict::Defer {
+            until,
+            message: String::new(),
+        };
+    }
     let used = match room(
         context.zone,
         limit,
-        context.counted().map(|c| (c.at, 1)),
+        context.counted_in(limit.per, at).map(|c| (c.at, 1)),
         1,
         at,
     ) {

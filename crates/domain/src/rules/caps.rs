@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::limits::{Wording, counted, period_phrase, stamp, verdict};
+use super::limits::{counted, period_phrase, stamp, verdict};
 use super::{Context, Verdict};
 use crate::counting::{Room, room};
 use crate::{Limit, Purpose};
@@ -15,15 +15,12 @@ pub(crate) fn channel_cap(context: &Context<'_>, at: DateTime<Utc>) -> Verdict {
         return Verdict::Allow;
     };
     let uses = context
-        .counted()
+        .counted_in(limit.per, at)
         .filter(|contact| contact.channel == *channel)
         .map(|contact| (contact.at, 1));
-    let owner = format!("the company limit on {channel}");
-    let wording = Wording {
-        unit: "contact",
-        owner: &owner,
-    };
-    verdict(room(context.zone, limit, uses, 1, at), limit, 1, wording)
+    let found = room(context.zone, limit, uses, 1, at);
+    let owner = || format!("the company limit on {channel}");
+    verdict(context, found, limit, 1, "contact", owner)
 }
 
 /// Limits contacts of the proposal's purpose to the company cap for that purpose.
@@ -33,15 +30,12 @@ pub(crate) fn purpose_cap(context: &Context<'_>, at: DateTime<Utc>) -> Verdict {
         return Verdict::Allow;
     };
     let uses = context
-        .counted()
+        .counted_in(limit.per, at)
         .filter(|contact| contact.purpose == purpose)
         .map(|contact| (contact.at, 1));
-    let owner = format!("the company limit on {purpose} contacts");
-    let wording = Wording {
-        unit: "contact",
-        owner: &owner,
-    };
-    verdict(room(context.zone, limit, uses, 1, at), limit, 1, wording)
+    let found = room(context.zone, limit, uses, 1, at);
+    let owner = || format!("the company limit on {purpose} contacts");
+    verdict(context, found, limit, 1, "contact", owner)
 }
 
 /// Limits the weighted sum of contacts across all channels to the overall budget.
@@ -50,12 +44,15 @@ pub(crate) fn overall_cap(context: &Context<'_>, at: DateTime<Utc>) -> Verdict {
         return Verdict::Allow;
     };
     let weight = u64::from(context.weight);
-    let wording = Wording {
-        unit: "weight unit",
-        owner: "the company limit across channels",
-    };
-    let found = room(context.zone, &limit, context.weighted(), weight, at);
-    verdict(found, &limit, weight, wording)
+    let found = room(
+        context.zone,
+        &limit,
+        context.weighted_in(limit.per, at),
+        weight,
+        at,
+    );
+    let owner = || "the company limit across channels".to_owned();
+    verdict(context, found, &limit, weight, "weight unit", owner)
 }
 
 /// Keeps `reserved.care_and_value` weight units of the overall budget away from sales and
@@ -74,25 +71,37 @@ pub(crate) fn reserved_budget(context: &Context<'_>, at: DateTime<Utc>) -> Verdi
         per: overall.per,
     };
     let weight = u64::from(context.weight);
-    let share = format!(
-        "{purpose} contacts may use {} of the overall {}, because {} are kept for care and value",
-        usable.max,
-        overall,
-        counted(u64::from(reserved), "weight unit")
-    );
-    match room(context.zone, &usable, context.weighted(), weight, at) {
+    let share = || {
+        format!(
+            "{purpose} contacts may use {} of the overall {}, because {} are kept for care and value",
+            usable.max,
+            overall,
+            counted(u64::from(reserved), "weight unit")
+        )
+    };
+    match room(
+        context.zone,
+        &usable,
+        context.weighted_in(usable.per, at),
+        weight,
+        at,
+    ) {
         Room::Fits { .. } => Verdict::Allow,
         Room::From { at: until, used } => Verdict::Defer {
             until,
-            message: format!(
-                "{} {}; {share}",
-                counted(used, "weight unit"),
-                period_phrase(overall.per)
-            ),
+            message: context.say(|| {
+                format!(
+                    "{} {}; {}",
+                    counted(used, "weight unit"),
+                    period_phrase(overall.per),
+                    share()
+                )
+            }),
         },
         Room::Never { .. } => Verdict::Deny(format!(
-            "this contact needs {}; {share}",
-            counted(weight, "weight unit")
+            "this contact needs {}; {}",
+            counted(weight, "weight unit"),
+            share()
         )),
     }
 }
@@ -102,7 +111,7 @@ pub(crate) fn min_gap(context: &Context<'_>, at: DateTime<Utc>) -> Verdict {
     let Some(gap) = context.policy.min_gap else {
         return Verdict::Allow;
     };
-    let Some(last) = context.counted().last() else {
+    let Some(last) = context.counted().next_back() else {
         return Verdict::Allow;
     };
     let until = last.at + gap.duration();
@@ -111,10 +120,12 @@ pub(crate) fn min_gap(context: &Context<'_>, at: DateTime<Utc>) -> Verdict {
     }
     Verdict::Defer {
         until,
-        message: format!(
-            "the last contact was at {}; contacts must be at least {gap} apart",
-            stamp(last.at)
-        ),
+        message: context.say(|| {
+            format!(
+                "the last contact was at {}; contacts must be at least {gap} apart",
+                stamp(last.at)
+            )
+        }),
     }
 }
 

@@ -36,10 +36,12 @@ pub(crate) fn open_care_case(context: &Context<'_>, at: DateTime<Utc>) -> Verdic
     match latest_close {
         Some(closed) if closed + grace.duration() > at => Verdict::Defer {
             until: closed + grace.duration(),
-            message: format!(
-                "a care case closed at {}, and sales wait {grace} after a case closes",
-                stamp(closed)
-            ),
+            message: context.say(|| {
+                format!(
+                    "a care case closed at {}, and sales wait {grace} after a case closes",
+                    stamp(closed)
+                )
+            }),
         },
         _ => Verdict::Allow,
     }
@@ -73,16 +75,19 @@ pub(crate) fn declined_topic(context: &Context<'_>, at: DateTime<Utc>) -> Verdic
     if until <= at {
         return Verdict::Allow;
     }
-    let subject = match &signal.topic {
+    let subject = || match &signal.topic {
         Some(topic) => format!("an offer on {topic}"),
         None => "all offers".to_owned(),
     };
     Verdict::Defer {
         until,
-        message: format!(
-            "the customer declined {subject} at {}, and pitches wait {cooling} after a decline",
-            stamp(signal.at)
-        ),
+        message: context.say(|| {
+            format!(
+                "the customer declined {} at {}, and pitches wait {cooling} after a decline",
+                subject(),
+                stamp(signal.at)
+            )
+        }),
     }
 }
 

@@ -57,7 +57,7 @@ pub(crate) fn paused(context: &Context<'_>, at: DateTime<Utc>) -> Verdict {
     match context.view.preferences.paused_until {
         Some(end) if end > at => Verdict::Defer {
             until: end,
-            message: format!("contact is paused until {}", stamp(end)),
+            message: context.say(|| format!("contact is paused until {}", stamp(end))),
         },
         _ => Verdict::Allow,
     }

@@ -2,37 +2,42 @@
 
 use chrono::{DateTime, Utc};
 
-use super::Verdict;
+use super::{Context, Verdict};
 use crate::counting::Room;
 use crate::{Limit, Period};
 
-/// How a limit reads in messages.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Wording<'a> {
-    /// The unit counted, singular: "contact", "weight unit", "call minute".
-    pub unit: &'a str,
-    /// Whose limit, as in "the customer's limit" or "the company limit on email".
-    pub owner: &'a str,
-}
-
 /// The verdict for a proposal that needs `amount` units of `limit`, given its room.
-pub(crate) fn verdict(room: Room, limit: &Limit, amount: u64, wording: Wording<'_>) -> Verdict {
-    let Wording { unit, owner } = wording;
+///
+/// `unit` is the unit counted, singular ("contact", "weight unit", "call minute"), and
+/// `owner` names whose limit it is ("the customer's limit"); it is only called when the
+/// context explains.
+pub(crate) fn verdict(
+    context: &Context<'_>,
+    room: Room,
+    limit: &Limit,
+    amount: u64,
+    unit: &str,
+    owner: impl FnOnce() -> String,
+) -> Verdict {
     match room {
         Room::Fits { .. } => Verdict::Allow,
         Room::From { at, used } => Verdict::Defer {
             until: at,
-            message: format!(
-                "{} {}{}; {owner} is {limit}",
-                counted(used, unit),
-                period_phrase(limit.per),
-                amount_phrase(amount, unit)
-            ),
+            message: context.say(|| {
+                format!(
+                    "{} {}{}; {} is {limit}",
+                    counted(used, unit),
+                    period_phrase(limit.per),
+                    amount_phrase(amount, unit),
+                    owner()
+                )
+            }),
         },
-        Room::Never { .. } if limit.max == 0 => Verdict::Deny(format!("{owner} is 0 (never)")),
+        Room::Never { .. } if limit.max == 0 => Verdict::Deny(format!("{} is 0 (never)", owner())),
         Room::Never { .. } => Verdict::Deny(format!(
-            "this contact needs {} but {owner} is {limit}",
-            counted(amount, unit)
+            "this contact needs {} but {} is {limit}",
+            counted(amount, unit),
+            owner()
         )),
     }
 }

@@ -17,7 +17,8 @@ pub(crate) use limits::stamp;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::{Bucket, Contact, CustomerView, Policy, Proposal, Purpose, RuleId};
+use crate::counting::window_floor;
+use crate::{Bucket, Contact, CustomerView, Period, Policy, Proposal, Purpose, RuleId};
 
 /// One rule's answer for one candidate instant.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +55,9 @@ pub(crate) struct Context<'a> {
     pub zone: Tz,
     /// Weight of the proposal's channel in the overall budget.
     pub weight: u32,
+    /// Whether rules write their messages. The engine searches without them and asks only
+    /// the rules that end up in the decision to explain themselves.
+    pub explain: bool,
 }
 
 impl<'a> Context<'a> {
@@ -64,21 +68,45 @@ impl<'a> Context<'a> {
             policy,
             zone: view.customer.time_zone,
             weight: policy.channel_weight(&proposal.channel),
+            explain: true,
+        }
+    }
+
+    /// The message, when the context explains; an empty string otherwise.
+    pub fn say(&self, message: impl FnOnce() -> String) -> String {
+        if self.explain {
+            message()
+        } else {
+            String::new()
         }
     }
 
     /// Contacts that count against budgets: neither failed nor transactional. Oldest first.
-    pub fn counted(&self) -> impl Iterator<Item = &'a Contact> + Clone + use<'a> {
-        self.view
-            .contacts
-            .iter()
-            .filter(|contact| contact.outcome.counts() && contact.purpose != Purpose::Transactional)
+    pub fn counted(&self) -> impl DoubleEndedIterator<Item = &'a Contact> + Clone + use<'a> {
+        self.view.contacts.iter().filter(|contact| counts(contact))
     }
 
-    /// Counted contacts with their channel weights, oldest first.
-    pub fn weighted(&self) -> impl Iterator<Item = (DateTime<Utc>, u64)> + Clone + use<'a> {
+    /// Counted contacts that can fall inside `period` at `at`, oldest first. Finds the first
+    /// by binary search, because contacts are sorted by time.
+    pub fn counted_in(
+        &self,
+        period: Period,
+        at: DateTime<Utc>,
+    ) -> impl DoubleEndedIterator<Item = &'a Contact> + Clone + use<'a> {
+        let floor = window_floor(self.zone, period, at);
+        let contacts = &self.view.contacts;
+        let first = contacts.partition_point(|contact| contact.at < floor);
+        contacts[first..].iter().filter(|contact| counts(contact))
+    }
+
+    /// Counted contacts that can fall inside `period` at `at`, with their channel weights.
+    pub fn weighted_in(
+        &self,
+        period: Period,
+        at: DateTime<Utc>,
+    ) -> impl Iterator<Item = (DateTime<Utc>, u64)> + Clone + use<'a> {
         let policy = self.policy;
-        self.counted().map(move |contact| {
+        self.counted_in(period, at).map(move |contact| {
             (
                 contact.at,
                 u64::from(policy.channel_weight(&contact.channel)),
@@ -99,6 +127,11 @@ impl<'a> Context<'a> {
     pub fn is_pitch(&self) -> bool {
         self.proposal.purpose == Purpose::Sales || self.proposal.offer
     }
+}
+
+/// Whether a contact counts against budgets: neither failed nor transactional.
+fn counts(contact: &Contact) -> bool {
+    contact.outcome.counts() && contact.purpose != Purpose::Transactional
 }
 
 /// A rule in the evaluation table.

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Context, Verdict};
-use crate::Purpose;
+use crate::{Period, Purpose};
 
 /// Holds back a sales contact while sales make up too much of the recent contacts.
 ///
@@ -27,9 +27,10 @@ pub(crate) fn sales_share(context: &Context<'_>, at: DateTime<Utc>) -> Verdict {
             share.max_share, share.over_last
         ));
     }
+    let cutoff = at - within;
     let recent: Vec<_> = context
-        .counted()
-        .filter(|contact| contact.at > at - within)
+        .counted_in(Period::Rolling(share.within), at)
+        .filter(|contact| contact.at > cutoff)
         .collect();
     let others = recent.len().saturating_sub(share.over_last as usize - 1);
     let considered = &recent[others..];
@@ -49,13 +50,15 @@ pub(crate) fn sales_share(context: &Context<'_>, at: DateTime<Utc>) -> Verdict {
     match ages_out {
         Some(until) => Verdict::Defer {
             until,
-            message: format!(
-                "{sales} of the last {} contacts within {} were sales; at most {allowed} of {} \
+            message: context.say(|| {
+                format!(
+                    "{sales} of the last {} contacts within {} were sales; at most {allowed} of {} \
                  may be, this one included",
-                considered.len(),
-                share.within,
-                share.over_last
-            ),
+                    considered.len(),
+                    share.within,
+                    share.over_last
+                )
+            }),
         },
         None => Verdict::Allow,
     }

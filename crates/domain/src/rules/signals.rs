@@ -26,11 +26,13 @@ pub(crate) fn negative_backoff(context: &Context<'_>, at: DateTime<Utc>) -> Verd
     }
     Verdict::Defer {
         until,
-        message: format!(
-            "a {} signal at {} backs contact off for {backoff}",
-            signal.kind.as_str(),
-            stamp(signal.at)
-        ),
+        message: context.say(|| {
+            format!(
+                "a {} signal at {} backs contact off for {backoff}",
+                signal.kind.as_str(),
+                stamp(signal.at)
+            )
+        }),
     }
 }
 
@@ -42,9 +44,9 @@ pub(crate) fn negative_steps(context: &Context<'_>, at: DateTime<Utc>) -> usize 
     if repeats == 0 {
         return 0;
     }
-    let window = context.policy.negative.window.duration();
+    let cutoff = at - context.policy.negative.window.duration();
     let recent = negatives(context)
-        .filter(|signal| signal.at > at - window)
+        .filter(|signal| signal.at > cutoff)
         .count();
     (recent + 1).saturating_sub(repeats)
 }

@@ -25,19 +25,19 @@ pub(crate) fn quiet_hours(context: &Context<'_>, at: DateTime<Utc>) -> Verdict {
 
 fn inside(context: &Context<'_>, window: &LocalWindow, at: DateTime<Utc>, name: &str) -> Verdict {
     let zone = context.zone;
-    let local = at.with_timezone(&zone).format("%a %H:%M");
-    let hours = format!(
-        "{} to {}",
-        window.start.format("%H:%M"),
-        window.end.format("%H:%M")
-    );
+    let local = || at.with_timezone(&zone).format("%a %H:%M");
+    let hours = || {
+        let start = window.start.format("%H:%M");
+        format!("{start} to {}", window.end.format("%H:%M"))
+    };
     match next_opening(zone, window, at) {
         Some(open) if open == at => Verdict::Allow,
         Some(open) => Verdict::Defer {
             until: open,
-            message: format!("it is {local} in {zone}, outside {name} of {hours}"),
+            message: context
+                .say(|| format!("it is {} in {zone}, outside {name} of {}", local(), hours())),
         },
-        None => Verdict::Deny(format!("{name} of {hours} has no open day")),
+        None => Verdict::Deny(format!("{name} of {} has no open day", hours())),
     }
 }
 
