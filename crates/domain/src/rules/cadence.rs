@@ -48,7 +48,7 @@ pub(crate) fn bucket_cadence(context: &Context<'_>, at: DateTime<Utc>) -> Verdic
         return Verdict::Allow;
     }
     let base = context.base_bucket();
-    let ignored_steps = usize::from(signals::ignored_run(context).is_some());
+    let ignored_steps = context.ignored_steps();
     let mut start = at;
     loop {
         let negative_steps = signals::negative_steps(context, start);

@@ -14,6 +14,8 @@ mod windows;
 
 pub(crate) use limits::stamp;
 
+use std::cell::OnceCell;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
@@ -58,6 +60,9 @@ pub(crate) struct Context<'a> {
     /// Whether rules write their messages. The engine searches without them and asks only
     /// the rules that end up in the decision to explain themselves.
     pub explain: bool,
+    /// Bucket steps lost to a run of ignored emails, which does not change with the
+    /// candidate instant, computed on first use.
+    ignored_steps: OnceCell<usize>,
 }
 
 impl<'a> Context<'a> {
@@ -69,6 +74,7 @@ impl<'a> Context<'a> {
             zone: view.customer.time_zone,
             weight: policy.channel_weight(&proposal.channel),
             explain: true,
+            ignored_steps: OnceCell::new(),
         }
     }
 
@@ -112,6 +118,13 @@ impl<'a> Context<'a> {
                 u64::from(policy.channel_weight(&contact.channel)),
             )
         })
+    }
+
+    /// Bucket steps lost to a run of ignored emails: 1 or 0.
+    pub fn ignored_steps(&self) -> usize {
+        *self
+            .ignored_steps
+            .get_or_init(|| usize::from(signals::ignored_run(self).is_some()))
     }
 
     /// The bucket before lowering: stated, else assigned, else the policy default.
