@@ -4,7 +4,10 @@ use crate::fields::{field, parse_groups};
 use crate::report::Report;
 use crate::returned::Returned;
 use crate::severity::classify_failure;
-use crate::text::{clean_address, find_status_code, lossy, one_line, parse_status_at, prefix};
+use crate::text::{
+    after_address, clean_address, diagnostic_lines, find_status_code, lossy, one_line,
+    parse_status_at, prefix,
+};
 
 /// Content types of the machine-readable part of a DSN.
 const STATUS_TYPES: &[&str] = &["message/delivery-status", "message/global-delivery-status"];
@@ -82,15 +85,23 @@ fn recipient_report(
         .to_string();
     let status = pick_status(field(group, "status"), &diagnostic);
     let evidence = if diagnostic.is_empty() {
-        prefix(notification, 4096)
+        notice_about(notification, &recipient)
     } else {
         &diagnostic
     };
     let class = classify_failure(status.as_deref(), evidence, delayed);
-    let reason = if diagnostic.is_empty() {
-        describe_without_diagnostic(&action, status.as_deref())
-    } else {
+    let reason = if !diagnostic.is_empty() {
         one_line(&diagnostic)
+    } else if let Some(lines) = diagnostic_lines(evidence) {
+        one_line(lines)
+    } else {
+        let explanation = after_address(evidence, &recipient)
+            .trim_start_matches(['>', ':', ';', ',', '.', ' ', '\r', '\n', '\t']);
+        if explanation.trim().len() >= 10 {
+            one_line(explanation)
+        } else {
+            describe_without_diagnostic(&action, status.as_deref())
+        }
     };
 
     let original = &returned.original;
@@ -106,6 +117,35 @@ fn recipient_report(
         verp: returned.verp.clone(),
         original_message_id: original.message_id.clone(),
     }))
+}
+
+/// Returns the paragraph of the human-readable notification that names `recipient`, and the
+/// next paragraph too when the first holds only the address (at most 1 KiB), or nothing when
+/// the notification does not name it. A DSN without `Diagnostic-Code` often explains the
+/// failure only there.
+fn notice_about<'a>(notification: &'a str, recipient: &str) -> &'a str {
+    let lower = notification.to_ascii_lowercase();
+    let Some(position) = lower.find(recipient) else {
+        return "";
+    };
+    let start = notification[..position].rfind('\n').map_or(0, |p| p + 1);
+    let rest = prefix(&notification[start..], 1024);
+    let paragraph_end = |from: usize| {
+        rest[from..]
+            .find("\n\n")
+            .or_else(|| rest[from..].find("\n\r\n"))
+            .map_or(rest.len(), |offset| from + offset)
+    };
+    let first_end = paragraph_end(0);
+    let only_address = rest[..first_end]
+        .trim()
+        .trim_matches(|c| c == '<' || c == '>')
+        .eq_ignore_ascii_case(recipient);
+    if only_address && first_end < rest.len() {
+        let next_start = first_end + rest[first_end..].len() - rest[first_end..].trim_start().len();
+        return &rest[..paragraph_end(next_start)];
+    }
+    &rest[..first_end]
 }
 
 /// Chooses the enhanced status code: the `Status` field, unless it is a generic `X.0.0` and

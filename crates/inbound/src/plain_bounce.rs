@@ -12,7 +12,8 @@ use crate::report::Report;
 use crate::returned::{Original, Returned, read_original};
 use crate::severity::classify_failure;
 use crate::text::{
-    contains_any, find_addresses, find_basic_code, find_status_code, one_line, prefix,
+    after_address, contains_any, diagnostic_lines, find_addresses, find_basic_code,
+    find_status_code, one_line, prefix,
 };
 
 /// Local parts of the senders that mail systems use for bounces.
@@ -245,6 +246,9 @@ fn notice_text<'a>(body: &'a str, lower_body: &str) -> &'a str {
 /// recipient, which holds that recipient's status and diagnostic.
 fn recipients<'a>(returned: &Returned<'_>, notice: &'a str) -> Vec<(String, &'a str)> {
     let excluded = |address: &str| {
+        if returned.original.to.as_deref() == Some(address) {
+            return false;
+        }
         let local_part = address.split('@').next().unwrap_or_default();
         DAEMON_LOCAL_PARTS.contains(&local_part)
             || returned.from.as_deref() == Some(address)
@@ -270,10 +274,16 @@ fn recipients<'a>(returned: &Returned<'_>, notice: &'a str) -> Vec<(String, &'a 
             break;
         }
     }
+    // Each segment starts at the beginning of the line that names the recipient, because
+    // servers write the reason before the address as often as after it.
+    let line_start = |offset: usize| notice[..offset].rfind('\n').map_or(0, |p| p + 1);
     let mut segments = Vec::with_capacity(found.len());
-    for (index, (address, start)) in found.iter().enumerate() {
-        let end = found.get(index + 1).map_or(notice.len(), |(_, next)| *next);
-        let segment = &notice[*start..end.max(*start)];
+    for (index, (address, offset)) in found.iter().enumerate() {
+        let start = line_start(*offset);
+        let end = found
+            .get(index + 1)
+            .map_or(notice.len(), |(_, next)| line_start(*next));
+        let segment = &notice[start..end.max(*offset)];
         segments.push((address.clone(), prefix(segment, 4096)));
     }
     segments
@@ -330,9 +340,10 @@ fn bounce_report(
     let status = find_status_code(segment).or_else(|| find_basic_code(segment));
     let evidence = format!("{segment}\n{}", returned.subject);
     let class = classify_failure(status.as_deref(), &evidence, delayed);
-    let reason = match &recipient {
-        Some(address) => segment.get(address.len()..).unwrap_or(segment),
-        None => segment,
+    let reason = match (diagnostic_lines(segment), &recipient) {
+        (Some(lines), _) => lines,
+        (None, Some(address)) => after_address(segment, address),
+        (None, None) => segment,
     };
     let reason = reason.trim_start_matches(['>', ':', ' ', '\r', '\n', '\t', '.']);
     let reason = if reason.trim().is_empty() {

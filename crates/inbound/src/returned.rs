@@ -32,7 +32,8 @@ pub(crate) struct Returned<'a> {
     pub(crate) from: Option<String>,
     /// Display name of the sender, empty when missing.
     pub(crate) from_name: String,
-    /// Every `To`, `Cc` and `Delivered-To` address of the returned message, lowercase.
+    /// Every `To`, `Cc`, `Delivered-To` and `Envelope-To` address of the returned message,
+    /// lowercase: the original sender, never a failed recipient.
     pub(crate) own_addresses: Vec<String>,
     /// The `report-type` of a top-level `multipart/report`, lowercase.
     pub(crate) report_type: Option<String>,

@@ -58,11 +58,19 @@ pub(crate) fn is_address(value: &str) -> bool {
         && domain.len() > 1
         && !domain.starts_with('.')
         && !domain.ends_with('.')
-        && value.chars().all(is_address_char)
+        && local.chars().all(is_address_char)
+        && domain.chars().all(is_domain_char)
 }
 
+/// Characters of an address as found in text. RFC 5322 also allows `/`, `|`, `{` and `}`
+/// in the local part, but in bounce texts they almost always belong to a path or a pipe
+/// command next to the address, so they end it.
 fn is_address_char(character: char) -> bool {
-    character.is_alphanumeric() || "@.!#$%&'*+-/=?^_`{|}~".contains(character)
+    character.is_ascii_alphanumeric() || "@.!#$%&'*+-=?^_`~".contains(character)
+}
+
+fn is_domain_char(character: char) -> bool {
+    character.is_ascii_alphanumeric() || character == '-' || character == '.'
 }
 
 /// An address found in free text, with its byte offset.
@@ -85,7 +93,7 @@ pub(crate) fn find_addresses(text: &str) -> Vec<FoundAddress> {
             .map_or(at, |(index, _)| index);
         let end = text[at + 1..]
             .char_indices()
-            .take_while(|&(_, c)| is_address_char(c) && c != '@')
+            .take_while(|&(_, c)| is_domain_char(c))
             .last()
             .map_or(at + 1, |(index, c)| at + 1 + index + c.len_utf8());
         let candidate = text[start..end].trim_matches(|c| c == '.' || c == '\'' || c == '-');
@@ -169,6 +177,30 @@ pub(crate) fn find_basic_code(text: &str) -> Option<String> {
     None
 }
 
+/// Returns the text from the first line that carries an SMTP reply or enhanced status code,
+/// which is where servers put their diagnostic.
+pub(crate) fn diagnostic_lines(segment: &str) -> Option<&str> {
+    let mut line_start = 0;
+    for line in segment.split_inclusive('\n') {
+        if find_status_code(line).is_some() || find_basic_code(line).is_some() {
+            return Some(&segment[line_start..]);
+        }
+        line_start += line.len();
+    }
+    None
+}
+
+/// Returns the text after the first mention of `address` in `segment`, or all of it.
+pub(crate) fn after_address<'a>(segment: &'a str, address: &str) -> &'a str {
+    let lower = segment.to_ascii_lowercase();
+    match lower.find(address) {
+        Some(position) if segment.is_char_boundary(position + address.len()) => {
+            &segment[position + address.len()..]
+        }
+        _ => segment,
+    }
+}
+
 /// Finds an address whose local part starts with `bounces+`, the VERP envelope sender that
 /// tact's delivery crate writes, and returns it lowercased.
 pub(crate) fn find_verp(text: &str) -> Option<String> {
@@ -248,6 +280,13 @@ mod tests {
         let addresses: Vec<_> = found.iter().map(|f| f.address.as_str()).collect();
         assert_eq!(addresses, ["user@example.jp"]);
         assert_eq!(found[0].offset, 1);
+    }
+
+    #[test]
+    fn find_addresses_stops_at_non_ascii() {
+        let found = find_addresses("kijitora@example.jp您好 and neko@example.org!");
+        let addresses: Vec<_> = found.iter().map(|f| f.address.as_str()).collect();
+        assert_eq!(addresses, ["kijitora@example.jp", "neko@example.org"]);
     }
 
     #[test]
