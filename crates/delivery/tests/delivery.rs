@@ -30,10 +30,18 @@ struct SmtpServer {
 
 impl SmtpServer {
     fn start(tempfail: &[&str], reject: &[&str]) -> SmtpServer {
+        SmtpServer::start_with(false, tempfail, reject)
+    }
+
+    /// Starts a server that advertises `PIPELINING` when `pipelining` is true.
+    fn start_with(pipelining: bool, tempfail: &[&str], reject: &[&str]) -> SmtpServer {
         let out = tempfile::tempdir().unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_server.py");
         let mut command = Command::new("/usr/bin/python3");
         command.arg(script).arg("--out").arg(out.path());
+        if pipelining {
+            command.arg("--pipelining");
+        }
         for address in tempfail {
             command.arg("--tempfail").arg(address);
         }
@@ -69,6 +77,12 @@ impl SmtpServer {
             ));
         }
         stored
+    }
+
+    /// How many transactions arrived pipelined.
+    fn pipelined(&self) -> usize {
+        let log = std::fs::read_to_string(self.out.path().join("pipelined")).unwrap_or_default();
+        log.lines().count()
     }
 
     fn channel(&self) -> EmailChannel {
@@ -292,7 +306,13 @@ async fn smtp_transactional_has_no_unsubscribe() {
 
 #[tokio::test]
 async fn smtp_451_retried_then_delivered_once() {
-    let server = SmtpServer::start(&["slow@example.com"], &[]);
+    for pipelining in [false, true] {
+        retry_after_451(pipelining).await;
+    }
+}
+
+async fn retry_after_451(pipelining: bool) {
+    let server = SmtpServer::start_with(pipelining, &["slow@example.com"], &[]);
     let channel = server.channel();
     let message = outgoing(4, "Dee", "slow@example.com", "Hello");
     let policy = RetryPolicy {
@@ -314,11 +334,18 @@ async fn smtp_451_retried_then_delivered_once() {
 
     assert_eq!(receipt.reply, "250 2.0.0 Ok: queued as 1");
     assert_eq!(server.messages().len(), 1);
+    assert_eq!(server.pipelined(), if pipelining { 2 } else { 0 });
 }
 
 #[tokio::test]
 async fn smtp_550_is_permanent_bounce() {
-    let server = SmtpServer::start(&[], &["gone@example.com"]);
+    for pipelining in [false, true] {
+        bounce_on_550(pipelining).await;
+    }
+}
+
+async fn bounce_on_550(pipelining: bool) {
+    let server = SmtpServer::start_with(pipelining, &[], &["gone@example.com"]);
     let channel = server.channel();
     let message = outgoing(5, "Eve", "gone@example.com", "Hello");
 
@@ -340,11 +367,18 @@ async fn smtp_550_is_permanent_bounce() {
     let next = outgoing(6, "Fay", "fay@example.com", "Hello");
     channel.send(&next, now()).await.unwrap();
     assert_eq!(server.messages().len(), 1);
+    assert_eq!(server.pipelined(), if pipelining { 2 } else { 0 });
 }
 
 #[tokio::test]
 async fn smtp_server_gone_mid_batch() {
-    let mut server = SmtpServer::start(&[], &[]);
+    for pipelining in [false, true] {
+        server_gone_mid_batch(pipelining).await;
+    }
+}
+
+async fn server_gone_mid_batch(pipelining: bool) {
+    let mut server = SmtpServer::start_with(pipelining, &[], &[]);
     let channel = server.channel();
     let batch: Vec<Outgoing> = (10..15)
         .map(|id| outgoing(id, "Gus", &format!("gus{id}@example.com"), "Batch"))
@@ -371,6 +405,7 @@ async fn smtp_server_gone_mid_batch() {
         stored[1].1["rcpt_tos"],
         serde_json::json!(["gus11@example.com"])
     );
+    assert_eq!(server.pipelined(), if pipelining { 2 } else { 0 });
 }
 
 #[tokio::test]

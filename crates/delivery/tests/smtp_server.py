@@ -2,8 +2,10 @@
 
 It listens on 127.0.0.1 on a free port, prints the port on its first line of output, and
 stores every accepted message as <n>.eml with the envelope in <n>.json in the output
-directory. Recipients given with --tempfail get 451 for their first RCPT and are accepted
-afterwards; recipients given with --reject always get 550.
+directory. Each MAIL that arrives with further commands already buffered behind it adds a
+line to the file "pipelined". Recipients given with --tempfail get 451 for their first RCPT and are accepted
+afterwards; recipients given with --reject always get 550. With --pipelining the server
+advertises PIPELINING (RFC 2920); aiosmtpd reads pipelined commands in order either way.
 """
 
 import argparse
@@ -16,11 +18,27 @@ from aiosmtpd.smtp import SMTP
 
 
 class Handler:
-    def __init__(self, out_dir, tempfail, reject):
+    def __init__(self, out_dir, tempfail, reject, pipelining):
         self.out_dir = out_dir
+        self.pipelining = pipelining
         self.tempfail = set(tempfail)
         self.reject = set(reject)
         self.count = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(1, "250-PIPELINING")
+        return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        # Commands already buffered behind MAIL show that the client pipelined them.
+        if server._reader._buffer:
+            with open(os.path.join(self.out_dir, "pipelined"), "a") as log:
+                log.write("MAIL\n")
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.reject:
@@ -47,10 +65,11 @@ async def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--tempfail", action="append", default=[])
     parser.add_argument("--reject", action="append", default=[])
+    parser.add_argument("--pipelining", action="store_true")
     parser.add_argument("--max-seconds", type=float, default=120.0)
     args = parser.parse_args()
 
-    handler = Handler(args.out, args.tempfail, args.reject)
+    handler = Handler(args.out, args.tempfail, args.reject, args.pipelining)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: SMTP(handler, hostname="sink.test", enable_SMTPUTF8=True),

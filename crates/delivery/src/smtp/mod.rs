@@ -11,7 +11,7 @@
 use async_trait::async_trait;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::commands::{Ehlo, Rset};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 use serde::Deserialize;
@@ -25,6 +25,9 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
 use crate::message::{Composer, trim_message_end};
+use session::{Outcome, Session};
+
+mod session;
 use crate::ratelimit::DomainLimiter;
 use crate::{Channel, Error, MessageConfig, Ready, Receipt, SendError};
 
@@ -94,6 +97,10 @@ pub struct SmtpConfig {
     /// to measure its effect.
     #[serde(default = "default_true")]
     pub tcp_nodelay: bool,
+    /// Send `MAIL`, `RCPT` and `DATA` in one write when the server offers `PIPELINING`
+    /// (RFC 2920), which saves two round trips per message. Default true.
+    #[serde(default = "default_true")]
+    pub pipelining: bool,
     /// The name sent with `EHLO`. Default the host's name.
     #[serde(default)]
     pub hello_name: Option<String>,
@@ -132,6 +139,7 @@ impl SmtpConfig {
             max_idle_seconds: default_max_idle(),
             rate_limit: None,
             tcp_nodelay: true,
+            pipelining: true,
             hello_name: None,
             ca_file: None,
         }
@@ -160,6 +168,7 @@ impl fmt::Debug for SmtpConfig {
             .field("max_idle_seconds", &self.max_idle_seconds)
             .field("rate_limit", &self.rate_limit)
             .field("tcp_nodelay", &self.tcp_nodelay)
+            .field("pipelining", &self.pipelining)
             .field("hello_name", &self.hello_name)
             .field("ca_file", &self.ca_file)
             .finish()
@@ -167,7 +176,7 @@ impl fmt::Debug for SmtpConfig {
 }
 
 struct IdleConnection {
-    connection: AsyncSmtpConnection,
+    session: Session,
     since: Instant,
 }
 
@@ -194,14 +203,6 @@ impl fmt::Debug for EmailChannel {
             .field("composer", &self.composer)
             .finish_non_exhaustive()
     }
-}
-
-/// How one SMTP transaction ended.
-enum Outcome {
-    Sent(Response),
-    /// The reused connection was closed before `MAIL` was accepted; nothing was sent.
-    Stale(SmtpError),
-    Failed(SendError),
 }
 
 impl EmailChannel {
@@ -246,7 +247,7 @@ impl EmailChannel {
     pub async fn close_idle(&self) {
         let idle: Vec<IdleConnection> = std::mem::take(&mut *self.lock_idle());
         for mut entry in idle {
-            let _ = self.timed(entry.connection.quit()).await;
+            let _ = self.timed(entry.session.connection.quit()).await;
         }
     }
 
@@ -254,18 +255,18 @@ impl EmailChannel {
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn take_idle(&self) -> Option<AsyncSmtpConnection> {
+    fn take_idle(&self) -> Option<Session> {
         let max_idle = Duration::from_secs(self.config.max_idle_seconds);
         let mut idle = self.lock_idle();
         // Dropping an old connection closes its socket without QUIT, which servers accept.
         idle.retain(|entry| entry.since.elapsed() <= max_idle);
-        idle.pop().map(|entry| entry.connection)
+        idle.pop().map(|entry| entry.session)
     }
 
-    fn put_idle(&self, connection: AsyncSmtpConnection) {
-        if !connection.has_broken() {
+    fn put_idle(&self, session: Session) {
+        if !session.connection.has_broken() {
             self.lock_idle().push(IdleConnection {
-                connection,
+                session,
                 since: Instant::now(),
             });
         }
@@ -282,7 +283,7 @@ impl EmailChannel {
         }
     }
 
-    async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+    async fn connect(&self) -> Result<Session, SendError> {
         let host = self.config.host.as_str();
         let mut connection = match (self.config.tls, &self.tls) {
             (TlsMode::Tls, Some(tls)) => {
@@ -304,11 +305,29 @@ impl EmailChannel {
             let upgrade = connection.starttls(tls.clone(), &self.hello);
             self.timed(upgrade).await.map_err(|e| self.setup_error(e))?;
         }
+        let pipelining = self.config.pipelining && self.offers_pipelining(&mut connection).await?;
         if let Some(credentials) = &self.credentials {
             let auth = connection.auth(&[Mechanism::Plain, Mechanism::Login], credentials);
             self.timed(auth).await.map_err(|e| self.setup_error(e))?;
         }
-        Ok(connection)
+        Ok(Session {
+            connection,
+            pipelining,
+        })
+    }
+
+    /// Sends `EHLO` again to read the `PIPELINING` keyword, which lettre does not keep.
+    /// This runs before `AUTH`, because `EHLO` after it would reset the session.
+    async fn offers_pipelining(
+        &self,
+        connection: &mut AsyncSmtpConnection,
+    ) -> Result<bool, SendError> {
+        let ehlo = connection.command(Ehlo::new(self.hello.clone()));
+        let response = self.timed(ehlo).await.map_err(|e| self.setup_error(e))?;
+        Ok(response.message().skip(1).any(|line| {
+            let keyword = line.split_whitespace().next().unwrap_or("");
+            keyword.eq_ignore_ascii_case("PIPELINING")
+        }))
     }
 
     async fn connect_plain(&self) -> Result<AsyncSmtpConnection, SendError> {
@@ -324,41 +343,6 @@ impl EmailChannel {
         self.timed(greet).await.map_err(|e| self.setup_error(e))
     }
 
-    /// Runs `MAIL`, `RCPT`, `DATA` and the message on one connection.
-    async fn transact(
-        &self,
-        connection: &mut AsyncSmtpConnection,
-        envelope: &lettre::address::Envelope,
-        bytes: &[u8],
-        reused: bool,
-    ) -> Outcome {
-        let mail = connection.command(Mail::new(envelope.from().cloned(), vec![]));
-        match self.timed(mail).await {
-            Ok(_) => {}
-            Err(TimedError::Smtp(error)) if reused && is_network(&error) => {
-                return Outcome::Stale(error);
-            }
-            Err(error) => return Outcome::Failed(self.stage_error("MAIL", error)),
-        }
-        for recipient in envelope.to() {
-            let rcpt = connection.command(Rcpt::new(recipient.clone(), vec![]));
-            if let Err(error) = self.timed(rcpt).await {
-                return Outcome::Failed(self.stage_error("RCPT", error));
-            }
-        }
-        if let Err(error) = self.timed(connection.command(Data)).await {
-            return Outcome::Failed(self.stage_error("DATA", error));
-        }
-        let sent = match data_block(bytes) {
-            Some(block) => self.timed(connection.command(block.as_str())).await,
-            None => self.timed(connection.message(bytes)).await,
-        };
-        match sent {
-            Ok(response) => Outcome::Sent(response),
-            Err(error) => Outcome::Failed(self.stage_error("message", error)),
-        }
-    }
-
     async fn send_on_pool(
         &self,
         envelope: &lettre::address::Envelope,
@@ -369,27 +353,26 @@ impl EmailChannel {
             .acquire()
             .await
             .map_err(|_| self.connection_error("the channel is closed".into(), None))?;
-        let (mut connection, mut reused) = match self.take_idle() {
-            Some(connection) => (connection, true),
+        let (mut session, mut reused) = match self.take_idle() {
+            Some(session) => (session, true),
             None => (self.connect().await?, false),
         };
         loop {
-            match self
-                .transact(&mut connection, envelope, bytes, reused)
-                .await
-            {
+            match self.transact(&mut session, envelope, bytes, reused).await {
                 Outcome::Sent(response) => {
-                    self.put_idle(connection);
+                    self.put_idle(session);
                     return Ok(response);
                 }
                 Outcome::Stale(error) => {
                     tracing::debug!(smtp.host = %self.config.host, error = %error,
                         "reused SMTP connection was closed; reconnecting");
-                    connection = self.connect().await?;
+                    session = self.connect().await?;
                     reused = false;
                 }
-                Outcome::Failed(error) => {
-                    self.recover(connection, &error).await;
+                Outcome::Failed { error, reusable } => {
+                    if reusable {
+                        self.recover(session).await;
+                    }
                     return Err(error);
                 }
             }
@@ -397,12 +380,9 @@ impl EmailChannel {
     }
 
     /// Keeps a connection after a negative reply if `RSET` succeeds; drops it otherwise.
-    async fn recover(&self, mut connection: AsyncSmtpConnection, error: &SendError) {
-        if matches!(error, SendError::Rejected { .. })
-            && !connection.has_broken()
-            && self.timed(connection.command(Rset)).await.is_ok()
-        {
-            self.put_idle(connection);
+    async fn recover(&self, mut session: Session) {
+        if self.timed(session.connection.command(Rset)).await.is_ok() {
+            self.put_idle(session);
         }
     }
 
@@ -536,33 +516,6 @@ fn tls_parameters(config: &SmtpConfig) -> Result<TlsParameters, Error> {
     })
 }
 
-/// The message as SMTP `DATA` content: dot-stuffed (RFC 5321, section 4.5.2) and ended with
-/// `CRLF . CRLF`, ready for one write. Returns `None` for content that is not UTF-8, which
-/// lettre's own `message` then sends.
-///
-/// lettre's `message` stuffs byte by byte into a second buffer and writes the terminator
-/// separately; building the block once with whole-slice copies halves the client's CPU time
-/// for 20 KB messages.
-fn data_block(bytes: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    let mut block = String::with_capacity(text.len() + 8);
-    if text.starts_with('.') {
-        block.push('.');
-    }
-    // Searching for the single byte '.' uses memchr, which is faster than a substring search.
-    let mut copied = 0;
-    for (index, _) in text.match_indices('.') {
-        if text[..index].ends_with("\r\n") {
-            block.push_str(&text[copied..=index]);
-            block.push('.');
-            copied = index + 1;
-        }
-    }
-    block.push_str(&text[copied..]);
-    block.push_str("\r\n.\r\n");
-    Some(block)
-}
-
 /// Whether an error came from the network rather than from a server reply.
 fn is_network(error: &SmtpError) -> bool {
     !error.is_response() && !error.is_transient() && !error.is_permanent() && !error.is_client()
@@ -584,24 +537,4 @@ fn describe(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn data_block_stuffs_leading_dots() {
-        let block = data_block(b".a\r\n.b\r\nc.d\r\n..e").unwrap();
-        assert_eq!(block, "..a\r\n..b\r\nc.d\r\n...e\r\n.\r\n");
-    }
-
-    #[test]
-    fn data_block_plain_text_unchanged() {
-        assert_eq!(
-            data_block(b"Subject: x\r\n\r\nhi").unwrap(),
-            "Subject: x\r\n\r\nhi\r\n.\r\n"
-        );
-        assert_eq!(data_block(b"\xff"), None);
-    }
 }
