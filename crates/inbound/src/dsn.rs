@@ -71,10 +71,11 @@ fn recipient_report(
     let action = field(group, "action")
         .unwrap_or_default()
         .to_ascii_lowercase();
-    if ["delivered", "relayed", "expanded"]
+    let success_status = field(group, "status").is_some_and(|status| status.starts_with("2."));
+    let success_action = ["delivered", "relayed", "expanded", "deliverable"]
         .iter()
-        .any(|word| action.starts_with(word))
-    {
+        .any(|word| action.starts_with(word));
+    if success_action || success_status {
         return Some(Outcome::Succeeded);
     }
     let delayed = action.starts_with("delayed");

@@ -313,7 +313,10 @@ fn is_context_excluded(notice: &str, offset: usize) -> bool {
     let line_start = notice[..offset]
         .rfind('\n')
         .map_or(0, |position| position + 1);
-    let line = notice[line_start..offset].trim_start().to_ascii_lowercase();
+    // Forwarded notices quote every line with "> ".
+    let line = notice[line_start..offset]
+        .trim_start_matches(|c: char| c == '>' || c.is_whitespace())
+        .to_ascii_lowercase();
     if NON_RECIPIENT_LINES
         .iter()
         .any(|start| line.starts_with(start))

@@ -113,12 +113,13 @@ pub(crate) fn find_addresses(text: &str) -> Vec<FoundAddress> {
     found
 }
 
-/// Finds the first enhanced status code (RFC 3463, `class.subject.detail` with class 2, 4
-/// or 5) in `text`.
+/// Finds the first failure status code (RFC 3463, `class.subject.detail` with class 4 or 5)
+/// in `text`. Success codes (class 2) are skipped, because transcripts quote them for the
+/// commands that worked.
 pub(crate) fn find_status_code(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     for (index, &byte) in bytes.iter().enumerate() {
-        if !matches!(byte, b'2' | b'4' | b'5') || bytes.get(index + 1) != Some(&b'.') {
+        if !matches!(byte, b'4' | b'5') || bytes.get(index + 1) != Some(&b'.') {
             continue;
         }
         if index > 0 && (bytes[index - 1].is_ascii_digit() || bytes[index - 1] == b'.') {
@@ -300,6 +301,10 @@ mod tests {
             Some("5.7.1".into())
         );
         assert_eq!(find_status_code("5.1.10 null MX"), Some("5.1.10".into()));
+        assert_eq!(
+            find_status_code("250 2.1.5 Ok then 550 5.1.1"),
+            Some("5.1.1".into())
+        );
         assert_eq!(find_status_code("nothing here"), None);
     }
 
