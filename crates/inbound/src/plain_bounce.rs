@@ -114,6 +114,8 @@ const BODY_MARKERS: &[&str] = &[
     "did not reach",
     "returned mail",
     "account is disabled",
+    "invalid user address",
+    "no such user",
 ];
 
 /// Phrases that say delivery is only delayed and will be retried.
@@ -276,6 +278,10 @@ fn recipients<'a>(returned: &Returned<'_>, notice: &'a str) -> Vec<(String, &'a 
     }
     // Each segment starts at the beginning of the line that names the recipient, because
     // servers write the reason before the address as often as after it.
+    // With one recipient, the whole notice is about it.
+    if let [(address, _)] = found.as_slice() {
+        return vec![(address.clone(), prefix(notice, 4096))];
+    }
     let line_start = |offset: usize| notice[..offset].rfind('\n').map_or(0, |p| p + 1);
     let mut segments = Vec::with_capacity(found.len());
     for (index, (address, offset)) in found.iter().enumerate() {
@@ -305,6 +311,7 @@ const NON_RECIPIENT_LINES: &[&str] = &[
     "envelope-id",
     "reporting-mta",
     "received:",
+    "mail from:",
 ];
 
 /// Returns true when the address at `offset` is the sender or sits in a quoted header line,

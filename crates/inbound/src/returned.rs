@@ -115,6 +115,19 @@ impl<'a> Returned<'a> {
                 }
             }
         }
+        if text.trim().is_empty() {
+            // A multipart body whose boundaries the parser could not follow yields no text
+            // part, but its raw bytes still hold the notice.
+            let raw = self.message.raw_message();
+            let start = self
+                .message
+                .parts
+                .first()
+                .map_or(raw.len(), |root| root.offset_body as usize)
+                .min(raw.len());
+            let end = raw.len().min(start + TEXT_SCAN_BYTES);
+            text.push_str(&String::from_utf8_lossy(&raw[start..end]));
+        }
         text
     }
 }
