@@ -16,7 +16,12 @@ fn now() -> DateTime<Utc> {
 /// 50 contacts every 6 days, the latest `last_days_ago` days before now, and 20 signals.
 fn history(last_days_ago: i64) -> CustomerView {
     let channels = [Channel::EMAIL, Channel::EMAIL, Channel::SMS, Channel::PHONE];
-    let purposes = [Purpose::Value, Purpose::Sales, Purpose::Care, Purpose::Survey];
+    let purposes = [
+        Purpose::Value,
+        Purpose::Sales,
+        Purpose::Care,
+        Purpose::Survey,
+    ];
     let contacts = (0..50)
         .rev()
         .map(|index: i64| Contact {
@@ -30,7 +35,12 @@ fn history(last_days_ago: i64) -> CustomerView {
             outcome: Outcome::Sent,
         })
         .collect();
-    let kinds = [SignalKind::Opened, SignalKind::Clicked, SignalKind::Purchase, SignalKind::Opened];
+    let kinds = [
+        SignalKind::Opened,
+        SignalKind::Clicked,
+        SignalKind::Purchase,
+        SignalKind::Opened,
+    ];
     let signals = (0..20)
         .rev()
         .map(|index: i64| {

@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 use crate::zone::{next_period_start, period_start};
 use crate::{Limit, Period};
 
-/// How a limit stands for a proposed amount at one instant.
+/// The standing of a limit for a proposed amount at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Room {
     /// The amount fits; `used` was already taken in the current period.
@@ -17,7 +17,7 @@ pub(crate) enum Room {
     Never { used: u64 },
 }
 
-/// The earliest instant a use can have and still count at `at`: uses at or after it may
+/// Returns the earliest instant a use can have and still count at `at`: uses at or after it may
 /// count, uses before it never do.
 pub(crate) fn window_floor(zone: Tz, period: Period, at: DateTime<Utc>) -> DateTime<Utc> {
     match period {

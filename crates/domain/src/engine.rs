@@ -72,7 +72,7 @@ enum Search {
 }
 
 /// Moves the candidate instant to the latest earliest-allowed instant of all rules until
-/// every rule allows it. Each rule's answer is at or after the candidate, so the candidate
+/// every rule allows it. Each rule returns an instant at or after the candidate, so the candidate
 /// never moves back, and the first candidate every rule allows is the earliest such instant.
 fn search(context: &Context<'_>, now: DateTime<Utc>) -> Search {
     let transactional = context.proposal.purpose == Purpose::Transactional;
@@ -122,7 +122,7 @@ fn search(context: &Context<'_>, now: DateTime<Utc>) -> Search {
     Search::Unsettled(moved)
 }
 
-/// The reason rule `index` gives at `at`, with its message.
+/// Reruns rule `index` at `at` for its reason, with the message.
 fn reason(context: &Context<'_>, index: usize, at: DateTime<Utc>) -> Reason {
     let rule = &RULES[index];
     let message = match (rule.check)(context, at) {

@@ -7,7 +7,7 @@ use chrono_tz::Tz;
 
 use crate::{CalendarUnit, LocalWindow};
 
-/// The instant at which the wall clock in `zone` first shows `local` or a later time.
+/// Finds the instant at which the wall clock in `zone` first shows `local` or a later time.
 ///
 /// An ambiguous time (the repeated hour of a fall-back change) maps to its earlier instant.
 /// A time that does not exist (inside the skipped hour of a spring-forward change) maps to
@@ -20,8 +20,8 @@ pub(crate) fn to_instant(zone: Tz, local: NaiveDateTime) -> DateTime<Utc> {
     }
 }
 
-/// Binary search over whole seconds for the first instant whose local time is `local` or
-/// later. Offsets change by less than a day, so the answer lies within a day of `local`
+/// Searches whole seconds for the first instant whose local time is `local` or later.
+/// Offsets change by less than a day, so the result lies within a day of `local`
 /// read as UTC.
 fn first_instant_showing(zone: Tz, local: NaiveDateTime) -> DateTime<Utc> {
     let read_as_utc = local.and_utc().timestamp();
@@ -42,12 +42,12 @@ fn first_instant_showing(zone: Tz, local: NaiveDateTime) -> DateTime<Utc> {
     DateTime::from_timestamp(high, 0).unwrap_or(local.and_utc())
 }
 
-/// The local date of `instant` in `zone`.
+/// Returns the local date of `instant` in `zone`.
 pub(crate) fn local_date(zone: Tz, instant: DateTime<Utc>) -> NaiveDate {
     instant.with_timezone(&zone).date_naive()
 }
 
-/// The first local day of the calendar period that contains `date`.
+/// Returns the first local day of the calendar period that contains `date`.
 fn period_first_day(unit: CalendarUnit, date: NaiveDate) -> NaiveDate {
     match unit {
         CalendarUnit::Day => date,
@@ -58,13 +58,13 @@ fn period_first_day(unit: CalendarUnit, date: NaiveDate) -> NaiveDate {
     }
 }
 
-/// The start of the calendar period containing `instant`, at local midnight in `zone`.
+/// Returns the start of the calendar period containing `instant`, at local midnight in `zone`.
 pub(crate) fn period_start(zone: Tz, unit: CalendarUnit, instant: DateTime<Utc>) -> DateTime<Utc> {
     let first_day = period_first_day(unit, local_date(zone, instant));
     to_instant(zone, first_day.and_time(chrono::NaiveTime::MIN))
 }
 
-/// The start of the calendar period after the one containing `instant`.
+/// Returns the start of the calendar period after the one containing `instant`.
 pub(crate) fn next_period_start(
     zone: Tz,
     unit: CalendarUnit,
@@ -81,8 +81,8 @@ pub(crate) fn next_period_start(
     to_instant(zone, next_day.and_time(chrono::NaiveTime::MIN))
 }
 
-/// The earliest instant at or after `at` that lies inside `window` in `zone`, or `None` if
-/// the window never opens (which a window with at least one weekday cannot do).
+/// Finds the earliest instant at or after `at` inside `window` in `zone`. Returns `None`
+/// only if the window never opens, which a window with at least one weekday cannot do.
 ///
 /// Each opening starts on a local day at `window.start` and ends at the next `window.end`:
 /// later the same day, or on the next day when `end` is not after `start` (so `start ==

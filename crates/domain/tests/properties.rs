@@ -36,7 +36,7 @@ fn rolling(max: u32, days: i64) -> Limit {
     }
 }
 
-/// A policy with several small caps, so generated sequences hit them often.
+/// Builds a policy with several small caps, so generated sequences hit them often.
 fn tight_policy() -> Policy {
     let mut policy = Policy {
         overall: Some(rolling(6, 10)),
@@ -97,7 +97,7 @@ fn counted(contact: &Contact) -> bool {
     contact.purpose != Purpose::Transactional
 }
 
-/// The largest sum of `weight` over contacts in any rolling window `(t - span, t]`.
+/// Finds the largest sum of `weight` over contacts in any rolling window `(t - span, t]`.
 fn max_in_window(contacts: &[&Contact], span: Duration, weight: impl Fn(&Contact) -> u64) -> u64 {
     contacts
         .iter()
@@ -112,7 +112,7 @@ fn max_in_window(contacts: &[&Contact], span: Duration, weight: impl Fn(&Contact
         .unwrap_or(0)
 }
 
-/// The largest number of email contacts in one calendar week, Monday to Monday, local time.
+/// Finds the largest number of email contacts in one calendar week, Monday to Monday, local time.
 fn max_emails_per_week(contacts: &[&Contact], zone: Tz) -> usize {
     use chrono::Datelike;
     let mut weeks = std::collections::BTreeMap::new();

@@ -49,7 +49,7 @@ fn whole_minutes(seconds: u32) -> u64 {
     u64::from(seconds).div_ceil(60)
 }
 
-/// The customer's and their colleagues' counted contacts, oldest first.
+/// Collects the customer's and their colleagues' counted contacts, oldest first.
 fn account_history<'a>(context: &'a Context<'_>) -> Vec<&'a Contact> {
     let colleagues = context.view.account_contacts.iter();
     let mut contacts: Vec<&Contact> = context
@@ -84,8 +84,8 @@ mod tests {
 
     #[test]
     fn account_minutes_round_up() {
-        // A colleague's 61-second call counts 2 minutes; with 10 allowed, an 8-minute
-        // call fits and a call of 8 minutes and 1 second (9 minutes) waits.
+        // A colleague's 61-second call counts 2 minutes of the 10 allowed. So an 8-minute
+        // call fits, and a call of 8 minutes and 1 second (9 minutes) waits.
         let mut customer = view();
         customer.customer.account = Some(AccountId(7));
         let mut colleague_call = contact(Channel::PHONE, Purpose::Sales, utc(2026, 6, 24, 9, 0));

@@ -41,8 +41,8 @@ pub(crate) fn channel_cadence(context: &Context<'_>, at: DateTime<Utc>) -> Verdi
 ///
 /// The effective bucket is the stated one, else the assigned one, else the policy default,
 /// lowered one step by a run of ignored emails and by repeated negative signals. Negative
-/// signals leave the repeat window over time, so the bucket can rise again later; the
-/// search walks those steps so the deferral is still the earliest allowed instant.
+/// signals leave the repeat window over time, so the bucket can rise again later. The
+/// search walks those steps, which keeps the deferral the earliest allowed instant.
 pub(crate) fn bucket_cadence(context: &Context<'_>, at: DateTime<Utc>) -> Verdict {
     if context.view.preferences.cadence.is_some() {
         return Verdict::Allow;
@@ -203,9 +203,9 @@ mod tests {
 
     #[test]
     fn bucket_rises_when_negatives_expire() {
-        // Monthly, lowered to quarterly by two complaints; the older complaint leaves the
-        // 180-day repeat window on 2026-07-10, when monthly (1 per 30 days) applies again
-        // and the contact of 2026-06-01 is already out of its window.
+        // Two complaints lower monthly to quarterly. The older complaint leaves the 180-day
+        // repeat window on 2026-07-10. Monthly (1 per 30 days) then applies again, and the
+        // contact of 2026-06-01 is already out of its window.
         let now = utc(2026, 6, 30, 12, 0);
         let mut customer = view();
         for at in [utc(2026, 1, 11, 9, 0), utc(2026, 2, 1, 9, 0)] {

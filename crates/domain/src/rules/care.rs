@@ -9,7 +9,7 @@ use crate::{Purpose, SignalKind};
 /// Holds back pitches (sales contacts and anything carrying an offer) while a care case is
 /// open and until `care_grace` after it closes.
 ///
-/// An open case has no known end, so the answer is a denial: the caller proposes again once
+/// An open case has no known end, so the rule denies: the caller proposes again once
 /// the case is closed, and is then deferred to the end of the grace period.
 pub(crate) fn open_care_case(context: &Context<'_>, at: DateTime<Utc>) -> Verdict {
     if !context.is_pitch() {

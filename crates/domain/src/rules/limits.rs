@@ -6,11 +6,10 @@ use super::{Context, Verdict};
 use crate::counting::Room;
 use crate::{Limit, Period};
 
-/// The verdict for a proposal that needs `amount` units of `limit`, given its room.
+/// Turns the room in `limit` into the verdict for a proposal that needs `amount` units.
 ///
-/// `unit` is the unit counted, singular ("contact", "weight unit", "call minute"), and
-/// `owner` names whose limit it is ("the customer's limit"); it is only called when the
-/// context explains.
+/// `unit` is the unit counted, singular ("contact", "weight unit", "call minute"). `owner`
+/// names whose limit it is ("the customer's limit"), and is called only for messages.
 pub(crate) fn verdict(
     context: &Context<'_>,
     room: Room,
@@ -64,7 +63,7 @@ pub(crate) fn counted(count: u64, unit: &str) -> String {
     format!("{count} {unit}{plural}")
 }
 
-/// An instant as RFC 3339 in UTC to the second, as in decisions' `until`.
+/// Formats an instant as RFC 3339 in UTC to the second, as in decisions' `until`.
 pub(crate) fn stamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

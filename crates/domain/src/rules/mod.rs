@@ -22,7 +22,7 @@ use chrono_tz::Tz;
 use crate::counting::window_floor;
 use crate::{Bucket, Contact, CustomerView, Period, Policy, Proposal, Purpose, RuleId};
 
-/// One rule's answer for one candidate instant.
+/// One rule's verdict for one candidate instant.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Verdict {
     /// The rule allows the contact at the candidate instant.
@@ -38,7 +38,7 @@ pub(crate) enum Verdict {
 }
 
 impl Verdict {
-    /// The deferral instant, for a deferral.
+    /// Returns the deferral instant, for a deferral.
     #[cfg(test)]
     pub fn until(&self) -> Option<DateTime<Utc>> {
         match self {
@@ -57,8 +57,8 @@ pub(crate) struct Context<'a> {
     pub zone: Tz,
     /// Weight of the proposal's channel in the overall budget.
     pub weight: u32,
-    /// Whether rules write their messages. The engine searches without them and asks only
-    /// the rules that end up in the decision to explain themselves.
+    /// Whether rules write their messages. The engine searches without them, then reruns only
+    /// the rules named in the decision to write theirs.
     pub explain: bool,
     /// Bucket steps lost to a run of ignored emails, which does not change with the
     /// candidate instant, computed on first use.
@@ -78,7 +78,7 @@ impl<'a> Context<'a> {
         }
     }
 
-    /// The message, when the context explains; an empty string otherwise.
+    /// Returns the message when the context explains, and an empty string otherwise.
     pub fn say(&self, message: impl FnOnce() -> String) -> String {
         if self.explain {
             message()
@@ -127,7 +127,7 @@ impl<'a> Context<'a> {
             .get_or_init(|| usize::from(signals::ignored_run(self).is_some()))
     }
 
-    /// The bucket before lowering: stated, else assigned, else the policy default.
+    /// Returns the bucket before lowering: stated, else assigned, else the policy default.
     pub fn base_bucket(&self) -> Bucket {
         self.view
             .preferences
@@ -136,13 +136,13 @@ impl<'a> Context<'a> {
             .unwrap_or(self.policy.default_bucket)
     }
 
-    /// Whether the proposal is a pitch: a sales contact, or any contact carrying an offer.
+    /// Tells whether the proposal is a pitch: a sales contact, or any contact carrying an offer.
     pub fn is_pitch(&self) -> bool {
         self.proposal.purpose == Purpose::Sales || self.proposal.offer
     }
 }
 
-/// Whether a contact counts against budgets: neither failed nor transactional.
+/// Tells whether a contact counts against budgets: neither failed nor transactional.
 fn counts(contact: &Contact) -> bool {
     contact.outcome.counts() && contact.purpose != Purpose::Transactional
 }

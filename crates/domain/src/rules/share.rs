@@ -21,6 +21,7 @@ pub(crate) fn sales_share(context: &Context<'_>, at: DateTime<Utc>) -> Verdict {
     }
     let allowed = (share.max_share * f64::from(share.over_last)).floor() as usize;
     let within = share.within.duration();
+
     if allowed == 0 {
         return Verdict::Deny(format!(
             "sales may be at most {} of the last {} contacts, which allows none",
@@ -32,6 +33,7 @@ pub(crate) fn sales_share(context: &Context<'_>, at: DateTime<Utc>) -> Verdict {
         .counted_in(Period::Rolling(share.within), at)
         .filter(|contact| contact.at > cutoff)
         .collect();
+
     let others = recent.len().saturating_sub(share.over_last as usize - 1);
     let considered = &recent[others..];
     let sales = considered
@@ -41,6 +43,7 @@ pub(crate) fn sales_share(context: &Context<'_>, at: DateTime<Utc>) -> Verdict {
     if sales < allowed {
         return Verdict::Allow;
     }
+
     let excess = sales + 1 - allowed;
     let ages_out = considered
         .iter()

@@ -51,7 +51,7 @@ pub(crate) fn negative_steps(context: &Context<'_>, at: DateTime<Utc>) -> usize 
     (recent + 1).saturating_sub(repeats)
 }
 
-/// The first instant after `at` at which a negative signal leaves the repeat window, which is
+/// Finds the first instant after `at` at which a negative signal leaves the repeat window, which is
 /// when the bucket lowering can next change.
 pub(crate) fn next_negative_expiry(
     context: &Context<'_>,
@@ -74,7 +74,7 @@ fn negatives<'a>(context: &'a Context<'_>) -> impl Iterator<Item = &'a Signal> +
         .filter(|signal| signal.kind.is_negative())
 }
 
-/// The length of the run of non-transactional emails since the latest human engagement,
+/// Measures the run of non-transactional emails since the latest human engagement,
 /// when it is at least `ignored.emails` long (0 turns the rule off).
 ///
 /// Opens, clicks and replies count as engagement unless a machine made them: a signal
@@ -118,7 +118,7 @@ fn is_human_engagement(context: &Context<'_>, signal: &Signal) -> bool {
     }
 }
 
-/// Whether an open came so soon after the latest email sent before it that no person read it.
+/// Tells whether an open came so soon after the latest email sent before it that no person read it.
 fn is_prefetch(context: &Context<'_>, open: &Signal) -> bool {
     let contacts = &context.view.contacts;
     let before = contacts.partition_point(|contact| contact.at <= open.at);
