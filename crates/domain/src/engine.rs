@@ -19,6 +19,12 @@ pub(crate) fn decide(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Decision {
+    if !is_sorted(view) {
+        let mut sorted = view.clone();
+        sorted.contacts.sort_by_key(|contact| contact.at);
+        sorted.signals.sort_by_key(|signal| signal.at);
+        return decide(proposal, &sorted, policy, now);
+    }
     let mut context = Context::new(proposal, view, policy);
     context.explain = false;
     let search = search(&context, now);
@@ -56,6 +62,12 @@ pub(crate) fn decide(
             }
         }
     }
+}
+
+/// Tells whether contacts and signals are oldest first, as the rules' searches assume.
+fn is_sorted(view: &CustomerView) -> bool {
+    view.contacts.is_sorted_by_key(|contact| contact.at)
+        && view.signals.is_sorted_by_key(|signal| signal.at)
 }
 
 /// The outcome of the search, with objections as (index into [`RULES`], instant).

@@ -7,7 +7,7 @@ use crate::{
     Actor, CareCase, Channel, ConsentMark, ConsentSource, Content, LocalWindow, Signal, SignalKind,
     Suppression, SuppressionReason,
 };
-use chrono::NaiveTime;
+use chrono::{Duration, NaiveTime};
 
 fn mark() -> ConsentMark {
     ConsentMark {
@@ -357,4 +357,113 @@ fn decision_json_shape() {
     let json = serde_json::to_string(&decision).unwrap();
     let expected = r#"{"decision":"defer","until":"2026-06-12T08:00:00Z","reasons":[{"rule":"paused","message":"contact is paused until 2026-06-12T08:00:00Z"}]}"#;
     assert_eq!(json, expected);
+}
+
+#[test]
+fn rolling_cadence_edges() {
+    // 1 per 30 days: a contact exactly 30 days ago is out of the window, one sent a second
+    // later is in, and the deferral ends exactly 30 days after it.
+    let now = utc(2026, 6, 30, 10, 0);
+    let value = proposal(Channel::EMAIL, Purpose::Value);
+    let mut out = view();
+    out.contacts.push(contact(
+        Channel::EMAIL,
+        Purpose::Value,
+        now - Duration::days(30),
+    ));
+    let mut inside = view();
+    let sent = now - Duration::days(30) + Duration::seconds(1);
+    inside
+        .contacts
+        .push(contact(Channel::EMAIL, Purpose::Value, sent));
+
+    let out_decision = decide(&value, &out, &Policy::default(), now);
+    let inside_decision = decide(&value, &inside, &Policy::default(), now);
+
+    assert_eq!(out_decision.kind(), "approve");
+    assert_eq!(inside_decision.until(), Some(now + Duration::seconds(1)));
+    assert_eq!(rules_of(&inside_decision), [RuleId::BucketCadence]);
+}
+
+#[test]
+fn calendar_month_across_fall_back() {
+    // New York: November 2026 starts at midnight daylight time (UTC-4), 04:00 UTC, on the
+    // day clocks fall back. An October SMS blocks another until then, and quiet hours
+    // move it on to 08:00 standard time (UTC-5), 13:00 UTC.
+    let mut customer = view_in(chrono_tz::America::New_York);
+    let monthly = crate::Limit {
+        max: 1,
+        per: crate::Period::Calendar(crate::CalendarUnit::Month),
+    };
+    customer
+        .preferences
+        .channel_cadence
+        .insert(Channel::SMS, monthly);
+    customer.preferences.cadence = Some(crate::Limit {
+        max: 10,
+        per: crate::Period::Rolling(crate::Span::days(1)),
+    });
+    customer.contacts.push(contact(
+        Channel::SMS,
+        Purpose::Value,
+        utc(2026, 10, 31, 14, 0),
+    ));
+    let text = proposal(Channel::SMS, Purpose::Value);
+    let mut policy = Policy::default();
+    policy.quiet_hours = None;
+    policy.min_gap = None;
+
+    let decision = decide(&text, &customer, &policy, utc(2026, 10, 31, 16, 0));
+    policy.quiet_hours = Some(hours((8, 0), (20, 0)));
+    let with_hours = decide(&text, &customer, &policy, utc(2026, 10, 31, 16, 0));
+
+    let expected = "1 contact this calendar month; the customer's limit on sms is 1 per \
+                    calendar month";
+    assert_eq!(decision.until(), Some(utc(2026, 11, 1, 4, 0)));
+    assert_eq!(decision.reasons()[0].message, expected);
+    assert_eq!(with_hours.until(), Some(utc(2026, 11, 1, 13, 0)));
+    assert_eq!(
+        rules_of(&with_hours),
+        [RuleId::ChannelCadence, RuleId::QuietHours]
+    );
+}
+
+#[test]
+fn zero_cap_denies_with_never() {
+    let mut policy = Policy::default();
+    let never = crate::Limit {
+        max: 0,
+        per: crate::Period::Rolling(crate::Span::days(30)),
+    };
+    policy.channel_caps.insert(Channel::PHONE, never);
+    let call = proposal(Channel::PHONE, Purpose::Care);
+
+    let decision = decide(&call, &view(), &policy, utc(2026, 6, 10, 10, 0));
+
+    assert_eq!(rules_of(&decision), [RuleId::ChannelCap]);
+    assert_eq!(
+        decision.reasons()[0].message,
+        "the company limit on phone is 0 (never)"
+    );
+}
+
+#[test]
+fn unsorted_history_still_exact() {
+    let now = utc(2026, 6, 30, 10, 0);
+    let mut customer = view();
+    customer.contacts.push(contact(
+        Channel::EMAIL,
+        Purpose::Value,
+        utc(2026, 6, 20, 9, 0),
+    ));
+    customer.contacts.push(contact(
+        Channel::EMAIL,
+        Purpose::Value,
+        utc(2026, 5, 1, 9, 0),
+    ));
+    let value = proposal(Channel::EMAIL, Purpose::Value);
+
+    let decision = decide(&value, &customer, &Policy::default(), now);
+
+    assert_eq!(decision.until(), Some(utc(2026, 7, 20, 9, 0)));
 }

@@ -413,6 +413,13 @@ mod tests {
     }
 
     #[test]
+    fn default_policy_round_trips() {
+        let text = toml::to_string(&Policy::default()).unwrap();
+
+        assert_eq!(parse(&text).unwrap(), Policy::default());
+    }
+
+    #[test]
     fn empty_or_missing_max_rejected() {
         assert_eq!(
             key_of("purpose_caps.sales = { max = \"\", per = \"30d\" }"),
