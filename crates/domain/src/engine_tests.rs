@@ -409,9 +409,11 @@ fn calendar_month_across_fall_back() {
         utc(2026, 10, 31, 14, 0),
     ));
     let text = proposal(Channel::SMS, Purpose::Value);
-    let mut policy = Policy::default();
-    policy.quiet_hours = None;
-    policy.min_gap = None;
+    let mut policy = Policy {
+        quiet_hours: None,
+        min_gap: None,
+        ..Policy::default()
+    };
 
     let decision = decide(&text, &customer, &policy, utc(2026, 10, 31, 16, 0));
     policy.quiet_hours = Some(hours((8, 0), (20, 0)));
