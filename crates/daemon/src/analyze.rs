@@ -206,7 +206,11 @@ impl fmt::Display for Report {
         }
         let threshold = self.threshold * 100.0;
         match &self.recommendation {
-            Recommendation::Cap { cap, next, confident } => {
+            Recommendation::Cap {
+                cap,
+                next,
+                confident,
+            } => {
                 let (low, high) = next.interval();
                 let sureness = if *confident {
                     "the whole 95% interval is below the threshold"
@@ -290,9 +294,21 @@ mod tests {
         assert_eq!(
             rows,
             vec![
-                Row { contact: 1, reached: 3, responded: 1 },
-                Row { contact: 2, reached: 2, responded: 1 },
-                Row { contact: 3, reached: 1, responded: 0 },
+                Row {
+                    contact: 1,
+                    reached: 3,
+                    responded: 1
+                },
+                Row {
+                    contact: 2,
+                    reached: 2,
+                    responded: 1
+                },
+                Row {
+                    contact: 3,
+                    reached: 1,
+                    responded: 0
+                },
             ]
         );
     }
@@ -300,21 +316,52 @@ mod tests {
     #[test]
     fn recommend_first_rate_below_threshold() {
         let rows = [
-            Row { contact: 1, reached: 100, responded: 40 },
-            Row { contact: 2, reached: 60, responded: 24 },
-            Row { contact: 3, reached: 36, responded: 3 },
-            Row { contact: 4, reached: 33, responded: 0 },
+            Row {
+                contact: 1,
+                reached: 100,
+                responded: 40,
+            },
+            Row {
+                contact: 2,
+                reached: 60,
+                responded: 24,
+            },
+            Row {
+                contact: 3,
+                reached: 36,
+                responded: 3,
+            },
+            Row {
+                contact: 4,
+                reached: 33,
+                responded: 0,
+            },
         ];
         let recommendation = recommend(&rows, &question());
         assert_eq!(
             recommendation,
-            Recommendation::Cap { cap: 2, next: rows[2], confident: true }
+            Recommendation::Cap {
+                cap: 2,
+                next: rows[2],
+                confident: true
+            }
         );
     }
 
     #[test]
     fn recommend_none_when_rates_stay_high() {
-        let rows = [Row { contact: 1, reached: 10, responded: 5 }, Row { contact: 2, reached: 5, responded: 4 }];
+        let rows = [
+            Row {
+                contact: 1,
+                reached: 10,
+                responded: 5,
+            },
+            Row {
+                contact: 2,
+                reached: 5,
+                responded: 4,
+            },
+        ];
         assert_eq!(recommend(&rows, &question()), Recommendation::NoCap);
     }
 }

@@ -53,6 +53,87 @@ pub enum Command {
     Explain(CustomerArg),
     /// Run the daemon: scheduler, outbox worker and HTTP server, until SIGTERM or Ctrl-C.
     Serve,
+    /// Convert a public data set into tact's import CSV files.
+    #[command(subcommand)]
+    Convert(ConvertCommand),
+    /// Report the response rate by number of contacts and recommend a cap.
+    Analyze(AnalyzeArgs),
+    /// Run the scheduler over past data on a simulated clock and report what it did.
+    ///
+    /// Customers and signals are replayed in time order; campaigns come from a plan file.
+    /// Delivery goes through the configured channel, as with `tact serve`.
+    Simulate(SimulateArgs),
+}
+
+/// `tact convert` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConvertCommand {
+    /// The UCI Online Retail invoice lines (CSV or .csv.gz) into customers.csv and
+    /// signals.csv (one purchase per invoice).
+    OnlineRetail(ConvertArgs),
+    /// The UCI Bank Marketing bank-full.csv into customers.csv, contacts.csv (phone sales
+    /// calls) and signals.csv (subscriptions as purchases).
+    BankMarketing(ConvertArgs),
+}
+
+/// Arguments of `tact convert`.
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// The data set file.
+    pub input: PathBuf,
+    /// Folder for the CSV files; created when missing.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Arguments of `tact analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Count only contacts on this channel.
+    #[arg(long)]
+    pub channel: Option<String>,
+    /// Count only contacts with this purpose.
+    #[arg(long)]
+    pub purpose: Option<String>,
+    /// The signal kind that counts as a response.
+    #[arg(long, default_value = "purchase")]
+    pub response: String,
+    /// Recommend stopping before the first contact whose response rate is below this share
+    /// (0.02 = 2 %).
+    #[arg(long, default_value_t = 0.02)]
+    pub threshold: f64,
+    /// Ignore contact numbers reached by fewer customers than this when recommending.
+    #[arg(long, default_value_t = 100)]
+    pub min_customers: u64,
+    /// Rows of the table to print.
+    #[arg(long, default_value_t = 15)]
+    pub rows: usize,
+}
+
+/// Arguments of `tact simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// First simulated instant, RFC 3339.
+    #[arg(long)]
+    pub from: DateTime<Utc>,
+    /// The simulation stops at this instant, RFC 3339.
+    #[arg(long)]
+    pub to: DateTime<Utc>,
+    /// The campaign plan (TOML): recurring campaigns, follow-ups and bucket thresholds.
+    #[arg(long)]
+    pub plan: PathBuf,
+    /// Customers CSV, as `tact import customers` reads it.
+    #[arg(long)]
+    pub customers: PathBuf,
+    /// Signals CSV sorted by `at`, as `tact import signals` reads it.
+    #[arg(long)]
+    pub signals: PathBuf,
+    /// How far the simulated clock moves per step: a number and a unit s, m, h or d.
+    #[arg(long, default_value = "1h")]
+    pub step: String,
+    /// Print a line per simulated month on standard error even when it is not a terminal.
+    #[arg(long)]
+    pub progress: bool,
 }
 
 /// `tact import` subcommands.

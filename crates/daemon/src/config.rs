@@ -499,7 +499,7 @@ fn apply_environment(
     for (name, value) in variables {
         let path = find_key(&known, &name["TACT_".len()..])
             .ok_or_else(|| ConfigError::UnknownVariable { name: name.clone() })?;
-        set_path(table, &path, parse_value(&value));
+        set_path(table, &known, &path, parse_value(&value));
     }
     Ok(())
 }
@@ -539,15 +539,22 @@ fn find_key(known: &toml::Table, name: &str) -> Option<Vec<String>> {
     None
 }
 
-fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
+/// Sets the key at `path`. A table missing on the way is copied from `known`, so
+/// overriding one key of a default table such as `policy.purpose_caps.sales` keeps its
+/// other default keys.
+fn set_path(table: &mut toml::Table, known: &toml::Table, path: &[String], value: toml::Value) {
     let Some((last, parents)) = path.split_last() else {
         return;
     };
     let mut current = table;
+    let mut defaults = Some(known);
     for key in parents {
+        let default_table = defaults
+            .and_then(|d| d.get(key))
+            .and_then(toml::Value::as_table);
         let entry = current
             .entry(key.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            .or_insert_with(|| toml::Value::Table(default_table.cloned().unwrap_or_default()));
         if !entry.is_table() {
             *entry = toml::Value::Table(toml::Table::new());
         }
@@ -555,6 +562,7 @@ fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
             return;
         };
         current = inner;
+        defaults = default_table;
     }
     current.insert(last.clone(), value);
 }
@@ -616,6 +624,15 @@ mod tests {
         let settings = load("", &[("TACT_DATABASE", "other.db")]).unwrap();
 
         assert!(settings.database.ends_with("other.db"));
+    }
+
+    #[test]
+    fn environment_keeps_default_siblings() {
+        let settings = load("", &[("TACT_POLICY_PURPOSE_CAPS_SALES_MAX", "0")]).unwrap();
+
+        let cap = settings.policy.purpose_caps[&tact_domain::Purpose::Sales];
+        assert_eq!(cap.max, 0);
+        assert_eq!(cap.per, tact_domain::Period::Rolling(Span::days(30)));
     }
 
     #[test]

@@ -10,11 +10,14 @@
 //! - [`scheduler`]: campaigns, deferred deliveries and the outbox worker.
 //! - [`server`]: the HTTP API and the customer pages.
 
+pub mod analyze;
 pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod convert;
 pub mod init;
 pub mod ops;
 pub mod scheduler;
 pub mod server;
+pub mod simulate;

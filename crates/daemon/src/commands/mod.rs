@@ -2,6 +2,7 @@
 
 pub mod campaign;
 mod check;
+mod data;
 mod history;
 mod import;
 mod prefs;
@@ -50,6 +51,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         println!("wrote {}", cli.config.display());
         return Ok(ExitCode::SUCCESS);
     }
+    // Converting a data set needs no configuration or database.
+    if let Command::Convert(command) = cli.command {
+        return data::convert(command);
+    }
     let settings = Settings::load(&cli.config, std::env::vars())?;
     let serving = matches!(cli.command, Command::Serve);
     init_logging(&settings, serving);
@@ -68,6 +73,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::History(args) => history::history(&context, args),
         Command::Explain(args) => history::explain(&context, args),
         Command::Serve => serve::run(context),
+        Command::Convert(_) => Ok(ExitCode::SUCCESS),
+        Command::Analyze(args) => data::analyze(&context, args),
+        Command::Simulate(args) => data::simulate(&context, args),
     }
 }
 

@@ -82,10 +82,13 @@ pub fn convert(input: &Path, out_dir: &Path) -> Result<Report, ConvertError> {
             path: input.to_owned(),
             source,
         })?;
-    let headers = reader.headers().cloned().map_err(|source| ConvertError::Csv {
-        path: input.to_owned(),
-        source,
-    })?;
+    let headers = reader
+        .headers()
+        .cloned()
+        .map_err(|source| ConvertError::Csv {
+            path: input.to_owned(),
+            source,
+        })?;
     let column = |name: &str| headers.iter().position(|h| h == name);
     let columns: Option<Vec<usize>> = REQUIRED.iter().chain(&["y"]).map(|n| column(n)).collect();
     let Some(columns) = columns else {
@@ -175,7 +178,14 @@ pub fn convert(input: &Path, out_dir: &Path) -> Result<Report, ConvertError> {
         if row.subscribed {
             let at = last_call + Duration::minutes(1);
             signals
-                .write_record([id.as_str(), "purchase", "phone", &rfc3339(at), "term-deposit", ""])
+                .write_record([
+                    id.as_str(),
+                    "purchase",
+                    "phone",
+                    &rfc3339(at),
+                    "term-deposit",
+                    "",
+                ])
                 .map_err(|e| write_error(&signals_path, e))?;
             report.subscribed += 1;
         }
@@ -200,12 +210,28 @@ fn write_headers(
     out_dir: &Path,
 ) -> Result<(), ConvertError> {
     let customer_columns = [
-        "external_id", "name", "email", "phone", "timezone", "locale", "account", "job", "age",
+        "external_id",
+        "name",
+        "email",
+        "phone",
+        "timezone",
+        "locale",
+        "account",
+        "job",
+        "age",
     ];
     customers
         .write_record(customer_columns)
         .map_err(|e| write_error(&out_dir.join("customers.csv"), e))?;
-    let contact_columns = ["external_id", "channel", "purpose", "topic", "at", "duration_s", "outcome"];
+    let contact_columns = [
+        "external_id",
+        "channel",
+        "purpose",
+        "topic",
+        "at",
+        "duration_s",
+        "outcome",
+    ];
     contacts
         .write_record(contact_columns)
         .map_err(|e| write_error(&out_dir.join("contacts.csv"), e))?;
@@ -239,7 +265,12 @@ fn parse_row(record: &csv::StringRecord, columns: &[usize]) -> Option<Row> {
 
 fn call_time(year: i32, month: u32, day: u32) -> Option<DateTime<Utc>> {
     let naive = NaiveDate::from_ymd_opt(year, month, day)?.and_hms_opt(10, 0, 0)?;
-    Some(Lisbon.from_local_datetime(&naive).earliest()?.with_timezone(&Utc))
+    Some(
+        Lisbon
+            .from_local_datetime(&naive)
+            .earliest()?
+            .with_timezone(&Utc),
+    )
 }
 
 fn rfc3339(at: DateTime<Utc>) -> String {
@@ -272,7 +303,13 @@ mod tests {
         assert_eq!(report.customers, 2);
         assert_eq!(report.calls, 3);
         assert_eq!(report.subscribed, 1);
-        assert_eq!(report.malformed, Skipped { count: 1, lines: vec![4] });
+        assert_eq!(
+            report.malformed,
+            Skipped {
+                count: 1,
+                lines: vec![4]
+            }
+        );
         let contacts = std::fs::read_to_string(dir.path().join("contacts.csv")).unwrap();
         // 10:00 in Lisbon is 09:00 UTC in May (summer time) and 10:00 UTC in January. The
         // second row's month goes back, so it falls in the next year.

@@ -80,7 +80,11 @@ impl fmt::Display for Skipped {
         write!(f, "{}", self.count)?;
         if !self.lines.is_empty() {
             let lines: Vec<String> = self.lines.iter().map(u64::to_string).collect();
-            let more = if self.count > self.lines.len() as u64 { ", …" } else { "" };
+            let more = if self.count > self.lines.len() as u64 {
+                ", …"
+            } else {
+                ""
+            };
             write!(f, " (lines {}{more})", lines.join(", "))?;
         }
         Ok(())

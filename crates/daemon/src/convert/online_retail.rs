@@ -8,7 +8,9 @@
 //!   `customer-<id>@example.com` under the reserved domain, the time zone and locale of the
 //!   customer's country, and the template fields `country` and `last_item`.
 //! - `signals.csv`: one `purchase` signal per invoice, at the invoice time in UTC, with the
-//!   invoice total as `value`.
+//!   invoice total as `value` and the product of its largest line as `last_item`. The
+//!   importer ignores that column; `tact simulate` uses it to update the customer's
+//!   `last_item` field as each purchase is replayed.
 //!
 //! Skipped and counted, never silently dropped: cancellation lines (`InvoiceNo` starting with
 //! `C`), lines without a customer, lines with a quantity or price of zero or less, and
@@ -73,7 +75,11 @@ impl fmt::Display for Report {
         writeln!(f, "lines without customer:     {}", self.no_customer)?;
         writeln!(f, "lines with quantity or price <= 0: {}", self.not_a_sale)?;
         writeln!(f, "malformed rows:             {}", self.malformed)?;
-        writeln!(f, "customers without a sale:   {}", self.customers_without_sale)?;
+        writeln!(
+            f,
+            "customers without a sale:   {}",
+            self.customers_without_sale
+        )?;
         writeln!(
             f,
             "customers written:          {} ({} of unknown country, given {})",
@@ -212,10 +218,16 @@ fn open_input(input: &Path) -> Result<Box<dyn Read>, ConvertError> {
 
 fn header_matches(record: &csv::ByteRecord) -> bool {
     let found: Vec<&[u8]> = record.iter().collect();
-    let first = found.first().map(|field| field.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(field));
+    let first = found
+        .first()
+        .map(|field| field.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(field));
     found.len() == HEADER.len()
         && first == Some(HEADER[0].as_bytes())
-        && found.iter().zip(HEADER).skip(1).all(|(a, b)| *a == b.as_bytes())
+        && found
+            .iter()
+            .zip(HEADER)
+            .skip(1)
+            .all(|(a, b)| *a == b.as_bytes())
 }
 
 fn parse_line(record: &csv::ByteRecord) -> Option<Line<'_>> {
@@ -390,10 +402,20 @@ fn write_purchases(
     let mut writer = csv_writer(path)?;
     let error = |e| write_error(path, e);
     writer
-        .write_record(["external_id", "kind", "channel", "at", "topic", "value"])
+        .write_record([
+            "external_id",
+            "kind",
+            "channel",
+            "at",
+            "topic",
+            "value",
+            "last_item",
+        ])
         .map_err(error)?;
     for purchase in rows {
-        let at = purchase.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let at = purchase
+            .at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let value = format!("{:.2}", purchase.value);
         writer
             .write_record([
@@ -403,6 +425,7 @@ fn write_purchases(
                 &at,
                 "",
                 &value,
+                &purchase.top_item,
             ])
             .map_err(error)?;
         report.purchases += 1;
@@ -455,9 +478,9 @@ mod tests {
         // 08:26 in London in December is 08:26 UTC; 10:00 in July (BST) is 09:00 UTC.
         assert_eq!(
             signals,
-            "external_id,kind,channel,at,topic,value\n\
-17850,purchase,,2010-12-01T08:26:00Z,,35.64\n\
-12347,purchase,,2011-07-01T09:00:00Z,,12.75\n"
+            "external_id,kind,channel,at,topic,value,last_item\n\
+17850,purchase,,2010-12-01T08:26:00Z,,35.64,White metal lantern\n\
+12347,purchase,,2011-07-01T09:00:00Z,,12.75,Regency cakestand 3 tier\n"
         );
     }
 
@@ -472,10 +495,34 @@ mod tests {
         let (report, customers, signals) = convert_text(body);
 
         assert_eq!(report.rows, 6);
-        assert_eq!(report.cancelled, Skipped { count: 1, lines: vec![2] });
-        assert_eq!(report.no_customer, Skipped { count: 1, lines: vec![3] });
-        assert_eq!(report.malformed, Skipped { count: 3, lines: vec![4, 5, 6] });
-        assert_eq!(report.not_a_sale, Skipped { count: 1, lines: vec![7] });
+        assert_eq!(
+            report.cancelled,
+            Skipped {
+                count: 1,
+                lines: vec![2]
+            }
+        );
+        assert_eq!(
+            report.no_customer,
+            Skipped {
+                count: 1,
+                lines: vec![3]
+            }
+        );
+        assert_eq!(
+            report.malformed,
+            Skipped {
+                count: 3,
+                lines: vec![4, 5, 6]
+            }
+        );
+        assert_eq!(
+            report.not_a_sale,
+            Skipped {
+                count: 1,
+                lines: vec![7]
+            }
+        );
         assert_eq!(report.customers, 0);
         assert_eq!(report.customers_without_sale, 1);
         assert_eq!(customers.lines().count(), 1);
@@ -489,7 +536,8 @@ mod tests {
         let file = std::fs::File::create(&input).unwrap();
         let mut gzip = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
         gzip.write_all(HEADER_LINE.as_bytes()).unwrap();
-        gzip.write_all(b"550001,1,MUG,2,2011-03-27 01:30:00,1.25,15000,Unspecified\n").unwrap();
+        gzip.write_all(b"550001,1,MUG,2,2011-03-27 01:30:00,1.25,15000,Unspecified\n")
+            .unwrap();
         gzip.finish().unwrap();
 
         let report = convert(&input, dir.path()).unwrap();
@@ -497,10 +545,16 @@ mod tests {
         assert_eq!(report.customers, 1);
         assert_eq!(report.customers_without_country, 1);
         let customers = std::fs::read_to_string(dir.path().join("customers.csv")).unwrap();
-        assert!(customers.ends_with(",Europe/London,en-GB,,Unspecified,Mug\n"), "{customers}");
+        assert!(
+            customers.ends_with(",Europe/London,en-GB,,Unspecified,Mug\n"),
+            "{customers}"
+        );
         // 01:30 does not exist in London on 2011-03-27; it is moved past the gap.
         let signals = std::fs::read_to_string(dir.path().join("signals.csv")).unwrap();
-        assert!(signals.ends_with("15000,purchase,,2011-03-27T01:30:00Z,,2.50\n"), "{signals}");
+        assert!(
+            signals.ends_with("15000,purchase,,2011-03-27T01:30:00Z,,2.50,Mug\n"),
+            "{signals}"
+        );
     }
 
     #[test]

@@ -138,16 +138,21 @@ fn plan_batch(
     Ok(())
 }
 
-/// Decides one customer's campaign proposal.
-// TODO: use the domain's batch planner here once it lands, so that proposals of campaigns
-// planned together count against each other before their contacts are stored.
+/// Decides one customer's campaign proposal through the domain's batch planner.
+///
+/// Campaigns due at the same time are planned one after another, highest priority first
+/// as storage returns them, and each stores its bookings before the next loads its views,
+/// so their proposals count against each other.
 fn decide_planned(
     proposal: &tact_domain::Proposal,
     view: &mut CustomerView,
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Decision {
-    tact_domain::decide(proposal, view, policy, now)
+    let mut decisions = tact_domain::plan(std::slice::from_ref(proposal), view, policy, now);
+    decisions
+        .pop()
+        .unwrap_or_else(|| tact_domain::decide(proposal, view, policy, now))
 }
 
 /// Decides again up to `limit` deliveries that are due at `now`: deferred ones whose time

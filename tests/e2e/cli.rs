@@ -1,0 +1,338 @@
+//! The command line, run as a real process on a temporary database.
+
+use crate::harness::{Workspace, wall_clock};
+
+fn check_json(
+    workspace: &Workspace,
+    customer: &str,
+    purpose: &str,
+    at: &str,
+    extra: &[&str],
+) -> String {
+    let mut args = vec![
+        "check",
+        "--customer",
+        customer,
+        "--channel",
+        "email",
+        "--purpose",
+        purpose,
+        "--at",
+        at,
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    workspace.run_ok(&args)
+}
+
+#[test]
+fn check_json_approves_fresh_customer() {
+    let workspace = Workspace::new();
+    workspace.import_customers();
+
+    let output = check_json(&workspace, "c2", "value", "2026-03-02T10:00:00Z", &[]);
+
+    assert_eq!(
+        output,
+        "{\"decision\":\"approve\",\"until\":null,\"reasons\":[]}\n"
+    );
+}
+
+#[test]
+fn check_json_defers_to_quiet_hours_end() {
+    let workspace = Workspace::new();
+    workspace.import_customers();
+
+    let output = check_json(&workspace, "c2", "value", "2026-03-02T21:30:00Z", &[]);
+
+    assert_eq!(
+        output,
+        "{\"decision\":\"defer\",\"until\":\"2026-03-03T08:00:00Z\",\"reasons\":[{\"rule\":\
+         \"quiet_hours\",\"message\":\"it is Mon 21:30 in UTC, outside the company's contact \
+         hours of 08:00 to 20:00\"}]}\n"
+    );
+}
+
+#[test]
+fn check_json_defers_across_dst_change() {
+    // 2026-03-29 is the spring-forward day in Berlin: 08:00 local is 06:00 UTC.
+    let workspace = Workspace::new();
+    workspace.import_customers();
+
+    let output = check_json(&workspace, "c1", "value", "2026-03-29T05:30:00Z", &[]);
+
+    let value: serde_json::Value = serde_json::from_str(&output).unwrap();
+    assert_eq!(value["decision"], "defer");
+    assert_eq!(value["until"], "2026-03-29T06:00:00Z");
+    assert_eq!(value["reasons"][0]["rule"], "quiet_hours");
+}
+
+#[test]
+fn check_json_denies_care_offer() {
+    let workspace = Workspace::new();
+    workspace.import_customers();
+
+    let output = check_json(
+        &workspace,
+        "c2",
+        "care",
+        "2026-03-02T10:00:00Z",
+        &["--offer"],
+    );
+
+    assert_eq!(
+        output,
+        "{\"decision\":\"deny\",\"until\":null,\"reasons\":[{\"rule\":\"care_offer\",\
+         \"message\":\"a care message must not carry an offer\"}]}\n"
+    );
+}
+
+#[test]
+fn check_json_denies_after_opt_out() {
+    let workspace = Workspace::new();
+    workspace.import_customers();
+    workspace.run_ok(&[
+        "prefs",
+        "set",
+        "c2",
+        "--marketing",
+        "off",
+        "--actor",
+        "customer",
+    ]);
+    let today = wall_clock().format("%Y-%m-%d");
+
+    let output = check_json(&workspace, "c2", "sales", "2026-03-02T10:00:00Z", &[]);
+
+    assert_eq!(
+        output,
+        format!(
+            "{{\"decision\":\"deny\",\"until\":null,\"reasons\":[{{\"rule\":\"marketing_opt_out\",\
+             \"message\":\"the customer opted out of marketing on {today}, which covers sales \
+             contacts\"}}]}}\n"
+        )
+    );
+}
+
+#[test]
+fn check_text_explains_denial() {
+    let workspace = Workspace::new();
+    workspace.import_customers();
+
+    let output = workspace.run_ok(&[
+        "check",
+        "--customer",
+        "c2",
+        "--channel",
+        "email",
+        "--purpose",
+        "care",
+        "--offer",
+        "--at",
+        "2026-03-02T10:00:00Z",
+    ]);
+
+    assert_eq!(
+        output,
+        "deny: the care email contact with c2 must not happen\n  \
+         care_offer: a care message must not carry an offer\n"
+    );
+}
+
+#[test]
+fn check_unknown_customer_fails() {
+    let workspace = Workspace::new();
+
+    let output = workspace.run(&[
+        "check",
+        "--customer",
+        "nobody",
+        "--channel",
+        "email",
+        "--purpose",
+        "sales",
+    ]);
+
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "error: customer with external id nobody not found\n"
+    );
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn care_case_defers_sales_after_close() {
+    let workspace = Workspace::new();
+    workspace.import_customers();
+    workspace.run_ok(&["case", "open", "c1", "--at", "2026-03-01T10:00:00Z"]);
+    workspace.run_ok(&["case", "close", "c1", "--at", "2026-03-02T10:00:00Z"]);
+
+    let output = check_json(&workspace, "c1", "sales", "2026-03-02T11:00:00Z", &[]);
+
+    let value: serde_json::Value = serde_json::from_str(&output).unwrap();
+    assert_eq!(value["decision"], "defer");
+    assert_eq!(value["until"], "2026-03-09T10:00:00Z");
+    assert_eq!(value["reasons"][0]["rule"], "open_care_case");
+}
+
+#[test]
+fn import_reports_rejected_rows() {
+    let workspace = Workspace::new();
+    let file = workspace.write(
+        "customers.csv",
+        "external_id,name,email,timezone\nc1,Ann,ann@example.com,UTC\nc2,Bob,not-an-email,UTC\n",
+    );
+    let path = file.to_str().unwrap();
+
+    let first = workspace.run(&["import", "customers", path]);
+    let second = workspace.run(&["import", "customers", path]);
+
+    assert_eq!(first.status.code(), Some(2));
+    let rejected = "line 3: invalid email \"not-an-email\": it is not a valid email address such \
+                    as ann@example.com\n";
+    assert_eq!(
+        String::from_utf8_lossy(&first.stdout),
+        format!(
+            "customers from {path}: 1 inserted, 0 updated, 0 unchanged, 1 rejected\n{rejected}"
+        )
+    );
+    assert_eq!(second.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&second.stdout),
+        format!(
+            "customers from {path}: 0 inserted, 0 updated, 1 unchanged, 1 rejected\n{rejected}"
+        )
+    );
+}
+
+#[test]
+fn import_clean_file_exits_zero() {
+    let workspace = Workspace::new();
+    let file = workspace.write("customers.csv", crate::harness::CUSTOMERS);
+
+    let output = workspace.run(&["import", "customers", file.to_str().unwrap()]);
+
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn init_refuses_to_overwrite() {
+    let workspace = Workspace::new();
+    let before = std::fs::read_to_string(workspace.config()).unwrap();
+
+    let output = workspace.run(&["init"]);
+
+    assert_eq!(output.status.code(), Some(1));
+    let message = format!(
+        "error: {} already exists; tact init never overwrites a configuration\n",
+        workspace.config().display()
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stderr), message);
+    assert_eq!(std::fs::read_to_string(workspace.config()).unwrap(), before);
+}
+
+#[test]
+fn config_error_names_key() {
+    let workspace = Workspace::new();
+    workspace.append_config("min_gap = \"soon\"\n");
+
+    let output = workspace.run(&["history", "c1"]);
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("error: invalid configuration key `policy.min_gap`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn environment_overrides_policy_key() {
+    let workspace = Workspace::new();
+    workspace.import_customers();
+
+    let output = workspace
+        .command()
+        .args([
+            "check",
+            "--customer",
+            "c2",
+            "--channel",
+            "email",
+            "--purpose",
+            "sales",
+        ])
+        .args(["--at", "2026-03-02T10:00:00Z", "--json"])
+        .env("TACT_POLICY_PURPOSE_CAPS_SALES_MAX", "0")
+        .output()
+        .unwrap();
+
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        value["decision"],
+        "deny",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(value["reasons"][0]["rule"], "purpose_cap");
+}
+
+#[test]
+fn prefs_set_writes_consent_log() {
+    let workspace = Workspace::new();
+    workspace.import_customers();
+
+    workspace.run_ok(&[
+        "prefs",
+        "set",
+        "c1",
+        "--bucket",
+        "quarterly",
+        "--block-channel",
+        "sms",
+    ]);
+    let output = workspace.run_ok(&["prefs", "show", "c1", "--json"]);
+
+    let value: serde_json::Value = serde_json::from_str(&output).unwrap();
+    assert_eq!(value["preferences"]["bucket"], "quarterly");
+    assert_eq!(
+        value["preferences"]["channel_opt_outs"]["sms"]["actor"],
+        "staff"
+    );
+    let log = value["consent_log"].as_array().unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(
+        log[0]["change"],
+        serde_json::json!({"change": "channel", "channel": "sms", "allowed": false})
+    );
+    assert_eq!(
+        log[1]["change"],
+        serde_json::json!({"change": "bucket", "bucket": "quarterly"})
+    );
+    assert_eq!(log[1]["source"], "cli");
+}
+
+#[test]
+fn staff_cannot_lift_customer_opt_out() {
+    let workspace = Workspace::new();
+    workspace.import_customers();
+    workspace.run_ok(&[
+        "prefs",
+        "set",
+        "c1",
+        "--marketing",
+        "off",
+        "--actor",
+        "customer",
+    ]);
+
+    let output = workspace.run(&["prefs", "set", "c1", "--marketing", "on"]);
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("only the customer can change it"),
+        "{stderr}"
+    );
+}

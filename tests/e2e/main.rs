@@ -1,0 +1,7 @@
+//! End-to-end tests of the `tact` binary: the command line, the HTTP API and the customer
+//! pages in a headless browser.
+
+mod browser;
+mod cli;
+mod harness;
+mod http;
