@@ -44,3 +44,70 @@ pub(crate) fn no_address(context: &Context<'_>, _at: DateTime<Utc>) -> Verdict {
         _ => Verdict::Deny(format!("the customer has no {kind} for {channel} contact")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{proposal, utc, view};
+    use crate::{CustomerView, Policy, Suppression};
+
+    fn suppressed_by(reason: SuppressionReason) -> CustomerView {
+        let mut customer = view();
+        customer.suppressions.push(Suppression {
+            channel: Channel::EMAIL,
+            reason,
+            at: utc(2026, 4, 1, 8, 0),
+        });
+        customer
+    }
+
+    fn check_suppressed(customer: &CustomerView, purpose: Purpose, channel: Channel) -> Verdict {
+        let policy = Policy::default();
+        let message = proposal(channel, purpose);
+        suppressed(
+            &Context::new(&message, customer, &policy),
+            utc(2026, 6, 10, 10, 0),
+        )
+    }
+
+    #[test]
+    fn hard_bounce_blocks_everything() {
+        let customer = suppressed_by(SuppressionReason::HardBounce);
+        let expected = "the customer's email address is suppressed since 2026-04-01 \
+                        (hard_bounce)";
+
+        let receipt = check_suppressed(&customer, Purpose::Transactional, Channel::EMAIL);
+        let text = check_suppressed(&customer, Purpose::Value, Channel::SMS);
+
+        assert_eq!(receipt, Verdict::Deny(expected.to_owned()));
+        assert_eq!(text, Verdict::Allow);
+    }
+
+    #[test]
+    fn complaint_blocks_only_marketing() {
+        let customer = suppressed_by(SuppressionReason::Complaint);
+
+        let receipt = check_suppressed(&customer, Purpose::Transactional, Channel::EMAIL);
+        let care = check_suppressed(&customer, Purpose::Care, Channel::EMAIL);
+
+        assert_eq!(receipt, Verdict::Allow);
+        assert!(matches!(care, Verdict::Deny(_)));
+    }
+
+    #[test]
+    fn missing_phone_denies_sms() {
+        let mut customer = view();
+        customer.customer.phone = Some("  ".to_owned());
+        let policy = Policy::default();
+        let text = proposal(Channel::SMS, Purpose::Care);
+        let push = proposal(Channel::parse("push").unwrap(), Purpose::Care);
+        let now = utc(2026, 6, 10, 10, 0);
+
+        let text_result = no_address(&Context::new(&text, &customer, &policy), now);
+        let push_result = no_address(&Context::new(&push, &customer, &policy), now);
+
+        let expected = "the customer has no phone number for sms contact";
+        assert_eq!(text_result, Verdict::Deny(expected.to_owned()));
+        assert_eq!(push_result, Verdict::Allow);
+    }
+}
