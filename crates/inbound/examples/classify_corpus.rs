@@ -30,9 +30,7 @@ fn main() -> std::io::Result<()> {
             let raw = std::fs::read(&path)?;
             let reports = classify(&raw);
             let class = message_class(&reports);
-            let folder = path
-                .parent()
-                .map_or_else(String::new, |p| p.display().to_string());
+            let folder = folder_label(root, &path);
             *per_folder
                 .entry(folder)
                 .or_default()
@@ -52,8 +50,8 @@ fn main() -> std::io::Result<()> {
     Ok(())
 }
 
-/// The class of a whole message: its first report's class, since one message's reports are
-/// all bounces, or a single report otherwise. Hard wins when a notice mixes hard and soft.
+/// Returns the class of a whole message: hard when any report is hard, because a notice
+/// may mix hard and soft recipients, and otherwise the class of its first report.
 fn message_class(reports: &[tact_inbound::Report]) -> Class {
     if reports
         .iter()
@@ -87,6 +85,20 @@ fn print_table(per_folder: &BTreeMap<String, BTreeMap<Class, usize>>, files: usi
         .map(|class| totals.get(class).copied().unwrap_or(0).to_string())
         .collect();
     println!("| total | {files} | {} |", cells.join(" | "));
+}
+
+/// Names the folder of `path` relative to `root`, with the root's own name in front.
+fn folder_label(root: &Path, path: &Path) -> String {
+    let parent = path.parent().unwrap_or(root);
+    let relative = parent.strip_prefix(root).unwrap_or(parent);
+    let root_name = root
+        .file_name()
+        .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
+    if relative.as_os_str().is_empty() {
+        root_name
+    } else {
+        format!("{root_name}/{}", relative.display())
+    }
 }
 
 fn list_messages(root: &Path) -> std::io::Result<Vec<PathBuf>> {

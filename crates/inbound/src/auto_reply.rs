@@ -4,7 +4,9 @@ use crate::report::{Class, Report};
 use crate::returned::Returned;
 use crate::text::{clean_address, contains_any, one_line};
 
-/// Subject words of vacation and out-of-office replies, lowercase, in several languages.
+/// Subject phrases of vacation and out-of-office replies, lowercase, in several languages.
+/// Single words such as "vacation" are left out, because customers use them in ordinary
+/// replies.
 const SUBJECT_MARKERS: &[&str] = &[
     "out of office",
     "out of the office",
@@ -16,25 +18,23 @@ const SUBJECT_MARKERS: &[&str] = &[
     "auto response",
     "auto-response",
     "autoresponse",
-    "vacation",
+    "vacation reply",
+    "vacation notice",
     "away from the office",
-    "on leave",
-    "abwesenheit",
-    "abwesend",
+    "abwesenheitsnotiz",
     "automatische antwort",
     "réponse automatique",
     "reponse automatique",
-    "absence",
     "absent du bureau",
+    "absence du bureau",
     "risposta automatica",
     "fuori sede",
     "respuesta automática",
     "respuesta automatica",
     "fuera de la oficina",
     "resposta automática",
-    "ausente",
     "automatisch antwoord",
-    "afwezig",
+    "afwezigheidsbericht",
     "autosvar",
     "automaattinen vastaus",
     "automatyczna odpowiedź",
@@ -44,7 +44,7 @@ const SUBJECT_MARKERS: &[&str] = &[
     "自动回复",
 ];
 
-/// Reads `returned` as an automatic reply, if its headers or subject say it is one.
+/// Reads `returned` as an automatic reply, if its headers or subject mark it as one.
 ///
 /// The caller checks for delivery status notifications and bounces first, because those
 /// carry `Auto-Submitted` too.
@@ -100,4 +100,66 @@ fn subject_marker(returned: &Returned<'_>) -> Option<String> {
     let begins_auto = subject.starts_with("auto:") || subject.starts_with("automatic:");
     (begins_auto || contains_any(&subject, SUBJECT_MARKERS))
         .then(|| "automatic reply subject".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Class, classify};
+
+    fn classify_subject(subject: &str, extra_header: &str) -> Class {
+        let raw = format!(
+            "From: Kim <kim@example.org>\r\nTo: shop@example.com\r\n{extra_header}\
+             Subject: {subject}\r\nIn-Reply-To: <m1@example.com>\r\n\r\nHello\r\n"
+        );
+        classify(raw.as_bytes())[0].class
+    }
+
+    #[test]
+    fn german_subject_is_auto_reply() {
+        let class = classify_subject("Abwesenheitsnotiz: Ihre Bestellung", "");
+        assert_eq!(class, Class::AutoReply);
+    }
+
+    #[test]
+    fn japanese_subject_is_auto_reply() {
+        assert_eq!(
+            classify_subject("=?UTF-8?B?6Ieq5YuV6L+U5L+h?=", ""),
+            Class::AutoReply
+        );
+    }
+
+    #[test]
+    fn ordinary_reply_is_not_auto_reply() {
+        let class = classify_subject("Re: your vacation offer", "");
+        assert_eq!(class, Class::NotReturned);
+    }
+
+    #[test]
+    fn precedence_header_is_auto_reply() {
+        let class = classify_subject("Re: order", "Precedence: auto_reply\r\n");
+        assert_eq!(class, Class::AutoReply);
+    }
+
+    #[test]
+    fn auto_submitted_no_is_ordinary() {
+        let class = classify_subject("Re: order", "Auto-Submitted: no\r\n");
+        assert_eq!(class, Class::NotReturned);
+    }
+
+    #[test]
+    fn auto_reply_names_sender_and_original() {
+        let raw = b"From: Kim <Kim@Example.org>\r\nAuto-Submitted: auto-replied\r\n\
+Subject: Out of office\r\nIn-Reply-To: <m1@example.com>\r\n\r\nBack on Monday.\r\n";
+        let reports = classify(raw);
+        assert_eq!(reports.len(), 1);
+        assert_eq!(reports[0].recipient.as_deref(), Some("kim@example.org"));
+        assert_eq!(
+            reports[0].original_message_id.as_deref(),
+            Some("m1@example.com")
+        );
+        assert_eq!(
+            reports[0].reason,
+            "Auto-Submitted: auto-replied: Out of office"
+        );
+    }
 }

@@ -6,7 +6,7 @@ use crate::report::{Class, Report};
 use crate::returned::Returned;
 use crate::text::{clean_address, lossy, one_line, prefix};
 
-/// Feedback types that say the recipient objected to the message. `not-spam` and
+/// Feedback types that mean the recipient objected to the message. `not-spam` and
 /// `auth-failure` (a sender authentication failure, not the recipient's wish) are left out.
 const COMPLAINT_TYPES: &[&str] = &["abuse", "fraud", "virus", "other", "opt-out", "unsubscribe"];
 

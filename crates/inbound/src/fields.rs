@@ -53,8 +53,9 @@ mod tests {
 
     #[test]
     fn groups_split_and_unfold() {
-        let text = "Reporting-MTA: dns; mx.example.jp\r\n\r\nFinal-Recipient: rfc822; a@example.jp\r\n\
-                    Diagnostic-Code: smtp; 550 5.1.1\r\n    user unknown\r\n\r\n";
+        let text = "Reporting-MTA: dns; mx.example.jp\r\n\r\n\
+                    Final-Recipient: rfc822; a@example.jp\r\n\
+                    Diagnostic-Code: smtp; 550 5.1.1\r\n\x20   user unknown\r\n\r\n";
         let groups = parse_groups(text);
         assert_eq!(groups.len(), 2);
         assert_eq!(

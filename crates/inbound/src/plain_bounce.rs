@@ -2,7 +2,7 @@
 //! Sendmail, Exchange and the large mailbox providers.
 //!
 //! A message counts as such a bounce only when two signs agree: a sender or subject that
-//! mail systems use for bounces, and a body phrase that says a message could not be
+//! mail systems use for bounces, and a body phrase that states a message could not be
 //! delivered. The recipients are the addresses named in the notice before the copy of the
 //! original, other than the bounce's own sender and receiver.
 
@@ -65,7 +65,7 @@ const SUBJECT_MARKERS: &[&str] = &[
     "no entregado",
 ];
 
-/// Body phrases that say a message could not be delivered, lowercase.
+/// Body phrases that state a message could not be delivered, lowercase.
 const BODY_MARKERS: &[&str] = &[
     "qmail-send program",
     "mail delivery software",
@@ -118,7 +118,7 @@ const BODY_MARKERS: &[&str] = &[
     "no such user",
 ];
 
-/// Phrases that say delivery is only delayed and will be retried.
+/// Phrases that mean delivery is only delayed and will be retried.
 const DELAY_MARKERS: &[&str] = &[
     "has not yet been delivered",
     "not been delivered yet",
@@ -167,9 +167,11 @@ pub(crate) fn classify_plain_bounce(returned: &Returned<'_>) -> Option<Vec<Repor
     let body = returned.body_text();
     let lower_body = body.to_lowercase();
     let from_daemon = is_daemon_sender(returned);
-    let subject_says = contains_any(&returned.subject.to_lowercase(), SUBJECT_MARKERS);
-    let body_says = contains_any(&lower_body, BODY_MARKERS);
-    if !(from_daemon && subject_says || body_says && (from_daemon || subject_says)) {
+    let subject_marks_bounce = contains_any(&returned.subject.to_lowercase(), SUBJECT_MARKERS);
+    let body_marks_bounce = contains_any(&lower_body, BODY_MARKERS);
+    if !(from_daemon && subject_marks_bounce
+        || body_marks_bounce && (from_daemon || subject_marks_bounce))
+    {
         return None;
     }
     let notice = notice_text(&body, &lower_body);
@@ -245,7 +247,7 @@ fn notice_text<'a>(body: &'a str, lower_body: &str) -> &'a str {
 }
 
 /// Lists each recipient named in `notice` with the text that follows it up to the next
-/// recipient, which holds that recipient's status and diagnostic.
+/// recipient, which contains that recipient's status and diagnostic.
 fn recipients<'a>(returned: &Returned<'_>, notice: &'a str) -> Vec<(String, &'a str)> {
     let excluded = |address: &str| {
         if returned.original.to.as_deref() == Some(address) {

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-/// What a returned message says about one recipient.
+/// The outcome for one recipient, as a returned message reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Class {
@@ -23,7 +23,7 @@ pub enum Class {
 }
 
 impl Class {
-    /// The snake_case name used in JSON output, such as `hard_bounce`.
+    /// Returns the snake_case name used in JSON output, such as `hard_bounce`.
     pub fn as_str(self) -> &'static str {
         match self {
             Class::HardBounce => "hard_bounce",

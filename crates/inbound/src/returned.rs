@@ -83,7 +83,7 @@ impl<'a> Returned<'a> {
         self.message
             .parts
             .iter()
-            .filter(|part| types.iter().any(|wanted| has_type(part, wanted)))
+            .filter(|part| types.iter().any(|expected| has_type(part, expected)))
             .collect()
     }
 
@@ -132,12 +132,12 @@ impl<'a> Returned<'a> {
     }
 }
 
-/// Returns true when the part's content type is `wanted` (such as "message/rfc822").
-pub(crate) fn has_type(part: &MessagePart<'_>, wanted: &str) -> bool {
+/// Returns true when the part's content type is `expected` (such as "message/rfc822").
+pub(crate) fn has_type(part: &MessagePart<'_>, expected: &str) -> bool {
     let Some(ctype) = part.content_type() else {
         return false;
     };
-    let (kind, subtype) = wanted.split_once('/').unwrap_or((wanted, ""));
+    let (kind, subtype) = expected.split_once('/').unwrap_or((expected, ""));
     ctype.ctype().eq_ignore_ascii_case(kind)
         && ctype
             .subtype()

@@ -2,9 +2,9 @@
 //!
 //! A hard bounce means the address is permanently dead: unknown user, no such domain,
 //! mailbox closed, disabled or moved, or a host that accepts no mail (null MX). Every other
-//! failure is soft, even with a 5.x.x code, because the next message may get through:
-//! policy and spam blocks, content rejections, a full mailbox, a message that is too large,
-//! expiry in the queue, greylisting, network errors and rate limits.
+//! failure is soft, even with a 5.x.x code, because the next message may get through. Soft
+//! failures include policy and spam blocks, content rejections, a full mailbox, a message
+//! that is too large, expiry in the queue, greylisting, network errors and rate limits.
 //!
 //! The enhanced status code alone is not enough, because many servers put 5.0.0 or 5.1.1
 //! on blocks, or send no code at all, so the diagnostic text is read as well.
@@ -78,7 +78,7 @@ const SOFT_PHRASES: &[&str] = &[
     "helo",
 ];
 
-/// Phrases that say the address does not exist or can never receive mail.
+/// Phrases that mean the address does not exist or can never receive mail.
 const HARD_PHRASES: &[&str] = &[
     "user unknown",
     "unknown user",
@@ -180,14 +180,14 @@ pub(crate) fn classify_failure(status: Option<&str>, diagnostic: &str, delayed: 
         return Class::SoftBounce;
     }
     let text = diagnostic.to_lowercase();
-    if contains_any(&text, SOFT_PHRASES) && !says_unknown_user(&text) {
+    if contains_any(&text, SOFT_PHRASES) && !names_unknown_user(&text) {
         return Class::SoftBounce;
     }
     if status.is_some_and(|code| HARD_CODES.contains(&code)) {
         return Class::HardBounce;
     }
     if status.is_some_and(|code| code.starts_with("5.7") || code.starts_with("5.3"))
-        && !says_unknown_user(&text)
+        && !names_unknown_user(&text)
     {
         return Class::SoftBounce;
     }
@@ -199,7 +199,7 @@ pub(crate) fn classify_failure(status: Option<&str>, diagnostic: &str, delayed: 
 
 /// Returns true when the text names the address as unknown in so many words, which outweighs
 /// soft words that some servers append (such as "please try again" after "user unknown").
-fn says_unknown_user(text: &str) -> bool {
+fn names_unknown_user(text: &str) -> bool {
     contains_any(
         text,
         &[
