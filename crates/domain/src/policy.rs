@@ -18,8 +18,8 @@ pub struct Policy {
     pub approval_ttl: Span,
     /// Overall budget across channels, counted in channel weights. Default 8 per 30 days.
     pub overall: Option<Limit>,
-    /// Weight of one contact on each channel in the overall budget. Channels not listed
-    /// weigh 1. Default: email 1, sms 2, phone 3.
+    /// Weight of one contact on each channel in the overall budget, from 1 to 1000.
+    /// Channels not listed weigh 1. Default: email 1, sms 2, phone 3.
     pub channel_weights: BTreeMap<Channel, u32>,
     /// Caps per channel, counted in contacts. Default none.
     pub channel_caps: BTreeMap<Channel, Limit>,

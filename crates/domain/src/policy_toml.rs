@@ -30,13 +30,17 @@ const TOP_KEYS: &[&str] = &[
 ];
 
 pub(crate) fn parse(text: &str) -> Result<Policy, Error> {
-    let mut table: Table = text
-        .parse()
-        .map_err(|error: toml::de::Error| Error::InvalidPolicy {
+    let mut table: Table = text.parse().map_err(|error: toml::de::Error| {
+        let line = error
+            .span()
+            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1)
+            .unwrap_or(1);
+        Error::InvalidPolicy {
             key: "policy".to_owned(),
             value: String::new(),
-            reason: format!("not valid TOML: {}", error.message()),
-        })?;
+            reason: format!("not valid TOML on line {line}: {}", error.message()),
+        }
+    })?;
     check_table(&mut table)?;
     Value::Table(table)
         .try_into()
@@ -460,6 +464,16 @@ mod tests {
             key_of("sales_share = { max_share = 1.5, over_last = 3 }"),
             "sales_share.max_share"
         );
+    }
+
+    #[test]
+    fn syntax_error_names_line() {
+        let error = parse("min_gap = \"1d\"\novera ll = 3\n").unwrap_err();
+
+        let Error::InvalidPolicy { reason, .. } = error else {
+            panic!("expected an invalid policy, got {error:?}");
+        };
+        assert!(reason.starts_with("not valid TOML on line 2: "), "{reason}");
     }
 
     #[test]
