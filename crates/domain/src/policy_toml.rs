@@ -33,7 +33,7 @@ pub(crate) fn parse(text: &str) -> Result<Policy, Error> {
     let mut table: Table = text.parse().map_err(|error: toml::de::Error| {
         let line = error
             .span()
-            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1)
+            .map(|span| text.get(..span.start).unwrap_or(text).matches('\n').count() + 1)
             .unwrap_or(1);
         Error::InvalidPolicy {
             key: "policy".to_owned(),
