@@ -1,13 +1,13 @@
 //! Properties of `decide` over generated histories, policies and time zones.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use tact_domain::{
-    Actor, Bucket, CalendarUnit, Channel, ConsentMark, ConsentSource, Contact, Customer,
-    CustomerId, CustomerView, Decision, Limit, Outcome, Period, Policy, Preferences, Proposal,
-    Purpose, Signal, SignalKind, Span, decide,
+    Actor, Bucket, CalendarUnit, CareCase, Channel, ConsentMark, ConsentSource, Contact, Customer,
+    CustomerId, CustomerView, Decision, Limit, LocalWindow, Outcome, Period, Policy, Preferences,
+    Proposal, Purpose, Signal, SignalKind, Span, decide,
 };
 
 const ZONES: [Tz; 4] = [
@@ -77,6 +77,14 @@ fn view(zone: Tz) -> CustomerView {
         signals: vec![],
         cases: vec![],
         suppressions: vec![],
+    }
+}
+
+fn local_window(start: (u32, u32), end: (u32, u32), days: Vec<Weekday>) -> LocalWindow {
+    LocalWindow {
+        start: NaiveTime::from_hms_opt(start.0, start.1, 0).unwrap(),
+        end: NaiveTime::from_hms_opt(end.0, end.1, 0).unwrap(),
+        days,
     }
 }
 
@@ -168,9 +176,13 @@ proptest! {
     #[test]
     fn deferral_until_is_exact(
         zone in 0..ZONES.len(),
-        history in prop::collection::vec((0..CHANNELS.len(), 0..PURPOSES.len(), 0i64..40 * 86_400), 0..25),
+        history in prop::collection::vec(
+            (0..CHANNELS.len(), 0..PURPOSES.len(), 0i64..40 * 86_400),
+            0..25,
+        ),
         negatives in prop::collection::vec(0i64..200 * 86_400, 0..4),
-        proposed in (0..CHANNELS.len(), 0..4usize),
+        extras in (0..3usize, proptest::option::of(0i64..120 * 86_400), proptest::option::of(0i64..20 * 86_400)),
+        proposed in (0..CHANNELS.len(), 0..4usize, any::<bool>()),
         offset in 0i64..300 * 86_400,
     ) {
         let zone = ZONES[zone];
@@ -189,9 +201,23 @@ proptest! {
             .into_iter()
             .map(|ago| Signal::new(SignalKind::NegativeTone, now - Duration::seconds(ago)))
             .collect();
+        let (window, declined, closed) = extras;
+        if let Some(ago) = declined {
+            signals.push(Signal::new(SignalKind::Declined, now - Duration::seconds(ago)));
+        }
         signals.sort_by_key(|s| s.at);
         customer.signals = signals;
-        let proposal = Proposal::new(CustomerId(1), CHANNELS[proposed.0].clone(), PURPOSES[proposed.1]);
+        if let Some(ago) = closed {
+            let closed_at = now - Duration::seconds(ago);
+            customer.cases.push(CareCase { opened_at: closed_at - Duration::days(3), closed_at: Some(closed_at) });
+        }
+        customer.preferences.window = match window {
+            0 => None,
+            1 => Some(local_window((9, 0), (17, 30), vec![Weekday::Mon, Weekday::Wed, Weekday::Fri])),
+            _ => Some(local_window((19, 0), (9, 0), vec![])),
+        };
+        let mut proposal = Proposal::new(CustomerId(1), CHANNELS[proposed.0].clone(), PURPOSES[proposed.1]);
+        proposal.offer = proposed.2 && PURPOSES[proposed.1] != Purpose::Care;
 
         if let Decision::Defer { until, .. } = decide(&proposal, &customer, &policy, now) {
             let at_until = decide(&proposal, &customer, &policy, until);
