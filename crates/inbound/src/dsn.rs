@@ -20,7 +20,11 @@ const STATUS_TYPES: &[&str] = &["message/delivery-status", "message/global-deliv
 pub(crate) fn classify_dsn(returned: &Returned<'_>) -> Option<Vec<Report>> {
     let mut reports = Vec::new();
     let mut succeeded = 0;
-    let notification = returned.body_text();
+    let body = returned.body_text();
+    let notification = Notification {
+        text: prefix(&body, 64 * 1024),
+        lower: prefix(&body, 64 * 1024).to_ascii_lowercase(),
+    };
     let mut sources: Vec<String> = returned
         .parts_of_type(STATUS_TYPES)
         .iter()
@@ -28,7 +32,7 @@ pub(crate) fn classify_dsn(returned: &Returned<'_>) -> Option<Vec<Report>> {
         .collect();
     // A report whose MIME boundaries are broken still carries its fields in the body text.
     if sources.is_empty() && returned.report_type.as_deref() == Some("delivery-status") {
-        sources.push(notification.clone());
+        sources.push(body.clone());
     }
     for contents in &sources {
         for group in parse_groups(contents) {
@@ -47,6 +51,12 @@ pub(crate) fn classify_dsn(returned: &Returned<'_>) -> Option<Vec<Report>> {
     (!reports.is_empty()).then_some(reports)
 }
 
+/// The human-readable part of a DSN, with a lowercase copy whose byte offsets match.
+struct Notification<'a> {
+    text: &'a str,
+    lower: String,
+}
+
 enum Outcome {
     Failed(Report),
     Succeeded,
@@ -59,7 +69,7 @@ fn prefix_bytes(bytes: &[u8], max: usize) -> &[u8] {
 fn recipient_report(
     returned: &Returned<'_>,
     group: &[(String, String)],
-    notification: &str,
+    notification: &Notification<'_>,
 ) -> Option<Outcome> {
     let final_recipient = field(group, "final-recipient").and_then(clean_address);
     let original_recipient = field(group, "original-recipient").and_then(clean_address);
@@ -124,11 +134,11 @@ fn recipient_report(
 /// next paragraph too when the first holds only the address (at most 1 KiB), or nothing when
 /// the notification does not name it. A DSN without `Diagnostic-Code` often explains the
 /// failure only there.
-fn notice_about<'a>(notification: &'a str, recipient: &str) -> &'a str {
-    let lower = notification.to_ascii_lowercase();
-    let Some(position) = lower.find(recipient) else {
+fn notice_about<'a>(notification: &Notification<'a>, recipient: &str) -> &'a str {
+    let Some(position) = notification.lower.find(recipient) else {
         return "";
     };
+    let notification = notification.text;
     let start = notification[..position].rfind('\n').map_or(0, |p| p + 1);
     let rest = prefix(&notification[start..], 1024);
     let paragraph_end = |from: usize| {

@@ -48,6 +48,7 @@
 
 mod auto_reply;
 mod dsn;
+mod error;
 mod feedback;
 mod fields;
 mod plain_bounce;
@@ -57,6 +58,7 @@ mod ses;
 mod severity;
 mod text;
 
+pub use error::Error;
 pub use report::{Class, Report, to_json_line};
 
 use mail_parser::MessageParser;

@@ -160,6 +160,9 @@ const COPY_MARKERS: &[&str] = &[
 /// address list cannot turn into thousands of reports.
 const MAX_RECIPIENTS: usize = 50;
 
+/// Largest number of addresses in one notice that are checked as recipients.
+const MAX_CANDIDATES: usize = 1000;
+
 /// Reads `returned` as a plain-text bounce, if both its sender or subject and its body say
 /// so. Returns one report per recipient found, or one report without a recipient when the
 /// notice names none.
@@ -266,7 +269,9 @@ fn recipients<'a>(returned: &Returned<'_>, notice: &'a str) -> Vec<(String, &'a 
                 .is_some_and(|id| id.eq_ignore_ascii_case(address))
     };
     let mut found: Vec<(String, usize)> = Vec::new();
-    for candidate in find_addresses(notice) {
+    // A notice that quotes thousands of addresses is cut short, because each check scans
+    // back to the start of the candidate's line.
+    for candidate in find_addresses(notice).into_iter().take(MAX_CANDIDATES) {
         let seen = found
             .iter()
             .any(|(address, _)| *address == candidate.address);

@@ -1,9 +1,13 @@
 //! The result type: one report per recipient of a returned message.
 
-use serde::Serialize;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
 
 /// The outcome for one recipient, as a returned message reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Class {
     /// The address is permanently dead (unknown user, no such domain, mailbox closed or
@@ -35,6 +39,31 @@ impl Class {
     }
 }
 
+impl FromStr for Class {
+    type Err = Error;
+
+    /// Parses a snake_case class name such as `hard_bounce`.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`Error::UnknownClass`] for any other text.
+    fn from_str(name: &str) -> Result<Class, Error> {
+        let classes = [
+            Class::HardBounce,
+            Class::SoftBounce,
+            Class::Complaint,
+            Class::AutoReply,
+            Class::NotReturned,
+        ];
+        classes
+            .into_iter()
+            .find(|class| class.as_str() == name)
+            .ok_or_else(|| Error::UnknownClass {
+                name: name.to_string(),
+            })
+    }
+}
+
 impl std::fmt::Display for Class {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter.write_str(self.as_str())
@@ -44,7 +73,7 @@ impl std::fmt::Display for Class {
 /// One recipient's outcome, read from one returned message.
 ///
 /// Addresses are lowercased and carry no angle brackets or `rfc822;` prefix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     /// The class of the outcome.
     pub class: Class,
@@ -128,6 +157,40 @@ mod tests {
         };
         let expected = r#"{"class":"hard_bounce","recipient":"kijitora@example.jp","status":"5.1.1","reason":"550 5.1.1 User unknown","delivery":17}"#;
         assert_eq!(to_json_line(&report, Some(17)), expected);
+    }
+
+    #[test]
+    fn class_names_round_trip() {
+        for name in [
+            "hard_bounce",
+            "soft_bounce",
+            "complaint",
+            "auto_reply",
+            "not_returned",
+        ] {
+            let class: Class = name.parse().unwrap();
+            assert_eq!(class.as_str(), name);
+            assert_eq!(
+                serde_json::to_string(&class).unwrap(),
+                format!("\"{name}\"")
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_class_name_is_rejected() {
+        let error = "bounce".parse::<Class>().unwrap_err();
+        assert_eq!(
+            error,
+            Error::UnknownClass {
+                name: "bounce".into()
+            }
+        );
+        assert!(
+            error
+                .to_string()
+                .starts_with("unknown returned-mail class \"bounce\"")
+        );
     }
 
     #[test]

@@ -11,6 +11,9 @@ use crate::text::{clean_address, find_verp, prefix};
 /// are short, and reading a 20 MB attachment as text would only cost time.
 const TEXT_SCAN_BYTES: usize = 256 * 1024;
 
+/// Largest amount of text, in bytes, that [`Returned::body_text`] returns over all parts.
+const BODY_TEXT_BYTES: usize = 1024 * 1024;
+
 /// Headers of the enclosed original message that map a report back to its delivery.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Original {
@@ -93,8 +96,8 @@ impl<'a> Returned<'a> {
     }
 
     /// Returns the human-readable text of the notification: the decoded text parts of the
-    /// top level, with HTML tags removed when there is no plain text, each cut to a bounded
-    /// length.
+    /// top level, with HTML tags removed when there is no plain text. Each part is cut to
+    /// 256 KiB and the whole to 1 MiB.
     pub(crate) fn body_text(&self) -> String {
         let mut text = String::new();
         for part in &self.message.parts {
@@ -128,6 +131,8 @@ impl<'a> Returned<'a> {
             let end = raw.len().min(start + TEXT_SCAN_BYTES);
             text.push_str(&String::from_utf8_lossy(&raw[start..end]));
         }
+        let kept = prefix(&text, BODY_TEXT_BYTES).len();
+        text.truncate(kept);
         text
     }
 }
@@ -182,6 +187,9 @@ fn header_block(message: &Message<'_>) -> String {
         block.push_str(": ");
         block.push_str(&value_text(header.value()));
         block.push('\n');
+        if block.len() > TEXT_SCAN_BYTES {
+            break;
+        }
     }
     block
 }

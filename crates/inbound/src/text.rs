@@ -214,9 +214,12 @@ pub(crate) fn find_verp(text: &str) -> Option<String> {
                 .chars()
                 .next_back()
                 .is_some_and(is_address_char);
-        let end = lower[start..]
+        // An address has at most 254 characters, so a longer run is no address and scanning
+        // it again for every "bounces+" inside would take quadratic time.
+        let window = prefix(&lower[start..], 320);
+        let end = window
             .find(|c: char| !is_address_char(c))
-            .map_or(lower.len(), |offset| start + offset);
+            .map_or(start + window.len(), |offset| start + offset);
         let candidate = lower[start..end].trim_end_matches('.');
         if at_word_start && is_address(candidate) {
             return Some(candidate.to_string());
@@ -329,5 +332,6 @@ mod tests {
             Some("bounces+42-abc123@mail.example.com".into())
         );
         assert_eq!(find_verp("xbounces+1-a@example.com"), None);
+        assert_eq!(find_verp(&"bounces+".repeat(100_000)), None);
     }
 }

@@ -159,3 +159,58 @@ fn header_only_garbage_classifies() {
         assert!(!reports.is_empty(), "{input:?}");
     }
 }
+
+#[test]
+fn repetitive_input_stays_linear() {
+    let mut raw = String::from(
+        "From: MAILER-DAEMON@mx.example.org\r\nSubject: Undelivered Mail Returned to Sender\r\n",
+    );
+    raw.push_str("X-Note: ");
+    raw.push_str(&"bounces+".repeat(50_000));
+    raw.push_str("\r\n\r\nThe message could not be delivered to these recipients:\r\n");
+    for index in 0..20_000 {
+        raw.push_str(&format!(
+            "<user{index}@example.org>: 550 5.1.1 User unknown @@@ a@b@c\r\n"
+        ));
+    }
+
+    let started = std::time::Instant::now();
+    let reports = classify(raw.as_bytes());
+    let elapsed = started.elapsed();
+
+    assert_eq!(reports.len(), 50);
+    assert_eq!(reports[0].recipient.as_deref(), Some("user0@example.org"));
+    assert_eq!(reports[0].class, Class::HardBounce);
+    // Generous bound for a debug build on a loaded machine; quadratic scans take minutes.
+    assert!(elapsed.as_secs() < 20, "took {elapsed:?}");
+}
+
+#[test]
+fn dsn_with_many_recipients_classifies() {
+    let mut raw = String::from(
+        "From: MAILER-DAEMON@mx.example.org\r\n\
+         Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n\
+         --b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n",
+    );
+    for index in 0..5_000 {
+        raw.push_str(&format!(
+            "Final-Recipient: rfc822; user{index}@example.org\r\nAction: failed\r\n\
+             Status: 5.2.2\r\n\r\n"
+        ));
+    }
+    raw.push_str("--b--\r\n");
+
+    let reports = classify(raw.as_bytes());
+
+    assert_eq!(reports.len(), 5_000);
+    assert_eq!(
+        reports[4_999].recipient.as_deref(),
+        Some("user4999@example.org")
+    );
+    assert!(
+        reports
+            .iter()
+            .all(|report| report.class == Class::SoftBounce)
+    );
+}
