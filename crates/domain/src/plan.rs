@@ -53,8 +53,8 @@ mod tests {
 
     #[test]
     fn plan_honours_priority_order() {
-        // The default monthly bucket lets only one of three proposals through now: the one
-        // with the highest priority, even though it comes last. The others wait 30 days.
+        // The minimum gap of 24 hours lets only one of three proposals through now: the one
+        // with the highest priority, even though it comes last. The others wait a day.
         let mut customer = view();
         let now = utc(2026, 6, 10, 10, 0);
         let newsletter = proposal(Channel::EMAIL, Purpose::Value);
@@ -73,8 +73,8 @@ mod tests {
         let kinds: Vec<&str> = decisions.iter().map(Decision::kind).collect();
         assert_eq!(kinds, ["defer", "defer", "approve"]);
         let rules: Vec<RuleId> = decisions[0].reasons().iter().map(|r| r.rule).collect();
-        assert_eq!(decisions[0].until(), Some(utc(2026, 7, 10, 10, 0)));
-        assert_eq!(rules, [RuleId::BucketCadence]);
+        assert_eq!(decisions[0].until(), Some(utc(2026, 6, 11, 10, 0)));
+        assert_eq!(rules, [RuleId::MinGap]);
         assert_eq!(customer.contacts.len(), 1);
         assert_eq!(customer.contacts[0].channel, Channel::PHONE);
         assert_eq!(customer.contacts[0].outcome, Outcome::Pending);

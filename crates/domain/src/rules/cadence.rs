@@ -36,15 +36,19 @@ pub(crate) fn channel_cadence(context: &Context<'_>, at: DateTime<Utc>) -> Verdi
     verdict(context, found, limit, 1, "contact", owner)
 }
 
-/// Limits all non-transactional contacts to the cadence of the customer's effective bucket,
-/// when the customer stated no overall cadence of their own.
+/// Limits marketing contacts (sales, value and survey) to the cadence of the customer's
+/// effective bucket, when the customer stated no overall cadence of their own.
+///
+/// Care contacts neither wait for the bucket nor use it up, so a support reply is not held
+/// back by last week's newsletter. They still count against the caps and the minimum gap.
 ///
 /// The effective bucket is the stated one, else the assigned one, else the policy default,
 /// lowered one step by a run of ignored emails and by repeated negative signals. Negative
 /// signals leave the repeat window over time, so the bucket can rise again later. The
 /// search walks those steps, which keeps the deferral the earliest allowed instant.
 pub(crate) fn bucket_cadence(context: &Context<'_>, at: DateTime<Utc>) -> Verdict {
-    if context.view.preferences.cadence.is_some() {
+    let marketing = context.proposal.purpose.is_marketing();
+    if context.view.preferences.cadence.is_some() || !marketing {
         return Verdict::Allow;
     }
     let base = context.base_bucket();
@@ -54,9 +58,7 @@ pub(crate) fn bucket_cadence(context: &Context<'_>, at: DateTime<Utc>) -> Verdic
         let negative_steps = signals::negative_steps(context, start);
         let bucket = base.lowered(ignored_steps + negative_steps);
         let limit = context.policy.bucket_cadence(bucket);
-        let uses = context
-            .counted_in(limit.per, start)
-            .map(|contact| (contact.at, 1));
+        let uses = marketing_in(context, &limit, start);
         let next_change = signals::next_negative_expiry(context, start);
         let earliest = match room(context.zone, &limit, uses, 1, start) {
             Room::Fits { .. } => Some(start),
@@ -75,6 +77,18 @@ pub(crate) fn bucket_cadence(context: &Context<'_>, at: DateTime<Utc>) -> Verdic
     }
 }
 
+/// Counted sales, value and survey contacts that can fall inside `limit` at `at`.
+fn marketing_in<'a>(
+    context: &Context<'a>,
+    limit: &Limit,
+    at: DateTime<Utc>,
+) -> impl Iterator<Item = (DateTime<Utc>, u64)> + Clone + use<'a> {
+    context
+        .counted_in(limit.per, at)
+        .filter(|contact| contact.purpose.is_marketing())
+        .map(|contact| (contact.at, 1))
+}
+
 fn deferral(
     context: &Context<'_>,
     base: Bucket,
@@ -89,13 +103,7 @@ fn deferral(
             message: String::new(),
         };
     }
-    let used = match room(
-        context.zone,
-        limit,
-        context.counted_in(limit.per, at).map(|c| (c.at, 1)),
-        1,
-        at,
-    ) {
+    let used = match room(context.zone, limit, marketing_in(context, limit, at), 1, at) {
         Room::Fits { used } | Room::From { used, .. } | Room::Never { used } => used,
     };
     let lowering = if bucket == base {
@@ -199,6 +207,32 @@ mod tests {
                 message: message.to_owned()
             }
         );
+    }
+
+    #[test]
+    fn bucket_cadence_spares_care() {
+        // A care call neither waits for the monthly bucket nor uses it up.
+        let now = utc(2026, 6, 30, 12, 0);
+        let mut customer = view();
+        customer.contacts.push(contact(
+            Channel::EMAIL,
+            Purpose::Value,
+            utc(2026, 6, 20, 9, 0),
+        ));
+        customer.contacts.push(contact(
+            Channel::PHONE,
+            Purpose::Care,
+            utc(2026, 6, 29, 9, 0),
+        ));
+        let policy = Policy::default();
+        let care = proposal(Channel::PHONE, Purpose::Care);
+        let value = proposal(Channel::EMAIL, Purpose::Value);
+
+        let care_result = bucket_cadence(&Context::new(&care, &customer, &policy), now);
+        let value_result = bucket_cadence(&Context::new(&value, &customer, &policy), now);
+
+        assert_eq!(care_result, Verdict::Allow);
+        assert_eq!(value_result.until(), Some(utc(2026, 7, 20, 9, 0)));
     }
 
     #[test]
