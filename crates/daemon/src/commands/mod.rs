@@ -9,6 +9,7 @@ mod prefs;
 mod serve;
 
 use anyhow::Context as _;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 use tact_storage::Store;
@@ -95,6 +96,7 @@ fn init_logging(settings: &Settings, serving: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 

@@ -76,7 +76,7 @@ struct DecisionRequest {
 async fn create_decision(
     State(state): State<AppState>,
     payload: Result<Json<DecisionRequest>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<tact_domain::Decision>, ApiError> {
     let request = body(payload)?;
     let at = request.at.unwrap_or_else(|| state.now());
     let policy = state.settings().policy.clone();
@@ -94,9 +94,7 @@ async fn create_decision(
             ops::decide(store, &policy, &input, at, record).map_err(Into::into)
         })
         .await?;
-    Ok(Json(
-        serde_json::to_value(&decision).map_err(anyhow::Error::from)?,
-    ))
+    Ok(Json(decision))
 }
 
 async fn create_contact(
