@@ -5,7 +5,8 @@
 # Usage: scripts/bench-delivery.sh [messages] [rounds]   (defaults 4000 and 3)
 #
 # Each configuration runs smtp-source and tact alternately `rounds` times and reports the
-# median rate of each, because other load on the machine moves single runs by a factor of 2.
+# median rate of each and the median of the per-round ratios, because other load on the
+# machine moves single runs by a factor of 2 and a round's two runs share the same load.
 # Needs /usr/sbin/smtp-sink and /usr/sbin/smtp-source (Debian's postfix package).
 set -eu
 
@@ -48,20 +49,24 @@ tact_rate() {
 printf '%-7s %-12s %-14s %-9s %s\n' size connections smtp-source/s tact/s ratio
 for size in 2048 20480; do
     for connections in 1 4; do
-        sources="" tacts=""
+        sources="" tacts="" ratios=""
         for _ in $(seq "$rounds"); do
-            sources="$sources $(source_rate "$size" "$connections")"
-            tacts="$tacts $(tact_rate "$size" "$connections" "")"
+            s=$(source_rate "$size" "$connections")
+            t=$(tact_rate "$size" "$connections" "")
+            sources="$sources $s" tacts="$tacts $t"
+            ratios="$ratios $(awk -v t="$t" -v s="$s" 'BEGIN { printf "%.0f", 100 * t / s }')"
         done
         s=$(echo "$sources" | tr ' ' '\n' | grep . | median)
         t=$(echo "$tacts" | tr ' ' '\n' | grep . | median)
-        ratio=$(awk -v t="$t" -v s="$s" 'BEGIN { printf "%.0f%%", 100 * t / s }')
+        ratio="$(echo "$ratios" | tr ' ' '\n' | grep . | median)%"
         printf '%-7s %-12s %-14s %-9s %s\n' "$size" "$connections" "$s" "$t" "$ratio"
     done
 done
 
-# TCP_NODELAY off, one connection and fewer messages, because each waits for a delayed ACK.
-slow=$((messages / 20))
-rate=$(messages=$slow; tact_rate 2048 1 --no-nodelay)
-printf 'without TCP_NODELAY: %s messages/s (2048 bytes, 1 connection, %s messages)\n' \
-    "$rate" "$slow"
+# smtp-source does not pipeline, so also show tact without it, and without TCP_NODELAY.
+for flag in --no-pipelining --no-nodelay; do
+    for size in 2048 20480; do
+        rate=$(tact_rate "$size" 1 "$flag")
+        printf 'tact %s: %s messages/s (%s bytes, 1 connection)\n' "$flag" "$rate" "$size"
+    done
+done

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p tact-delivery --example bench_smtp -- \
-//!     --port 2525 --messages 2000 --size 2048 --connections 1 [--no-nodelay]
+//!     --port 2525 --messages 2000 --size 2048 --connections 1 [--no-nodelay] [--no-pipelining]
 //! ```
 //!
 //! The server must run on 127.0.0.1 (for example postfix's `smtp-sink`). Each message is
@@ -27,6 +27,7 @@ struct Options {
     size: usize,
     connections: usize,
     nodelay: bool,
+    pipelining: bool,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -36,11 +37,16 @@ fn parse_options() -> Result<Options, String> {
         size: 2048,
         connections: 1,
         nodelay: true,
+        pipelining: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         if flag == "--no-nodelay" {
             options.nodelay = false;
+            continue;
+        }
+        if flag == "--no-pipelining" {
+            options.pipelining = false;
             continue;
         }
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
@@ -141,6 +147,7 @@ async fn main() {
     let mut config = SmtpConfig::new("127.0.0.1", options.port, TlsMode::None);
     config.pool_size = options.connections;
     config.tcp_nodelay = options.nodelay;
+    config.pipelining = options.pipelining;
     config.hello_name = Some("bench.test".into());
     let channel = Arc::new(EmailChannel::new(config, &message_config()).unwrap());
     let body = body_for(options.size);
@@ -182,10 +189,11 @@ async fn main() {
 
     println!(
         "tact messages={} failed={failed} size={size} connections={} nodelay={} \
-         seconds={seconds:.3} rate={:.0}",
+         pipelining={} seconds={seconds:.3} rate={:.0}",
         options.messages,
         options.connections,
         options.nodelay,
+        options.pipelining,
         options.messages as f64 / seconds
     );
 }

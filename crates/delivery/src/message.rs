@@ -7,10 +7,13 @@
 //! never start a new header line. NUL characters are removed from the bodies.
 
 use chrono::{DateTime, Utc};
-use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{
+    ContentTransferEncoding, ContentType, Header, HeaderName, HeaderValue,
+};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::{Address, Message};
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::fmt;
 use tact_domain::{CustomerId, Purpose};
 
@@ -185,10 +188,10 @@ impl Composer {
                 .header(ListUnsubscribePost);
         }
 
-        let text = without_nul(&message.content().text);
+        let text = part_body(&message.content().text);
         let result = match &message.content().html {
             Some(html) => {
-                builder.multipart(MultiPart::alternative_plain_html(text, without_nul(html)))
+                builder.multipart(MultiPart::alternative_plain_html(text, part_body(html)))
             }
             None => builder.singlepart(
                 SinglePart::builder()
@@ -226,13 +229,59 @@ pub(crate) fn trim_message_end(bytes: &[u8]) -> &[u8] {
     &bytes[..end]
 }
 
-/// The body without NUL characters, which RFC 5322 forbids; copied once either way.
-fn without_nul(body: &str) -> String {
-    if body.contains('\0') {
-        body.replace('\0', "")
+/// A text or HTML part's body: CRLF line endings, no NUL (which RFC 5322 forbids), and
+/// `7bit` when it is ASCII with lines of at most 998 bytes, otherwise the encoding lettre
+/// chooses (quoted-printable or base64).
+///
+/// lettre 0.11.23 converts bare LF to CRLF by inserting one `\r` at a time, which moves the
+/// rest of the string each time and costs quadratic time in the number of lines. Converting
+/// here in one pass, and passing a 7-bit body as already encoded, avoids that.
+fn part_body(body: &str) -> Body {
+    let text = crlf_text(body);
+    if is_seven_bit(&text) {
+        Body::dangerous_pre_encoded(text.into_bytes(), ContentTransferEncoding::SevenBit)
     } else {
-        body.to_owned()
+        Body::new(text)
     }
+}
+
+fn crlf_text(body: &str) -> String {
+    let cleaned: Cow<'_, str> = if body.contains('\0') {
+        Cow::Owned(body.replace('\0', ""))
+    } else {
+        Cow::Borrowed(body)
+    };
+    let mut text = String::with_capacity(cleaned.len() + cleaned.len() / 32 + 2);
+    let mut lines = cleaned.split('\n');
+    text.push_str(lines.next().unwrap_or_default());
+    for line in lines {
+        if !text.ends_with('\r') {
+            text.push('\r');
+        }
+        text.push('\n');
+        text.push_str(line);
+    }
+    text
+}
+
+/// Whether text from [`crlf_text`] is valid as a `7bit` body: ASCII, no CR outside CRLF,
+/// and lines of at most 998 bytes (RFC 5322, section 2.1.1).
+fn is_seven_bit(text: &str) -> bool {
+    if !text.is_ascii() {
+        return false;
+    }
+    let mut line_start = 0;
+    let mut line_feeds = 0;
+    for (index, _) in text.match_indices('\n') {
+        // The line before index ends with CR, which does not count towards the limit.
+        if index - line_start > 999 {
+            return false;
+        }
+        line_start = index + 1;
+        line_feeds += 1;
+    }
+    let carriage_returns = text.bytes().filter(|byte| *byte == b'\r').count();
+    text.len() - line_start <= 998 && carriage_returns == line_feeds
 }
 
 /// Replaces characters that could end a header line or corrupt it with a space.
@@ -336,6 +385,33 @@ impl Header for ListUnsubscribePost {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crlf_text_converts_lone_lf_and_drops_nul() {
+        assert_eq!(crlf_text("a\nb\r\nc\0d\n\n"), "a\r\nb\r\ncd\r\n\r\n");
+        assert_eq!(crlf_text("\nZoë\r"), "\r\nZoë\r");
+        assert_eq!(crlf_text(""), "");
+    }
+
+    #[test]
+    fn seven_bit_needs_ascii_short_lines() {
+        assert!(is_seven_bit("plain\r\ntext\r\n"));
+        assert!(is_seven_bit(&"x".repeat(998)));
+        assert!(!is_seven_bit(&"x".repeat(999)));
+        assert!(!is_seven_bit("Zoë\r\n"));
+        assert!(!is_seven_bit("bare\rcarriage return"));
+    }
+
+    #[test]
+    fn part_body_picks_encoding() {
+        assert_eq!(
+            part_body("hi\n").encoding(),
+            ContentTransferEncoding::SevenBit
+        );
+        assert_eq!(part_body("hi\n").as_ref(), b"hi\r\n");
+        let encoding = part_body("Three tips for spring from Zoë\n").encoding();
+        assert_eq!(encoding, ContentTransferEncoding::QuotedPrintable);
+    }
 
     #[test]
     fn trim_message_end_drops_two_breaks() {
