@@ -1,10 +1,10 @@
-//! The error type of this crate. [`crate::classify`] never fails; only parsing a class name
-//! can.
+//! The error type of this crate. [`crate::classify`] never fails, so only parsing a class
+//! name returns it.
 
 /// Errors from parsing values of this crate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
-    /// A class name that is none of the five classes.
+    /// A class name that matches none of the five classes.
     #[error(
         "unknown returned-mail class {name:?}; use one of hard_bounce, soft_bounce, \
          complaint, auto_reply or not_returned"

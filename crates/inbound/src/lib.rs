@@ -81,7 +81,8 @@ use returned::Returned;
 /// The result is never empty. The function does not fail: malformed, truncated, very large
 /// or non-UTF-8 input gives a best-effort result, at worst one [`Class::NotReturned`]. A
 /// panic inside the MIME parser is caught and also gives [`Class::NotReturned`], although
-/// the panic hook still prints it. Time and memory grow linearly with the input size.
+/// the panic hook still prints it and a binary built with `panic = "abort"` still aborts.
+/// Time and memory grow linearly with the input size.
 pub fn classify(raw: &[u8]) -> Vec<Report> {
     std::panic::catch_unwind(|| classify_parsed(raw))
         .unwrap_or_else(|_| vec![Report::not_returned("the message could not be parsed")])

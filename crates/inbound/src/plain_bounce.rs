@@ -249,46 +249,16 @@ fn notice_text<'a>(body: &'a str, lower_body: &str) -> &'a str {
     &body[..cut]
 }
 
-/// Lists each recipient named in `notice` with the text that follows it up to the next
-/// recipient, which contains that recipient's status and diagnostic.
+/// Lists each recipient named in `notice` with the text about it: the whole notice when it
+/// names one recipient, and otherwise the lines from the one that names the recipient up to
+/// the line that names the next. Servers write the reason before the address as often as
+/// after it.
 fn recipients<'a>(returned: &Returned<'_>, notice: &'a str) -> Vec<(String, &'a str)> {
-    let excluded = |address: &str| {
-        if returned.original.to.as_deref() == Some(address) {
-            return false;
-        }
-        let local_part = address.split('@').next().unwrap_or_default();
-        DAEMON_LOCAL_PARTS.contains(&local_part)
-            || returned.from.as_deref() == Some(address)
-            || returned.own_addresses.iter().any(|own| own == address)
-            || returned.verp.as_deref() == Some(address)
-            || returned.original.from.as_deref() == Some(address)
-            || returned
-                .original
-                .message_id
-                .as_deref()
-                .is_some_and(|id| id.eq_ignore_ascii_case(address))
-    };
-    let mut found: Vec<(String, usize)> = Vec::new();
-    // A notice that quotes thousands of addresses is cut short, because each check scans
-    // back to the start of the candidate's line.
-    for candidate in find_addresses(notice).into_iter().take(MAX_CANDIDATES) {
-        let seen = found
-            .iter()
-            .any(|(address, _)| *address == candidate.address);
-        if !seen && !excluded(&candidate.address) && !is_context_excluded(notice, candidate.offset)
-        {
-            found.push((candidate.address, candidate.offset));
-        }
-        if found.len() == MAX_RECIPIENTS {
-            break;
-        }
-    }
-    // Each segment starts at the beginning of the line that names the recipient, because
-    // servers write the reason before the address as often as after it.
-    // With one recipient, the whole notice is about it.
+    let found = find_recipients(returned, notice);
     if let [(address, _)] = found.as_slice() {
         return vec![(address.clone(), prefix(notice, 4096))];
     }
+
     let line_start = |offset: usize| notice[..offset].rfind('\n').map_or(0, |p| p + 1);
     let mut segments = Vec::with_capacity(found.len());
     for (index, (address, offset)) in found.iter().enumerate() {
@@ -300,6 +270,49 @@ fn recipients<'a>(returned: &Returned<'_>, notice: &'a str) -> Vec<(String, &'a 
         segments.push((address.clone(), prefix(segment, 4096)));
     }
     segments
+}
+
+/// Finds the distinct recipient addresses in `notice` with the offset of their first
+/// mention, at most [`MAX_RECIPIENTS`].
+fn find_recipients(returned: &Returned<'_>, notice: &str) -> Vec<(String, usize)> {
+    let mut found: Vec<(String, usize)> = Vec::new();
+    // A notice that quotes thousands of addresses is cut short, because each check scans
+    // back to the start of the candidate's line.
+    for candidate in find_addresses(notice).into_iter().take(MAX_CANDIDATES) {
+        let seen = found
+            .iter()
+            .any(|(address, _)| *address == candidate.address);
+        let recipient = !seen
+            && !is_known_non_recipient(returned, &candidate.address)
+            && !is_context_excluded(notice, candidate.offset);
+        if recipient {
+            found.push((candidate.address, candidate.offset));
+        }
+        if found.len() == MAX_RECIPIENTS {
+            break;
+        }
+    }
+    found
+}
+
+/// Returns true for the addresses that a notice names but that never failed: the bounce's
+/// own sender and receiver, daemon addresses, the VERP address, and the original's sender
+/// and Message-ID. The original's `To` is always kept, even when it is a postmaster.
+fn is_known_non_recipient(returned: &Returned<'_>, address: &str) -> bool {
+    if returned.original.to.as_deref() == Some(address) {
+        return false;
+    }
+    let local_part = address.split('@').next().unwrap_or_default();
+    let original = &returned.original;
+    DAEMON_LOCAL_PARTS.contains(&local_part)
+        || returned.from.as_deref() == Some(address)
+        || returned.own_addresses.iter().any(|own| own == address)
+        || returned.verp.as_deref() == Some(address)
+        || original.from.as_deref() == Some(address)
+        || original
+            .message_id
+            .as_deref()
+            .is_some_and(|id| id.eq_ignore_ascii_case(address))
 }
 
 /// Line starts that show an address is not a failed recipient: a quoted header of the

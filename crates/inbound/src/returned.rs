@@ -131,8 +131,8 @@ impl<'a> Returned<'a> {
             let end = raw.len().min(start + TEXT_SCAN_BYTES);
             text.push_str(&String::from_utf8_lossy(&raw[start..end]));
         }
-        let kept = prefix(&text, BODY_TEXT_BYTES).len();
-        text.truncate(kept);
+        let bounded_len = prefix(&text, BODY_TEXT_BYTES).len();
+        text.truncate(bounded_len);
         text
     }
 }
