@@ -2,7 +2,7 @@
 
 use crate::report::{Class, Report};
 use crate::returned::Returned;
-use crate::text::{clean_address, contains_any, one_line};
+use crate::text::{contains_any, one_line};
 
 /// Subject phrases of vacation and out-of-office replies, lowercase, in several languages.
 /// Single words such as "vacation" are left out, because customers use them in ordinary
@@ -65,10 +65,9 @@ pub(crate) fn classify_auto_reply(returned: &Returned<'_>) -> Option<Report> {
     Some(Report {
         class: Class::AutoReply,
         recipient,
-        original_recipient: returned
-            .header("X-Original-To")
-            .as_deref()
-            .and_then(clean_address),
+        // The reply's own X-Original-To names the mailbox that received the reply, not
+        // the customer, so no original recipient is given.
+        original_recipient: None,
         status: None,
         reason: one_line(&reason),
         verp: returned.verp.clone(),
@@ -148,11 +147,13 @@ mod tests {
 
     #[test]
     fn auto_reply_names_sender_and_original() {
-        let raw = b"From: Kim <Kim@Example.org>\r\nAuto-Submitted: auto-replied\r\n\
+        let raw = b"From: Kim <Kim@Example.org>\r\nX-Original-To: shop@example.com\r\n\
+Auto-Submitted: auto-replied\r\n\
 Subject: Out of office\r\nIn-Reply-To: <m1@example.com>\r\n\r\nBack on Monday.\r\n";
         let reports = classify(raw);
         assert_eq!(reports.len(), 1);
         assert_eq!(reports[0].recipient.as_deref(), Some("kim@example.org"));
+        assert_eq!(reports[0].original_recipient, None);
         assert_eq!(
             reports[0].original_message_id.as_deref(),
             Some("m1@example.com")
