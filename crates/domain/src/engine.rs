@@ -91,12 +91,13 @@ fn search(context: &Context<'_>, now: DateTime<Utc>) -> Search {
     let mut candidate = now;
     let mut moved: Vec<(usize, DateTime<Utc>)> = Vec::new();
 
-    for _ in 0..MAX_ROUNDS {
+    for round in 0..MAX_ROUNDS {
         let mut latest = candidate;
-        let mut movers: Vec<usize> = Vec::new();
+        // A bit per rule index; the table has fewer than 64 rules.
+        let mut movers: u64 = 0;
         let mut denials: Vec<(usize, DateTime<Utc>)> = Vec::new();
         for (index, rule) in RULES.iter().enumerate() {
-            if transactional && !rule.transactional {
+            if (transactional && !rule.transactional) || (round > 0 && rule.fixed) {
                 continue;
             }
             match (rule.check)(context, candidate) {
@@ -105,9 +106,9 @@ fn search(context: &Context<'_>, now: DateTime<Utc>) -> Search {
                 Verdict::Defer { until, .. } if until > candidate && until >= latest => {
                     if until > latest {
                         latest = until;
-                        movers.clear();
+                        movers = 0;
                     }
-                    movers.push(index);
+                    movers |= 1 << index;
                 }
                 Verdict::Defer { .. } => {}
             }
@@ -115,7 +116,7 @@ fn search(context: &Context<'_>, now: DateTime<Utc>) -> Search {
         if !denials.is_empty() {
             return Search::Denied(denials);
         }
-        for index in movers {
+        for index in (0..RULES.len()).filter(|index| movers & (1 << index) != 0) {
             if !moved.iter().any(|(known, _)| *known == index) {
                 moved.push((index, candidate));
             }

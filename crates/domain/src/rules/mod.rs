@@ -153,31 +153,50 @@ pub(crate) struct Rule {
     pub id: RuleId,
     /// Whether the rule also checks transactional messages.
     pub transactional: bool,
+    /// Whether the verdict is the same at every candidate instant, so the search runs the
+    /// rule in its first round only.
+    pub fixed: bool,
     pub check: fn(&Context<'_>, DateTime<Utc>) -> Verdict,
 }
 
-const fn rule(id: RuleId, check: fn(&Context<'_>, DateTime<Utc>) -> Verdict) -> Rule {
+type Check = fn(&Context<'_>, DateTime<Utc>) -> Verdict;
+
+/// A rule that depends on the candidate instant and skips transactional messages.
+const fn rule(id: RuleId, check: Check) -> Rule {
     Rule {
         id,
         transactional: false,
+        fixed: false,
         check,
     }
 }
 
-const fn always(id: RuleId, check: fn(&Context<'_>, DateTime<Utc>) -> Verdict) -> Rule {
+/// A rule whose verdict does not depend on the candidate instant.
+const fn fixed(id: RuleId, check: Check) -> Rule {
+    Rule {
+        id,
+        transactional: false,
+        fixed: true,
+        check,
+    }
+}
+
+/// A fixed rule that also checks transactional messages.
+const fn always(id: RuleId, check: Check) -> Rule {
     Rule {
         id,
         transactional: true,
+        fixed: true,
         check,
     }
 }
 
 /// The rules in evaluation order, which is also the order of [`RuleId`].
 pub(crate) const RULES: &[Rule] = &[
-    rule(RuleId::DoNotContact, consent::do_not_contact),
-    rule(RuleId::MarketingOptOut, consent::marketing_opt_out),
-    rule(RuleId::ChannelOptOut, consent::channel_opt_out),
-    rule(RuleId::TopicOptOut, consent::topic_opt_out),
+    fixed(RuleId::DoNotContact, consent::do_not_contact),
+    fixed(RuleId::MarketingOptOut, consent::marketing_opt_out),
+    fixed(RuleId::ChannelOptOut, consent::channel_opt_out),
+    fixed(RuleId::TopicOptOut, consent::topic_opt_out),
     rule(RuleId::Paused, consent::paused),
     always(RuleId::Suppressed, address::suppressed),
     always(RuleId::NoAddress, address::no_address),
@@ -192,12 +211,15 @@ pub(crate) const RULES: &[Rule] = &[
     rule(RuleId::AccountContacts, account::account_contacts),
     rule(RuleId::AccountMinutes, account::account_minutes),
     rule(RuleId::OpenCareCase, care::open_care_case),
-    rule(RuleId::CareOffer, care::care_offer),
+    fixed(RuleId::CareOffer, care::care_offer),
     rule(RuleId::DeclinedTopic, care::declined_topic),
     rule(RuleId::NegativeBackoff, signals::negative_backoff),
     rule(RuleId::ContactWindow, windows::contact_window),
     rule(RuleId::QuietHours, windows::quiet_hours),
     rule(RuleId::SalesShare, share::sales_share),
-    rule(RuleId::GenericGreeting, content::generic_greeting),
-    rule(RuleId::Unpersonalised, content::unpersonalised),
+    fixed(RuleId::GenericGreeting, content::generic_greeting),
+    fixed(RuleId::Unpersonalised, content::unpersonalised),
 ];
+
+// The search keeps one bit per rule in a u64.
+const _: () = assert!(RULES.len() < 64);
