@@ -147,6 +147,16 @@ mod tests {
     }
 
     #[test]
+    fn day_start_skipped_in_santiago() {
+        // Chile moves from UTC-4 to UTC-3 at local midnight on 2026-09-06, so that day
+        // starts at 01:00 local, the instant of the change: 04:00 UTC.
+        let zone = chrono_tz::America::Santiago;
+        let midday = utc(2026, 9, 6, 16, 0);
+
+        assert_eq!(period_start(zone, CalendarUnit::Day, midday), utc(2026, 9, 6, 4, 0));
+    }
+
+    #[test]
     fn instant_of_repeated_time_new_york() {
         // 01:30 happens twice on 2026-11-01; the first is still daylight time (UTC-4).
         assert_eq!(
