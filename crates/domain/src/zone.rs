@@ -153,7 +153,10 @@ mod tests {
         let zone = chrono_tz::America::Santiago;
         let midday = utc(2026, 9, 6, 16, 0);
 
-        assert_eq!(period_start(zone, CalendarUnit::Day, midday), utc(2026, 9, 6, 4, 0));
+        assert_eq!(
+            period_start(zone, CalendarUnit::Day, midday),
+            utc(2026, 9, 6, 4, 0)
+        );
     }
 
     #[test]
