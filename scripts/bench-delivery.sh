@@ -4,9 +4,9 @@
 #
 # Usage: scripts/bench-delivery.sh [messages] [rounds]   (defaults 4000 and 3)
 #
-# Each configuration runs smtp-source and tact alternately `rounds` times and reports the
-# median rate of each and the median of the per-round ratios, because other load on the
-# machine moves single runs by a factor of 2 and a round's two runs share the same load.
+# Each configuration runs smtp-source and tact alternately `rounds` times. The script reports
+# the median rate of each and the median of the per-round ratios. Other load on the machine
+# moves single runs by a factor of 2, and a round's two runs share the same load.
 # Needs /usr/sbin/smtp-sink and /usr/sbin/smtp-source (Debian's postfix package).
 set -eu
 

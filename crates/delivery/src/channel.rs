@@ -7,7 +7,7 @@ use tact_domain::{Approval, Customer, CustomerId, DeliveryId};
 
 use crate::{Error, Rendered, SendError};
 
-/// Who receives a message: the customer and their address on the channel.
+/// The receiver of a message: the customer and their address on the channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recipient {
     /// The customer.

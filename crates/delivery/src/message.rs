@@ -21,7 +21,7 @@ use crate::channel::Ready;
 use crate::token::{LinkKey, LinkPurpose};
 use crate::{Error, Outgoing};
 
-/// Where messages come from and how their links and ids are made.
+/// Sender, links and ids of outgoing email, as in the `[message]` table of the configuration.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MessageConfig {

@@ -43,7 +43,7 @@ pub struct Template {
     has_html: bool,
 }
 
-/// What one customer's message is rendered from.
+/// The values one customer's message is rendered from.
 ///
 /// A missing `name`, `email` or `account` renders as an empty string, so `{{ name or
 /// "there" }}` works. Imported `fields` are top-level variables; a field with the name of a

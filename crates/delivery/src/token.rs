@@ -46,7 +46,7 @@ pub const MIN_SECRET_LEN: usize = 32;
 /// between daemons.
 const MAX_CLOCK_SKEW_SECONDS: i64 = 300;
 
-/// What a link lets its holder do.
+/// The action a link allows its holder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LinkPurpose {
     /// Unsubscribe from marketing, including one-click unsubscribe (RFC 8058).
@@ -72,7 +72,7 @@ impl LinkPurpose {
     }
 }
 
-/// Why a token or VERP address was rejected.
+/// The reason a token or VERP address was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TokenError {

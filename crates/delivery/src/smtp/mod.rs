@@ -3,10 +3,9 @@
 //! lettre 0.11.23's own transport never sets `TCP_NODELAY`, so on a reused connection each
 //! message waits for the peer's delayed ACK (about 40 ms on Linux loopback), and its pool
 //! sends a `NOOP` before every reuse. This channel opens the TCP stream itself with
-//! `TCP_NODELAY` set, hands it to lettre's [`AsyncSmtpConnection`], and keeps its own
-//! bounded pool that reuses idle connections without a `NOOP`: a connection that the server
-//! closed while idle fails at `MAIL`, before any message data is sent, and the send is
-//! repeated once on a new connection.
+//! `TCP_NODELAY` set and hands it to lettre's [`AsyncSmtpConnection`]. Its own bounded pool
+//! reuses idle connections without a `NOOP`. A connection that the server closed while idle
+//! fails before any message data is sent, so the send is repeated once on a new connection.
 
 use async_trait::async_trait;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
@@ -33,7 +32,7 @@ use crate::{Channel, Error, MessageConfig, Ready, Receipt, SendError};
 
 type SmtpError = lettre::transport::smtp::Error;
 
-/// How the connection to the SMTP server is secured.
+/// Transport security of the connection to the SMTP server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TlsMode {
@@ -71,7 +70,7 @@ pub struct SmtpConfig {
     /// The port. Default 25 for `none`, 587 for `starttls` and 465 for `tls`.
     #[serde(default)]
     pub port: Option<u16>,
-    /// How the connection is secured. Default `starttls`.
+    /// Transport security. Default `starttls`.
     #[serde(default)]
     pub tls: TlsMode,
     /// The user name for `AUTH` (PLAIN or LOGIN). No authentication when absent.
@@ -463,9 +462,12 @@ impl Channel for EmailChannel {
             .send_on_pool(&envelope, trim_message_end(&formatted))
             .await?;
         let lines: Vec<&str> = response.message().collect();
+        let reply = format!("{} {}", u16::from(response.code()), lines.join(" "));
+        tracing::debug!(delivery.id = ready.message().delivery().0, smtp.reply = %reply,
+            "message accepted");
         Ok(Receipt {
             message_id: self.composer.message_id(ready.message()),
-            reply: format!("{} {}", u16::from(response.code()), lines.join(" ")),
+            reply,
         })
     }
 }

@@ -15,7 +15,7 @@ pub(super) struct Session {
     pub(super) pipelining: bool,
 }
 
-/// How one SMTP transaction ended.
+/// The result of one SMTP transaction.
 pub(super) enum Outcome {
     Sent(Response),
     /// The reused connection failed before the message data was sent, so nothing was
@@ -30,8 +30,8 @@ pub(super) enum Outcome {
 }
 
 impl EmailChannel {
-    /// Runs `MAIL`, `RCPT`, `DATA` and the message on one connection. `reused` tells
-    /// whether the connection served an earlier message.
+    /// Runs `MAIL`, `RCPT`, `DATA` and the message on one connection. `reused` is true when
+    /// the connection served an earlier message.
     pub(super) async fn transact(
         &self,
         session: &mut Session,
@@ -150,7 +150,7 @@ impl EmailChannel {
     }
 }
 
-/// Whether the server answered with a negative reply, rather than the network failing.
+/// Whether the server sent a negative reply, rather than the network failing.
 fn is_reply(error: &SmtpError) -> bool {
     error.is_transient() || error.is_permanent()
 }
@@ -160,7 +160,7 @@ fn is_reply(error: &SmtpError) -> bool {
 /// lettre's own `message` then sends.
 ///
 /// lettre's `message` stuffs byte by byte into a second buffer and writes the terminator
-/// with a second system call; this block is built with whole-slice copies and goes out in
+/// with a second system call. This block is built with whole-slice copies and goes out in
 /// one write.
 fn data_block(bytes: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(bytes).ok()?;
