@@ -109,7 +109,7 @@ fn campaign_from_row(row: &Row<'_>) -> Result<Campaign> {
         name: row.get(1)?,
         channel: parse_channel("campaign", id, &channel)?,
         purpose: parse_purpose("campaign", id, &purpose)?,
-        topic: parse_topic("campaign", id, row.get(4)?)?,
+        topic: parse_topic("campaign", id, row.get::<_, Option<String>>(4)?.as_deref())?,
         audience: from_json("campaign", id, &audience)?,
         priority: row.get(6)?,
         offer: row.get(7)?,

@@ -78,9 +78,9 @@ pub(crate) fn parse_channel(entity: &'static str, id: i64, text: &str) -> Result
 pub(crate) fn parse_topic(
     entity: &'static str,
     id: i64,
-    text: Option<String>,
+    text: Option<&str>,
 ) -> Result<Option<Topic>> {
-    text.map(|text| Topic::parse(&text).map_err(|error| invalid(entity, id, error)))
+    text.map(|text| Topic::parse(text).map_err(|error| invalid(entity, id, error)))
         .transpose()
 }
 

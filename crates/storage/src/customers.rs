@@ -153,7 +153,7 @@ pub(crate) const CUSTOMER_COLUMNS: &str =
 /// Reads a customer from the columns of [`CUSTOMER_COLUMNS`], starting at column 0.
 pub(crate) fn customer_from_row(row: &Row<'_>) -> Result<Customer> {
     let id: i64 = row.get(0)?;
-    let time_zone: String = row.get(5)?;
+    let time_zone = crate::history::text_at(row, 5)?;
     let time_zone = time_zone.parse::<Tz>().map_err(|_| Error::InvalidRow {
         entity: "customer",
         id,
@@ -441,5 +441,9 @@ fn preferences_in(connection: &rusqlite::Connection, id: CustomerId) -> Result<P
 
 /// Parses the preferences column of customer `id`.
 pub(crate) fn parse_preferences(id: i64, text: &str) -> Result<Preferences> {
+    // Most customers state no wishes; skip the JSON parser for them.
+    if text == "{}" {
+        return Ok(Preferences::default());
+    }
     from_json("customer", id, text)
 }

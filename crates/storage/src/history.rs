@@ -42,20 +42,42 @@ pub(crate) const CONTACT_COLUMNS: &str =
 
 pub(crate) fn contact_from_row(row: &Row<'_>) -> Result<(ContactId, Contact)> {
     let id: i64 = row.get(0)?;
-    let channel: String = row.get(2)?;
-    let purpose: String = row.get(3)?;
-    let outcome: String = row.get(8)?;
     let contact = Contact {
         customer: CustomerId(row.get(1)?),
-        channel: parse_channel("contact", id, &channel)?,
-        purpose: parse_purpose("contact", id, &purpose)?,
-        topic: parse_topic("contact", id, row.get(4)?)?,
+        channel: parse_channel("contact", id, text_at(row, 2)?)?,
+        purpose: parse_purpose("contact", id, text_at(row, 3)?)?,
+        topic: parse_topic("contact", id, optional_text_at(row, 4)?)?,
         campaign: row.get::<_, Option<i64>>(5)?.map(CampaignId),
         at: from_ms("contact", id, row.get(6)?)?,
         duration_s: row.get(7)?,
-        outcome: parse_outcome("contact", id, &outcome)?,
+        outcome: parse_outcome("contact", id, text_at(row, 8)?)?,
     };
     Ok((ContactId(id), contact))
+}
+
+/// The text in column `index`, borrowed from the row so that no string is allocated.
+pub(crate) fn text_at<'r>(row: &'r Row<'_>, index: usize) -> Result<&'r str> {
+    let value = row.get_ref(index)?;
+    value
+        .as_str()
+        .map_err(|error| conversion_error(index, error))
+}
+
+/// The text or NULL in column `index`, borrowed from the row.
+pub(crate) fn optional_text_at<'r>(row: &'r Row<'_>, index: usize) -> Result<Option<&'r str>> {
+    let value = row.get_ref(index)?;
+    value
+        .as_str_or_null()
+        .map_err(|error| conversion_error(index, error))
+}
+
+fn conversion_error(index: usize, error: rusqlite::types::FromSqlError) -> Error {
+    let error = rusqlite::Error::FromSqlConversionFailure(
+        index,
+        rusqlite::types::Type::Text,
+        Box::new(error),
+    );
+    Error::Sqlite(error)
 }
 
 /// The columns [`signal_from_row`] reads, in order.
@@ -64,15 +86,14 @@ pub(crate) const SIGNAL_COLUMNS: &str =
 
 pub(crate) fn signal_from_row(row: &Row<'_>) -> Result<Signal> {
     let id: i64 = row.get(0)?;
-    let kind: String = row.get(2)?;
-    let channel: Option<String> = row.get(4)?;
+    let channel = optional_text_at(row, 4)?;
     Ok(Signal {
-        kind: parse_signal_kind("signal", id, &kind)?,
+        kind: parse_signal_kind("signal", id, text_at(row, 2)?)?,
         at: from_ms("signal", id, row.get(3)?)?,
         channel: channel
-            .map(|text| parse_channel("signal", id, &text))
+            .map(|text| parse_channel("signal", id, text))
             .transpose()?,
-        topic: parse_topic("signal", id, row.get(5)?)?,
+        topic: parse_topic("signal", id, optional_text_at(row, 5)?)?,
         delivery: row.get::<_, Option<i64>>(6)?.map(DeliveryId),
         machine: row.get(7)?,
         value: row.get(8)?,

@@ -140,8 +140,9 @@ fn customer_from_record(
 /// As [`import_customers`], for a header without the required columns.
 pub fn import_contacts(store: &Store, reader: impl Read) -> Result<ImportReport> {
     let required = ["external_id", "channel", "purpose", "at"];
+    let mut customers = CustomerIds::new();
     run(store, reader, &required, |tx, columns, record| {
-        let customer = customer_id(tx, columns, record)?;
+        let customer = customers.find(tx, columns, record)?;
         let contact = Contact {
             customer,
             channel: required_channel(columns, record)?,
@@ -176,8 +177,9 @@ pub fn import_contacts(store: &Store, reader: impl Read) -> Result<ImportReport>
 /// As [`import_customers`], for a header without the required columns.
 pub fn import_signals(store: &Store, reader: impl Read) -> Result<ImportReport> {
     let required = ["external_id", "kind", "at"];
+    let mut customers = CustomerIds::new();
     run(store, reader, &required, |tx, columns, record| {
-        let customer = customer_id(tx, columns, record)?;
+        let customer = customers.find(tx, columns, record)?;
         let kind_text = columns.get(record, "kind").unwrap_or_default();
         let kind = SignalKind::parse(kind_text).ok_or_else(|| {
             let names: Vec<&str> = SignalKind::ALL.iter().map(|kind| kind.as_str()).collect();
@@ -307,14 +309,18 @@ where
             Ok(false) => break,
             Ok(true) => {}
             Err(error) if is_row_error(&error) => {
-                let line = error.position().map_or(start_line, |position| position.line());
+                let line = error
+                    .position()
+                    .map_or(start_line, |position| position.line());
                 let reason = error.to_string();
                 report.rejected.push(Rejection { line, reason });
                 continue;
             }
             Err(error) => return Err(error.into()),
         }
-        let line = record.position().map_or(start_line, |position| position.line());
+        let line = record
+            .position()
+            .map_or(start_line, |position| position.line());
         match handle_row(&transaction, &columns, &record) {
             Ok(Counted::Inserted) => report.inserted += 1,
             Ok(Counted::Updated) => report.updated += 1,
@@ -347,24 +353,50 @@ fn is_row_error(error: &csv::Error) -> bool {
     )
 }
 
-fn customer_id(
-    tx: &Connection,
-    columns: &Columns,
-    record: &StringRecord,
-) -> std::result::Result<CustomerId, String> {
-    let external_id = columns
-        .get(record, "external_id")
-        .ok_or("missing external_id")?;
-    let id: Option<i64> = tx
-        .prepare_cached("SELECT id FROM customers WHERE external_id = ?1")
-        .and_then(|mut statement| {
-            statement
-                .query_row([external_id], |row| row.get(0))
-                .optional()
-        })
-        .map_err(|error| error.to_string())?;
-    id.map(CustomerId)
-        .ok_or_else(|| format!("unknown external_id {external_id:?}: import the customer first"))
+/// Looks up customers by external id, remembering up to [`CustomerIds::CAPACITY`] of them
+/// because history files mention the same customers again and again.
+struct CustomerIds {
+    known: HashMap<String, CustomerId>,
+}
+
+impl CustomerIds {
+    const CAPACITY: usize = 1_000_000;
+
+    fn new() -> CustomerIds {
+        CustomerIds {
+            known: HashMap::new(),
+        }
+    }
+
+    fn find(
+        &mut self,
+        tx: &Connection,
+        columns: &Columns,
+        record: &StringRecord,
+    ) -> std::result::Result<CustomerId, String> {
+        let external_id = columns
+            .get(record, "external_id")
+            .ok_or("missing external_id")?;
+        if let Some(id) = self.known.get(external_id) {
+            return Ok(*id);
+        }
+        let id: Option<i64> = tx
+            .prepare_cached("SELECT id FROM customers WHERE external_id = ?1")
+            .and_then(|mut statement| {
+                statement
+                    .query_row([external_id], |row| row.get(0))
+                    .optional()
+            })
+            .map_err(|error| error.to_string())?;
+        let id = id.map(CustomerId).ok_or_else(|| {
+            format!("unknown external_id {external_id:?}: import the customer first")
+        })?;
+        if self.known.len() == Self::CAPACITY {
+            self.known.clear();
+        }
+        self.known.insert(external_id.to_owned(), id);
+        Ok(id)
+    }
 }
 
 fn required_channel(

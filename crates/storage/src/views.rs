@@ -13,7 +13,7 @@ use crate::codec::to_ms;
 use crate::customers::{CUSTOMER_COLUMNS, customer_from_row, parse_preferences};
 use crate::history::{
     CASE_COLUMNS, CONTACT_COLUMNS, SIGNAL_COLUMNS, SUPPRESSION_COLUMNS, case_from_row,
-    contact_from_row, signal_from_row, suppression_from_row,
+    contact_from_row, signal_from_row, suppression_from_row, text_at,
 };
 use crate::{Error, Result, Store};
 
@@ -198,11 +198,24 @@ struct Batch {
     last_id: i64,
 }
 
-impl Batch {
-    fn position(&self, customer: i64) -> Option<usize> {
-        self.customers
-            .binary_search_by_key(&customer, |view| view.customer.id.0)
-            .ok()
+/// Finds the view of each row's customer in a batch, for rows that arrive in customer id
+/// order: the search starts where the previous one ended.
+struct Cursor {
+    next: usize,
+}
+
+impl Cursor {
+    fn new() -> Cursor {
+        Cursor { next: 0 }
+    }
+
+    /// The index of `customer` in `views`, or `None` when the audience left it out.
+    fn find(&mut self, views: &[CustomerView], customer: i64) -> Option<usize> {
+        while self.next < views.len() && views[self.next].customer.id.0 < customer {
+            self.next += 1;
+        }
+        let view = views.get(self.next)?;
+        (view.customer.id.0 == customer).then_some(self.next)
     }
 }
 
@@ -232,10 +245,9 @@ fn customers_in_range(
     };
     while let Some(row) = rows.next()? {
         let customer = customer_from_row(row)?;
-        let preferences_text: String = row.get(9)?;
         batch.scanned += 1;
         batch.last_id = customer.id.0;
-        let preferences = parse_preferences(customer.id.0, &preferences_text)?;
+        let preferences = parse_preferences(customer.id.0, text_at(row, 9)?)?;
         if audience.includes(&preferences, customer.bucket) {
             batch.customers.push(empty_view(customer, preferences));
         }
@@ -274,9 +286,10 @@ fn load_history(tx: &Connection, batch: &mut Batch, window: Window) -> Result<()
     );
     let mut statement = tx.prepare_cached(&sql)?;
     let mut rows = statement.query(range)?;
+    let mut cursor = Cursor::new();
     while let Some(row) = rows.next()? {
         let customer: i64 = row.get(1)?;
-        if let Some(index) = batch.position(customer) {
+        if let Some(index) = cursor.find(&batch.customers, customer) {
             let (_, contact) = contact_from_row(row)?;
             batch.customers[index].contacts.push(contact);
         }
@@ -288,9 +301,10 @@ fn load_history(tx: &Connection, batch: &mut Batch, window: Window) -> Result<()
     );
     let mut statement = tx.prepare_cached(&sql)?;
     let mut rows = statement.query(range)?;
+    let mut cursor = Cursor::new();
     while let Some(row) = rows.next()? {
         let customer: i64 = row.get(1)?;
-        if let Some(index) = batch.position(customer) {
+        if let Some(index) = cursor.find(&batch.customers, customer) {
             batch.customers[index].signals.push(signal_from_row(row)?);
         }
     }
@@ -302,9 +316,10 @@ fn load_history(tx: &Connection, batch: &mut Batch, window: Window) -> Result<()
     );
     let mut statement = tx.prepare_cached(&sql)?;
     let mut rows = statement.query(range)?;
+    let mut cursor = Cursor::new();
     while let Some(row) = rows.next()? {
         let customer: i64 = row.get(1)?;
-        if let Some(index) = batch.position(customer) {
+        if let Some(index) = cursor.find(&batch.customers, customer) {
             let (_, case) = case_from_row(row)?;
             batch.customers[index].cases.push(case);
         }
@@ -316,9 +331,10 @@ fn load_history(tx: &Connection, batch: &mut Batch, window: Window) -> Result<()
     );
     let mut statement = tx.prepare_cached(&sql)?;
     let mut rows = statement.query(params![batch.first_id, batch.last_id])?;
+    let mut cursor = Cursor::new();
     while let Some(row) = rows.next()? {
         let customer: i64 = row.get(0)?;
-        if let Some(index) = batch.position(customer) {
+        if let Some(index) = cursor.find(&batch.customers, customer) {
             batch.customers[index]
                 .suppressions
                 .push(suppression_from_row(row)?);
