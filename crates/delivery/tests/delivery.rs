@@ -35,19 +35,25 @@ impl SmtpServer {
 
     /// Starts a server that advertises `PIPELINING` when `pipelining` is true.
     fn start_with(pipelining: bool, tempfail: &[&str], reject: &[&str]) -> SmtpServer {
+        let mut args = Vec::new();
+        if pipelining {
+            args.push("--pipelining".to_owned());
+        }
+        for address in tempfail {
+            args.extend(["--tempfail".to_owned(), address.to_string()]);
+        }
+        for address in reject {
+            args.extend(["--reject".to_owned(), address.to_string()]);
+        }
+        SmtpServer::spawn(&args)
+    }
+
+    /// Starts `smtp_server.py` with `args` added to its output directory.
+    fn spawn(args: &[String]) -> SmtpServer {
         let out = tempfile::tempdir().unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_server.py");
         let mut command = Command::new("/usr/bin/python3");
-        command.arg(script).arg("--out").arg(out.path());
-        if pipelining {
-            command.arg("--pipelining");
-        }
-        for address in tempfail {
-            command.arg("--tempfail").arg(address);
-        }
-        for address in reject {
-            command.arg("--reject").arg(address);
-        }
+        command.arg(script).arg("--out").arg(out.path()).args(args);
         let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
@@ -77,6 +83,11 @@ impl SmtpServer {
             ));
         }
         stored
+    }
+
+    /// The accepted logins, one `<mechanism> <user>` line each.
+    fn logins(&self) -> String {
+        std::fs::read_to_string(self.out.path().join("auth")).unwrap_or_default()
     }
 
     /// How many transactions arrived pipelined.
@@ -550,4 +561,172 @@ async fn maildir_expired_approval_writes_nothing() {
     assert!(matches!(error, SendError::Expired { .. }), "{error:?}");
     assert_eq!(maildir_files(dir.path(), "new"), Vec::<PathBuf>::new());
     assert_eq!(maildir_files(dir.path(), "tmp"), Vec::<PathBuf>::new());
+}
+
+/// A private CA and a server certificate for `localhost` and 127.0.0.1, made with openssl.
+struct TestCertificates {
+    dir: tempfile::TempDir,
+}
+
+impl TestCertificates {
+    fn create() -> TestCertificates {
+        let dir = tempfile::tempdir().unwrap();
+        let ext = dir.path().join("server.ext");
+        std::fs::write(
+            &ext,
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+             extendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let steps: [Vec<&str>; 3] = [
+            [
+                &["req", "-x509"][..],
+                &ec,
+                &["-keyout", "ca.key", "-out", "ca.pem"],
+            ]
+            .concat(),
+            [
+                &["req"][..],
+                &ec,
+                &["-keyout", "server.key", "-out", "server.csr"],
+            ]
+            .concat(),
+            vec![
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.pem",
+                "-extfile",
+                "server.ext",
+            ],
+        ];
+        for (index, step) in steps.iter().enumerate() {
+            let subject = if index == 0 {
+                "/CN=tact test CA"
+            } else {
+                "/CN=localhost"
+            };
+            let mut command = Command::new("openssl");
+            command.args(step).current_dir(dir.path());
+            if index < 2 {
+                command.args(["-subj", subject, "-days", "2"]);
+            } else {
+                command.args(["-days", "2"]);
+            }
+            let output = command.output().unwrap();
+            assert!(output.status.success(), "{output:?}");
+        }
+        TestCertificates { dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_string_lossy().into_owned()
+    }
+
+    /// Arguments that make `smtp_server.py` use the server certificate and the account
+    /// `tact` with password `s3cret`.
+    fn server_args(&self, implicit: bool) -> Vec<String> {
+        let mut args = vec![
+            "--cert".to_owned(),
+            self.path("server.pem"),
+            "--key".to_owned(),
+            self.path("server.key"),
+            "--user".to_owned(),
+            "tact".to_owned(),
+            "--password".to_owned(),
+            "s3cret".to_owned(),
+        ];
+        if implicit {
+            args.push("--implicit-tls".to_owned());
+        }
+        args
+    }
+}
+
+fn tls_channel(
+    server: &SmtpServer,
+    certificates: Option<&TestCertificates>,
+    tls: TlsMode,
+    password: &str,
+) -> EmailChannel {
+    let mut config = SmtpConfig::new("localhost", server.port, tls);
+    config.hello_name = Some("client.test".into());
+    config.timeout_seconds = 5;
+    config.username = Some("tact".into());
+    config.password = Some(password.into());
+    config.ca_file = certificates.map(|c| c.path("ca.pem").into());
+    EmailChannel::new(config, &message_config()).unwrap()
+}
+
+#[tokio::test]
+async fn starttls_with_auth_delivers() {
+    let certificates = TestCertificates::create();
+    let server = SmtpServer::spawn(&certificates.server_args(false));
+    let channel = tls_channel(&server, Some(&certificates), TlsMode::Starttls, "s3cret");
+    let message = outgoing(50, "Max", "max@example.com", "Encrypted");
+
+    let receipt = channel.send(&message, now()).await.unwrap();
+
+    assert_eq!(receipt.reply, "250 2.0.0 Ok: queued as 1");
+    assert_eq!(server.logins(), "PLAIN tact\n");
+    assert_eq!(server.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn implicit_tls_with_auth_delivers() {
+    let certificates = TestCertificates::create();
+    let server = SmtpServer::spawn(&certificates.server_args(true));
+    let channel = tls_channel(&server, Some(&certificates), TlsMode::Tls, "s3cret");
+    let message = outgoing(51, "Ned", "ned@example.com", "Encrypted");
+
+    let receipt = channel.send(&message, now()).await.unwrap();
+
+    assert_eq!(receipt.reply, "250 2.0.0 Ok: queued as 1");
+    assert_eq!(server.logins(), "PLAIN tact\n");
+    assert_eq!(server.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn wrong_password_is_transient_not_bounce() {
+    let certificates = TestCertificates::create();
+    let server = SmtpServer::spawn(&certificates.server_args(false));
+    let channel = tls_channel(&server, Some(&certificates), TlsMode::Starttls, "wrong");
+    let message = outgoing(52, "Ola", "ola@example.com", "Denied");
+
+    let error = channel.send(&message, now()).await.unwrap_err();
+
+    assert!(matches!(error, SendError::Connection { .. }), "{error:?}");
+    assert_eq!(error.code(), Some(535));
+    assert!(error.is_transient());
+    assert!(!error.is_bounce());
+    assert_eq!(server.messages().len(), 0);
+}
+
+#[tokio::test]
+async fn untrusted_certificate_is_rejected() {
+    let certificates = TestCertificates::create();
+    let server = SmtpServer::spawn(&certificates.server_args(false));
+    let channel = tls_channel(&server, None, TlsMode::Starttls, "s3cret");
+    let message = outgoing(53, "Pia", "pia@example.com", "Untrusted");
+
+    let error = channel.send(&message, now()).await.unwrap_err();
+
+    assert!(matches!(error, SendError::Connection { .. }), "{error:?}");
+    assert!(error.to_string().contains("certificate"), "{error}");
+    assert_eq!(server.logins(), "");
+    assert_eq!(server.messages().len(), 0);
 }

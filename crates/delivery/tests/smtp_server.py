@@ -6,15 +6,20 @@ directory. Each MAIL that arrives with further commands already buffered behind 
 line to the file "pipelined". Recipients given with --tempfail get 451 for their first RCPT and are accepted
 afterwards; recipients given with --reject always get 550. With --pipelining the server
 advertises PIPELINING (RFC 2920); aiosmtpd reads pipelined commands in order either way.
+
+With --cert and --key the server offers STARTTLS, or with --implicit-tls speaks TLS from the
+first byte. With --user and --password it accepts AUTH PLAIN and LOGIN for that account only,
+and appends each accepted login to the file "auth".
 """
 
 import argparse
 import asyncio
 import json
 import os
+import ssl
 import sys
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult
 
 
 class Handler:
@@ -60,21 +65,49 @@ class Handler:
         return "250 2.0.0 Ok: queued as %d" % self.count
 
 
+def authenticator(out_dir, user, password):
+    def check(server, session, envelope, mechanism, auth_data):
+        ok = auth_data.login.decode() == user and auth_data.password.decode() == password
+        if ok:
+            with open(os.path.join(out_dir, "auth"), "a") as log:
+                log.write("%s %s\n" % (mechanism, user))
+        return AuthResult(success=ok, handled=False)
+
+    return check
+
+
 async def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
     parser.add_argument("--tempfail", action="append", default=[])
     parser.add_argument("--reject", action="append", default=[])
     parser.add_argument("--pipelining", action="store_true")
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
+    parser.add_argument("--implicit-tls", action="store_true")
+    parser.add_argument("--user")
+    parser.add_argument("--password")
     parser.add_argument("--max-seconds", type=float, default=120.0)
     args = parser.parse_args()
 
     handler = Handler(args.out, args.tempfail, args.reject, args.pipelining)
+    context = None
+    if args.cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.cert, args.key)
+    options = {"hostname": "sink.test", "enable_SMTPUTF8": True}
+    if args.user:
+        options["authenticator"] = authenticator(args.out, args.user, args.password)
+        # With implicit TLS the session is encrypted before SMTP starts.
+        options["auth_require_tls"] = not args.implicit_tls
+    if context and not args.implicit_tls:
+        options["tls_context"] = context
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: SMTP(handler, hostname="sink.test", enable_SMTPUTF8=True),
+        lambda: SMTP(handler, **options),
         host="127.0.0.1",
         port=0,
+        ssl=context if args.implicit_tls else None,
     )
     print(server.sockets[0].getsockname()[1], flush=True)
     # The server stops by itself even if the test that started it never does.
