@@ -23,10 +23,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => 1_000_000,
     };
     // A third argument names a folder that keeps the filled database between runs.
-    let kept = std::env::args().nth(3).map(std::path::PathBuf::from);
+    let kept_folder = std::env::args().nth(3).map(std::path::PathBuf::from);
     let folder = tempfile::tempdir()?;
-    let views_path = match &kept {
-        Some(kept) => kept.join(format!("views-{customers}.db")),
+    let views_path = match &kept_folder {
+        Some(folder) => folder.join(format!("views-{customers}.db")),
         None => folder.path().join("views.db"),
     };
     let now = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
@@ -172,7 +172,7 @@ fn bench_import(
     Ok(())
 }
 
-/// The process's peak resident memory (VmHWM) in kB, or 0 where /proc is missing.
+/// Reads the process's peak resident memory (VmHWM) in kB, or 0 where /proc is missing.
 fn peak_memory_kb() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -182,7 +182,7 @@ fn peak_memory_kb() -> u64 {
         .unwrap_or(0)
 }
 
-/// User plus system CPU time of this process in seconds, from /proc/self/stat (clock ticks
+/// Reads the user plus system CPU time of this process in seconds, from /proc/self/stat (clock ticks
 /// of 1/100 s), or 0 where /proc is missing.
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();

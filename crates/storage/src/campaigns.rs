@@ -11,7 +11,7 @@ use crate::codec::{from_json, from_ms, parse_channel, parse_enum, parse_purpose,
 use crate::customers::check_text;
 use crate::{Audience, Error, Result, Store};
 
-/// Where a campaign is in its life.
+/// The stage of a campaign's life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CampaignStatus {
@@ -40,11 +40,11 @@ pub struct NewCampaign {
     pub name: String,
     /// The channel it is sent on.
     pub channel: Channel,
-    /// Why it is sent.
+    /// The purpose of its messages.
     pub purpose: Purpose,
-    /// What it is about.
+    /// The topic of its messages.
     pub topic: Option<Topic>,
-    /// Who it goes to.
+    /// The customers it addresses.
     pub audience: Audience,
     /// Higher goes first when campaigns compete for the same customers.
     pub priority: i32,
@@ -69,11 +69,11 @@ pub struct Campaign {
     pub name: String,
     /// The channel it is sent on.
     pub channel: Channel,
-    /// Why it is sent.
+    /// The purpose of its messages.
     pub purpose: Purpose,
-    /// What it is about.
+    /// The topic of its messages.
     pub topic: Option<Topic>,
-    /// Who it goes to.
+    /// The customers it addresses.
     pub audience: Audience,
     /// Higher goes first when campaigns compete for the same customers.
     pub priority: i32,
@@ -87,7 +87,7 @@ pub struct Campaign {
     pub relevant_until: Option<DateTime<Utc>>,
     /// When the campaign was created.
     pub created_at: DateTime<Utc>,
-    /// Where it is in its life.
+    /// The stage of its life.
     pub status: CampaignStatus,
 }
 

@@ -15,7 +15,7 @@ pub(crate) fn to_ms(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
 }
 
-/// The instant `ms` milliseconds after the Unix epoch.
+/// Converts milliseconds since the Unix epoch to an instant.
 pub(crate) fn from_ms(entity: &'static str, id: i64, ms: i64) -> Result<DateTime<Utc>> {
     DateTime::from_timestamp_millis(ms).ok_or_else(|| Error::InvalidRow {
         entity,
@@ -24,7 +24,7 @@ pub(crate) fn from_ms(entity: &'static str, id: i64, ms: i64) -> Result<DateTime
     })
 }
 
-/// The text of a unit enum variant, through its serde name.
+/// Returns the serde name of a unit enum variant.
 pub(crate) fn enum_text<T: Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(text)) => text,
@@ -49,7 +49,8 @@ pub(crate) fn parse_enum<T: DeserializeOwned>(
 
 /// Serialises a value to JSON text.
 pub(crate) fn to_json<T: Serialize>(value: &T) -> String {
-    // Serialising the crate's own plain data types cannot fail: they have string keys only.
+    // serde_json fails only on maps with non-string keys, and the stored types (preferences,
+    // consent changes, audiences, reasons, template fields) have string keys only.
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }
 

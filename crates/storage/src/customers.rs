@@ -35,7 +35,7 @@ pub struct NewCustomer {
 }
 
 impl NewCustomer {
-    /// A customer with only an external id, in UTC with locale `en`.
+    /// Creates a customer with only an external id, in UTC with locale `en`.
     pub fn new(external_id: impl Into<String>) -> NewCustomer {
         NewCustomer {
             external_id: external_id.into(),
@@ -53,10 +53,11 @@ impl NewCustomer {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidField`] naming the first invalid field: an empty external id, text
-    /// with control characters (CR, LF, NUL, …) or longer than [`MAX_TEXT_LEN`], an email
-    /// address that is not valid, a phone number with other characters than digits, spaces
-    /// and `+-().`, or a locale that is not a language tag.
+    /// [`Error::InvalidField`] naming the first invalid field. Invalid are an empty external
+    /// id, and text with control characters (CR, LF, NUL, …) or longer than
+    /// [`MAX_TEXT_LEN`]. So are an email address that is not valid, a phone number with
+    /// other characters than digits, spaces and `+-().`, and a locale that is not a
+    /// language tag.
     pub fn validate(&self) -> Result<()> {
         if self.external_id.trim().is_empty() {
             return Err(Error::invalid_field(
@@ -142,7 +143,7 @@ pub struct ConsentEvent {
     pub customer: CustomerId,
     /// What changed.
     pub change: ConsentChange,
-    /// Who changed it, from where, and when.
+    /// The actor, source and time of the change.
     pub mark: ConsentMark,
 }
 
@@ -357,7 +358,7 @@ pub(crate) fn upsert_account_in(tx: &rusqlite::Connection, name: &str) -> Result
     Ok(AccountId(id))
 }
 
-/// What an upsert did.
+/// The outcome of an upsert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Upserted {
     Inserted,

@@ -55,7 +55,7 @@ pub(crate) fn contact_from_row(row: &Row<'_>) -> Result<(ContactId, Contact)> {
     Ok((ContactId(id), contact))
 }
 
-/// The text in column `index`, borrowed from the row so that no string is allocated.
+/// Borrows the text in column `index` from the row, so that no string is allocated.
 pub(crate) fn text_at<'r>(row: &'r Row<'_>, index: usize) -> Result<&'r str> {
     let value = row.get_ref(index)?;
     value
@@ -63,7 +63,7 @@ pub(crate) fn text_at<'r>(row: &'r Row<'_>, index: usize) -> Result<&'r str> {
         .map_err(|error| conversion_error(index, error))
 }
 
-/// The text or NULL in column `index`, borrowed from the row.
+/// Borrows the text or NULL in column `index` from the row.
 pub(crate) fn optional_text_at<'r>(row: &'r Row<'_>, index: usize) -> Result<Option<&'r str>> {
     let value = row.get_ref(index)?;
     value

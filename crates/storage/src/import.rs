@@ -36,7 +36,7 @@ use crate::{Error, NewCustomer, Recorded, Result, Store};
 /// Rows written per transaction.
 pub const BATCH_ROWS: usize = 10_000;
 
-/// What an import did.
+/// The outcome of one import: row counts and rejections.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportReport {
     /// Rows stored as new.
@@ -54,7 +54,7 @@ pub struct ImportReport {
 pub struct Rejection {
     /// The line number in the file, counting the header as line 1.
     pub line: u64,
-    /// Why it was rejected.
+    /// The reason, naming the column and value.
     pub reason: String,
 }
 
@@ -215,7 +215,7 @@ pub fn import_signals(store: &Store, reader: impl Read) -> Result<ImportReport> 
     })
 }
 
-/// What happened to one accepted row.
+/// The outcome of one accepted row.
 enum Counted {
     Inserted,
     Updated,
@@ -239,7 +239,8 @@ const KNOWN_CUSTOMER_COLUMNS: [&str; 7] = [
 ];
 
 impl Columns {
-    /// The trimmed cell of `column`, or `None` when the column is missing or the cell empty.
+    /// Returns the trimmed cell of `column`, or `None` when the column is missing or the cell
+    /// is empty.
     fn get<'r>(&self, record: &'r StringRecord, column: &str) -> Option<&'r str> {
         let position = *self.positions.get(column)?;
         record
@@ -248,7 +249,7 @@ impl Columns {
             .filter(|cell| !cell.is_empty())
     }
 
-    /// The non-empty cells of columns that are not customer columns, as JSON strings.
+    /// Collects the non-empty cells of columns that are not customer columns, as JSON strings.
     fn extra_fields(&self, record: &StringRecord) -> Map<String, Value> {
         let mut fields = Map::new();
         for (position, name) in self.names.iter().enumerate() {
@@ -345,7 +346,7 @@ fn begin(store: &Store) -> Result<Transaction<'_>> {
     )?)
 }
 
-/// Whether a CSV error concerns one row only, so the import can go on.
+/// Returns whether a CSV error concerns one row only, so the import can go on.
 fn is_row_error(error: &csv::Error) -> bool {
     matches!(
         error.kind(),

@@ -144,13 +144,13 @@ CREATE INDEX deliveries_lease ON deliveries(state, lease_expires_at_ms);
 CREATE INDEX deliveries_customer ON deliveries(customer_id);
 "#;
 
-/// The migrations, oldest first. A migration, once released, is never edited: changes go in
-/// a new one appended here.
+/// Lists the migrations, oldest first. A released migration is never edited, so a change
+/// goes in a new migration appended here.
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![M::up(SCHEMA_V1)])
 }
 
-/// The newest schema version this build knows (`PRAGMA user_version` after all migrations).
+/// The newest schema version this build supports (`PRAGMA user_version` after all migrations).
 pub const SCHEMA_VERSION: i64 = 1;
 
 /// Opens a connection, refuses files from a newer schema, sets the pragmas and migrates.

@@ -15,9 +15,9 @@ use crate::history::{
     CASE_COLUMNS, CONTACT_COLUMNS, SIGNAL_COLUMNS, SUPPRESSION_COLUMNS, case_from_row,
     contact_from_row, signal_from_row, suppression_from_row, text_at,
 };
-use crate::{Error, Result, Store};
+use crate::{ContactId, Error, Result, Store};
 
-/// Which customers a campaign addresses.
+/// The customers a campaign addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Audience {
@@ -55,6 +55,8 @@ impl Audience {
 struct Window {
     since_ms: i64,
     now_ms: i64,
+    /// A contact left out of the customer's own contacts.
+    excluded_contact: Option<i64>,
 }
 
 impl Window {
@@ -65,16 +67,18 @@ impl Window {
         Window {
             since_ms: to_ms(since),
             now_ms: to_ms(now),
+            excluded_contact: None,
         }
     }
 }
 
 impl Store {
     /// Loads one customer's view for a decision at `now`: the customer, their preferences,
-    /// and the history [`Policy::lookback`] needs. That is their contacts and signals after
-    /// `now - lookback` and not after `now`, oldest first; the same for the other people of
-    /// their account; care cases still open or closed in that window; and every suppressed
-    /// address.
+    /// and the history [`Policy::lookback`] needs.
+    ///
+    /// The history is their contacts and signals after `now - lookback` and not after `now`,
+    /// oldest first, and the same for the other people of their account. It also has the
+    /// care cases still open or closed in that window, and every suppressed address.
     ///
     /// # Errors
     ///
@@ -86,7 +90,30 @@ impl Store {
         now: DateTime<Utc>,
         policy: &Policy,
     ) -> Result<CustomerView> {
-        let window = Window::new(now, policy);
+        self.load_view_in(customer, Window::new(now, policy))
+    }
+
+    /// Loads the view as [`Store::load_view`] does, but without the contact `booked`.
+    ///
+    /// A claimed delivery's contact is already booked, so checking the delivery against the
+    /// rules again (for a fresh approval before sending) must not count that booking.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::load_view`].
+    pub fn load_view_without(
+        &self,
+        customer: CustomerId,
+        booked: ContactId,
+        now: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Result<CustomerView> {
+        let mut window = Window::new(now, policy);
+        window.excluded_contact = Some(booked.0);
+        self.load_view_in(customer, window)
+    }
+
+    fn load_view_in(&self, customer: CustomerId, window: Window) -> Result<CustomerView> {
         self.read(|tx| {
             let mut batch = customers_in_range(tx, customer.0 - 1, 1, &Audience::All)?;
             batch.customers.retain(|view| view.customer.id == customer);
@@ -148,9 +175,10 @@ impl Store {
     }
 }
 
-/// Batches of customer views, from [`Store::view_batches`]. Each item is one batch of at
-/// most `batch_size` views in customer id order; a batch may be smaller (even empty while
-/// more follow) when the audience skips customers.
+/// Batches of customer views, from [`Store::view_batches`].
+///
+/// Each item is one batch of at most `batch_size` views in customer id order. A batch may be
+/// smaller, even empty while more follow, when the audience leaves customers out.
 #[derive(Debug)]
 pub struct ViewBatches<'a> {
     store: &'a Store,
@@ -209,7 +237,7 @@ impl Cursor {
         Cursor { next: 0 }
     }
 
-    /// The index of `customer` in `views`, or `None` when the audience left it out.
+    /// Returns the index of `customer` in `views`, or `None` when the audience left it out.
     fn find(&mut self, views: &[CustomerView], customer: i64) -> Option<usize> {
         while self.next < views.len() && views[self.next].customer.id.0 < customer {
             self.next += 1;
@@ -290,8 +318,10 @@ fn load_history(tx: &Connection, batch: &mut Batch, window: Window) -> Result<()
     while let Some(row) = rows.next()? {
         let customer: i64 = row.get(1)?;
         if let Some(index) = cursor.find(&batch.customers, customer) {
-            let (_, contact) = contact_from_row(row)?;
-            batch.customers[index].contacts.push(contact);
+            let (id, contact) = contact_from_row(row)?;
+            if Some(id.0) != window.excluded_contact {
+                batch.customers[index].contacts.push(contact);
+            }
         }
     }
 

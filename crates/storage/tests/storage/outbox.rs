@@ -314,3 +314,24 @@ fn two_workers_never_share_delivery() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn claimed_delivery_reapproves_without_booking() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    let (campaign, customers, deliveries) = planned(&store, 1)?;
+    let now = utc(2026, 6, 1, 12, 0);
+    approve(&store, deliveries[0], customers[0], campaign, now);
+    let claimed = store.claim_deliveries("w1", Duration::minutes(5), 1, now)?;
+    let policy = tact_domain::Policy::default();
+    let later = now + Duration::minutes(1);
+
+    let with_booking = store.load_view(customers[0], later, &policy)?;
+    let without = store.load_view_without(customers[0], claimed[0].contact, later, &policy)?;
+
+    assert_eq!(with_booking.contacts.len(), 1);
+    assert!(without.contacts.is_empty());
+    let proposal = crate::common::proposal(customers[0], campaign);
+    let decision = tact_domain::decide(&proposal, &without, &policy, later);
+    assert_eq!(decision.kind(), "approve", "{:?}", decision.reasons());
+    Ok(())
+}
