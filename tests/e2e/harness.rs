@@ -144,10 +144,16 @@ impl Workspace {
 
     /// Starts `tact serve` on a free port and waits until it listens.
     pub fn serve(&self) -> Server {
+        self.serve_with(&[])
+    }
+
+    /// Starts `tact serve` with extra environment variables.
+    pub fn serve_with(&self, environment: &[(&str, &str)]) -> Server {
         let log = std::fs::File::create(self.path().join("serve.log")).expect("log file");
         let mut child = self
             .command()
             .arg("serve")
+            .envs(environment.iter().copied())
             .env("TACT_HTTP_LISTEN", "127.0.0.1:0")
             .env("TACT_DELIVERY_POLL_INTERVAL", "1s")
             .env("TACT_LOG", "tact=debug,info")

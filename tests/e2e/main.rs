@@ -5,3 +5,4 @@ mod browser;
 mod cli;
 mod harness;
 mod http;
+mod smtp;

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use tact_domain::{CampaignId, CustomerView, Decision, DeliveryId, Policy, Reason, RuleId};
 use tact_storage::{Campaign, CampaignStatus, DeliveryState, Store};
 
@@ -172,10 +173,10 @@ pub fn redecide_due(
     let mut campaigns: HashMap<CampaignId, Campaign> = HashMap::new();
     let mut decisions: Vec<(DeliveryId, Decision)> = Vec::with_capacity(due.len());
     for delivery in &due {
-        if !campaigns.contains_key(&delivery.campaign) {
-            campaigns.insert(delivery.campaign, store.campaign(delivery.campaign)?);
-        }
-        let campaign = &campaigns[&delivery.campaign];
+        let campaign = match campaigns.entry(delivery.campaign) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => entry.insert(store.campaign(delivery.campaign)?),
+        };
         let decision = redecide_one(store, mailer, policy, campaign, delivery.customer, now)?;
         count_decision(&decision);
         tracing::debug!(

@@ -1,0 +1,131 @@
+//! The outbox worker against a real SMTP server: a 451 is retried, a 550 is a bounce that
+//! suppresses the address.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tact_domain::{Channel, SignalKind, SuppressionReason};
+use tact_storage::DeliveryState;
+
+use crate::harness::Workspace;
+
+/// Debian's Python, which has python3-aiosmtpd.
+const PYTHON: &str = "/usr/bin/python3";
+
+/// The test SMTP server; killed when dropped.
+struct SmtpServer {
+    child: Child,
+    port: u16,
+}
+
+impl SmtpServer {
+    fn start(out_dir: &Path, tempfail: &str, reject: &str) -> SmtpServer {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/smtp_server.py");
+        let mut child = Command::new(PYTHON)
+            .arg(script)
+            .arg(out_dir)
+            .args(["--tempfail", tempfail, "--reject", reject])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 with aiosmtpd starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("port line");
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("no port in {line:?}"));
+        SmtpServer { child, port }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smtp_retries_then_bounces() {
+    let workspace = Workspace::new();
+    let received = workspace.path().join("received");
+    std::fs::create_dir(&received).unwrap();
+    let smtp = SmtpServer::start(&received, "ann@example.com", "bob@example.com");
+    workspace.append_config("quiet_hours = { start = \"00:00\", end = \"00:00\" }\n");
+    workspace.import_customers();
+    let template = workspace.write(
+        "tips.toml",
+        "subject = \"Tips\"\ntext = \"Hello {{ name }},\\n\"\n",
+    );
+    workspace.run_ok(&[
+        "campaign",
+        "create",
+        "--name",
+        "tips",
+        "--template",
+        template.to_str().unwrap(),
+        "--purpose",
+        "value",
+    ]);
+    workspace.run_ok(&["campaign", "send", "1"]);
+
+    let server = workspace.serve_with(&[
+        ("TACT_DELIVERY_CHANNEL", "smtp"),
+        ("TACT_SMTP_HOST", "127.0.0.1"),
+        ("TACT_SMTP_PORT", &smtp.port.to_string()),
+        ("TACT_SMTP_TLS", "none"),
+        ("TACT_DELIVERY_RETRY_BASE", "1s"),
+    ]);
+    let store = workspace.store();
+    let ann = store.customer_by_external_id("c1").unwrap();
+    let bob = store.customer_by_external_id("c2").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let settled = |id| {
+        let state = store.deliveries_for(id).unwrap()[0].state;
+        matches!(state, DeliveryState::Sent | DeliveryState::Failed)
+    };
+    while !(settled(ann.id) && settled(bob.id)) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let log = server.log();
+    assert!(server.stop().success());
+
+    let ann_delivery = &store.deliveries_for(ann.id).unwrap()[0];
+    assert_eq!(ann_delivery.state, DeliveryState::Sent, "{log}");
+    assert_eq!(ann_delivery.attempts, 1);
+    let bob_delivery = &store.deliveries_for(bob.id).unwrap()[0];
+    assert_eq!(bob_delivery.state, DeliveryState::Failed);
+    let error = bob_delivery.last_error.as_deref().unwrap();
+    assert!(error.contains("550"), "{error}");
+    assert_eq!(std::fs::read_dir(&received).unwrap().count(), 1);
+
+    let history = store.history(bob.id).unwrap();
+    assert_eq!(history.suppressions.len(), 1);
+    assert_eq!(history.suppressions[0].channel, Channel::EMAIL);
+    assert_eq!(
+        history.suppressions[0].reason,
+        SuppressionReason::HardBounce
+    );
+    assert_eq!(history.signals[0].kind, SignalKind::Bounced);
+    let retry_line = format!(
+        "delivery failed; retrying delivery.id={} customer.id={}",
+        ann_delivery.id, ann.id
+    );
+    assert!(log.contains(&retry_line), "{log}");
+    assert!(
+        log.contains("code=451 reply=\"4.3.0 <ann@example.com>: try again later\""),
+        "{log}"
+    );
+    let bounce_line = format!(
+        "delivery bounced; suppressing the address delivery.id={} customer.id={}",
+        bob_delivery.id, bob.id
+    );
+    assert!(log.contains(&bounce_line), "{log}");
+    assert!(
+        log.contains("code=550 reply=\"5.1.1 <bob@example.com>: mailbox unavailable\""),
+        "{log}"
+    );
+}
