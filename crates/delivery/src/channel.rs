@@ -148,8 +148,7 @@ impl<'a> Ready<'a> {
 /// Proof that a channel accepted a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Receipt {
-    /// The message id, such as `<delivery-42@mail.example.com>` for email or the file name
-    /// for Maildir.
+    /// The message id, such as `<delivery-42@mail.example.com>` for email.
     pub message_id: String,
     /// The accepting server's reply, such as `250 2.0.0 Ok: queued as 4F2A`, or a
     /// description of where the message was stored.

@@ -77,9 +77,9 @@ pub enum Error {
 
 /// Why one message was not sent. Nothing was delivered when a send returns this error.
 ///
-/// [`SendError::is_transient`] tells whether sending the same message again later can
-/// succeed. [`SendError::is_bounce`] tells whether the server rejected the recipient or the
-/// message for good, which the caller records as a bounce.
+/// [`SendError::is_transient`] is true when sending the same message again later can succeed.
+/// [`SendError::is_bounce`] is true when the server rejected the recipient's address for good,
+/// which the caller records as a hard bounce.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SendError {
@@ -154,10 +154,23 @@ impl SendError {
         }
     }
 
-    /// Whether the server rejected this recipient or message for good (a 5xx reply to
-    /// `MAIL`, `RCPT`, `DATA` or the message), so the address should be suppressed.
+    /// Whether the server rejected the recipient's address for good, so the address should
+    /// be suppressed: a 5xx reply to `RCPT`, or a 5xx reply to `DATA` or the message whose
+    /// enhanced status code (RFC 3463) is `5.1.x`, a bad destination address.
+    ///
+    /// Other 5xx replies are permanent failures of this message (a rejected sender, content
+    /// refused as spam) but say nothing against the address, so they are not bounces.
     pub fn is_bounce(&self) -> bool {
-        matches!(self, SendError::Rejected { code, .. } if (500..600).contains(code))
+        match self {
+            SendError::Rejected {
+                stage, code, reply, ..
+            } if (500..600).contains(code) => match *stage {
+                "RCPT" => true,
+                "DATA" | "message" => reply.starts_with("5.1."),
+                _ => false,
+            },
+            _ => false,
+        }
     }
 
     /// The SMTP reply code, when a server answered with one.
@@ -183,11 +196,15 @@ mod tests {
     use super::*;
 
     fn rejected(code: u16) -> SendError {
+        rejected_at("RCPT", code, "no")
+    }
+
+    fn rejected_at(stage: &'static str, code: u16, reply: &str) -> SendError {
         SendError::Rejected {
             host: "mx.example.com".into(),
-            stage: "RCPT",
+            stage,
             code,
-            reply: "no".into(),
+            reply: reply.into(),
         }
     }
 
@@ -203,6 +220,15 @@ mod tests {
         assert!(!rejected(550).is_transient());
         assert!(rejected(550).is_bounce());
         assert_eq!(rejected(550).reply(), Some("no"));
+    }
+
+    #[test]
+    fn bounce_only_for_bad_address() {
+        assert!(!rejected_at("MAIL", 550, "5.1.7 bad sender").is_bounce());
+        assert!(!rejected_at("message", 554, "5.7.1 spam").is_bounce());
+        assert!(rejected_at("message", 550, "5.1.1 user unknown").is_bounce());
+        assert!(rejected_at("DATA", 550, "5.1.1 user unknown").is_bounce());
+        assert!(!rejected_at("MAIL", 550, "5.1.7 bad sender").is_transient());
     }
 
     #[test]
