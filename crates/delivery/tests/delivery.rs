@@ -48,7 +48,7 @@ impl SmtpServer {
         SmtpServer::spawn(&args)
     }
 
-    /// Starts `smtp_server.py` with `args` added to its output directory.
+    /// Starts `smtp_server.py` with a temporary output directory and `args`.
     fn spawn(args: &[String]) -> SmtpServer {
         let out = tempfile::tempdir().unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_server.py");
@@ -59,7 +59,9 @@ impl SmtpServer {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let port = line.trim().parse().expect("the server prints its port");
+        let port = line.trim().parse().unwrap_or_else(|_| {
+            panic!("smtp_server.py printed {line:?}, not its port; is python3-aiosmtpd installed?")
+        });
         SmtpServer { child, port, out }
     }
 
