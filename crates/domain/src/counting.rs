@@ -36,12 +36,27 @@ pub(crate) fn room<I>(zone: Tz, limit: &Limit, items: I, amount: u64, at: DateTi
 where
     I: Iterator<Item = (DateTime<Utc>, u64)> + Clone,
 {
+    let floor = window_floor(zone, limit.per, at);
+    room_from(zone, limit, floor, items, amount, at)
+}
+
+/// Does what [`room`] does, given `floor = window_floor(zone, limit.per, at)`.
+pub(crate) fn room_from<I>(
+    zone: Tz,
+    limit: &Limit,
+    floor: DateTime<Utc>,
+    items: I,
+    amount: u64,
+    at: DateTime<Utc>,
+) -> Room
+where
+    I: Iterator<Item = (DateTime<Utc>, u64)> + Clone,
+{
     let max = u64::from(limit.max);
     match limit.per {
         Period::Rolling(span) => {
             let span = span.duration();
-            let cutoff = at - span;
-            let in_window = items.filter(move |(time, _)| *time > cutoff);
+            let in_window = items.filter(move |(time, _)| *time > floor);
             let used: u64 = in_window.clone().map(|(_, amount)| amount).sum();
             if max == 0 || amount > max {
                 return Room::Never { used };
@@ -63,9 +78,8 @@ where
             Room::Never { used }
         }
         Period::Calendar(unit) => {
-            let start = period_start(zone, unit, at);
             let used: u64 = items
-                .filter(|(time, _)| *time >= start)
+                .filter(|(time, _)| *time >= floor)
                 .map(|(_, amount)| amount)
                 .sum();
             if max == 0 || amount > max {

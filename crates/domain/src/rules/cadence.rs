@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::limits::{counted, period_phrase, verdict};
 use super::{Context, Verdict, signals};
-use crate::counting::{Room, room};
+use crate::counting::Room;
 use crate::{Bucket, Limit};
 
 /// Limits all non-transactional contacts to the customer's own overall cadence.
@@ -12,10 +12,7 @@ pub(crate) fn customer_cadence(context: &Context<'_>, at: DateTime<Utc>) -> Verd
     let Some(limit) = context.view.preferences.cadence else {
         return Verdict::Allow;
     };
-    let uses = context
-        .counted_in(limit.per, at)
-        .map(|contact| (contact.at, 1));
-    let found = room(context.zone, &limit, uses, 1, at);
+    let found = context.room(&limit, 1, at, |_| true, |_| 1);
     verdict(context, found, &limit, 1, "contact", || {
         "the customer's limit".to_owned()
     })
@@ -27,11 +24,7 @@ pub(crate) fn channel_cadence(context: &Context<'_>, at: DateTime<Utc>) -> Verdi
     let Some(limit) = context.view.preferences.channel_cadence.get(channel) else {
         return Verdict::Allow;
     };
-    let uses = context
-        .counted_in(limit.per, at)
-        .filter(|contact| contact.channel == *channel)
-        .map(|contact| (contact.at, 1));
-    let found = room(context.zone, limit, uses, 1, at);
+    let found = context.room(limit, 1, at, |contact| contact.channel == *channel, |_| 1);
     let owner = || format!("the customer's limit on {channel}");
     verdict(context, found, limit, 1, "contact", owner)
 }
@@ -58,9 +51,8 @@ pub(crate) fn bucket_cadence(context: &Context<'_>, at: DateTime<Utc>) -> Verdic
         let negative_steps = signals::negative_steps(context, start);
         let bucket = base.lowered(ignored_steps + negative_steps);
         let limit = context.policy.bucket_cadence(bucket);
-        let uses = marketing_in(context, &limit, start);
         let next_change = signals::next_negative_expiry(context, start);
-        let earliest = match room(context.zone, &limit, uses, 1, start) {
+        let earliest = match marketing_room(context, &limit, start) {
             Room::Fits { .. } => Some(start),
             Room::From { at: from, .. } => Some(from),
             Room::Never { .. } => None,
@@ -77,16 +69,16 @@ pub(crate) fn bucket_cadence(context: &Context<'_>, at: DateTime<Utc>) -> Verdic
     }
 }
 
-/// Counted sales, value and survey contacts that can fall inside `limit` at `at`.
-fn marketing_in<'a>(
-    context: &Context<'a>,
-    limit: &Limit,
-    at: DateTime<Utc>,
-) -> impl Iterator<Item = (DateTime<Utc>, u64)> + Clone + use<'a> {
-    context
-        .counted_in(limit.per, at)
-        .filter(|contact| contact.purpose.is_marketing())
-        .map(|contact| (contact.at, 1))
+/// Finds the room for one more contact in `limit` at `at`, counting sales, value and
+/// survey contacts only.
+fn marketing_room(context: &Context<'_>, limit: &Limit, at: DateTime<Utc>) -> Room {
+    context.room(
+        limit,
+        1,
+        at,
+        |contact| contact.purpose.is_marketing(),
+        |_| 1,
+    )
 }
 
 fn deferral(
@@ -103,7 +95,7 @@ fn deferral(
             message: String::new(),
         };
     }
-    let used = match room(context.zone, limit, marketing_in(context, limit, at), 1, at) {
+    let used = match marketing_room(context, limit, at) {
         Room::Fits { used } | Room::From { used, .. } | Room::Never { used } => used,
     };
     let lowering = if bucket == base {

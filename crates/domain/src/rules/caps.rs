@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 
 use super::limits::{counted, period_phrase, stamp, verdict};
 use super::{Context, Verdict};
-use crate::counting::{Room, room};
-use crate::{Limit, Purpose};
+use crate::counting::Room;
+use crate::{Contact, Limit, Purpose};
 
 /// Limits contacts on the proposal's channel to the company cap for that channel.
 pub(crate) fn channel_cap(context: &Context<'_>, at: DateTime<Utc>) -> Verdict {
@@ -14,11 +14,7 @@ pub(crate) fn channel_cap(context: &Context<'_>, at: DateTime<Utc>) -> Verdict {
     let Some(limit) = context.policy.channel_caps.get(channel) else {
         return Verdict::Allow;
     };
-    let uses = context
-        .counted_in(limit.per, at)
-        .filter(|contact| contact.channel == *channel)
-        .map(|contact| (contact.at, 1));
-    let found = room(context.zone, limit, uses, 1, at);
+    let found = context.room(limit, 1, at, |contact| contact.channel == *channel, |_| 1);
     let owner = || format!("the company limit on {channel}");
     verdict(context, found, limit, 1, "contact", owner)
 }
@@ -29,11 +25,7 @@ pub(crate) fn purpose_cap(context: &Context<'_>, at: DateTime<Utc>) -> Verdict {
     let Some(limit) = context.policy.purpose_caps.get(&purpose) else {
         return Verdict::Allow;
     };
-    let uses = context
-        .counted_in(limit.per, at)
-        .filter(|contact| contact.purpose == purpose)
-        .map(|contact| (contact.at, 1));
-    let found = room(context.zone, limit, uses, 1, at);
+    let found = context.room(limit, 1, at, |contact| contact.purpose == purpose, |_| 1);
     let owner = || format!("the company limit on {purpose} contacts");
     verdict(context, found, limit, 1, "contact", owner)
 }
@@ -44,12 +36,12 @@ pub(crate) fn overall_cap(context: &Context<'_>, at: DateTime<Utc>) -> Verdict {
         return Verdict::Allow;
     };
     let weight = u64::from(context.weight);
-    let found = room(
-        context.zone,
+    let found = context.room(
         &limit,
-        context.weighted_in(limit.per, at),
         weight,
         at,
+        |_| true,
+        |contact| context.weight_of(contact),
     );
     let owner = || "the company limit across channels".to_owned();
     verdict(context, found, &limit, weight, "weight unit", owner)
@@ -79,13 +71,8 @@ pub(crate) fn reserved_budget(context: &Context<'_>, at: DateTime<Utc>) -> Verdi
             counted(u64::from(reserved), "weight unit")
         )
     };
-    match room(
-        context.zone,
-        &usable,
-        context.weighted_in(usable.per, at),
-        weight,
-        at,
-    ) {
+    let weigh = |contact: &Contact| context.weight_of(contact);
+    match context.room(&usable, weight, at, |_| true, weigh) {
         Room::Fits { .. } => Verdict::Allow,
         Room::From { at: until, used } => Verdict::Defer {
             until,

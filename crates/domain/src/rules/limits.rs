@@ -1,5 +1,7 @@
 //! Turning a limit's room into a verdict with a message that carries the numbers.
 
+use std::fmt;
+
 use chrono::{DateTime, Utc};
 
 use super::{Context, Verdict};
@@ -42,25 +44,50 @@ pub(crate) fn verdict(
 }
 
 /// "in the last 30 days" or "this calendar month".
-pub(crate) fn period_phrase(period: Period) -> String {
-    match period {
-        Period::Rolling(span) => format!("in the last {span}"),
-        Period::Calendar(_) => format!("this {period}"),
-    }
+pub(crate) fn period_phrase(period: Period) -> impl fmt::Display {
+    PeriodPhrase(period)
 }
 
-fn amount_phrase(amount: u64, unit: &str) -> String {
-    if amount == 1 {
-        String::new()
-    } else {
-        format!(" and this contact needs {}", counted(amount, unit))
-    }
+/// Nothing for one unit, else " and this contact needs 3 weight units".
+fn amount_phrase(amount: u64, unit: &str) -> impl fmt::Display + '_ {
+    AmountPhrase(amount, unit)
 }
 
 /// "1 contact" or "3 contacts".
-pub(crate) fn counted(count: u64, unit: &str) -> String {
-    let plural = if count == 1 { "" } else { "s" };
-    format!("{count} {unit}{plural}")
+pub(crate) fn counted(count: u64, unit: &str) -> impl fmt::Display + '_ {
+    Counted(count, unit)
+}
+
+// Messages are written straight into the final string through these, with no
+// intermediate strings.
+struct PeriodPhrase(Period);
+struct AmountPhrase<'a>(u64, &'a str);
+struct Counted<'a>(u64, &'a str);
+
+impl fmt::Display for PeriodPhrase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Period::Rolling(span) => write!(f, "in the last {span}"),
+            period @ Period::Calendar(_) => write!(f, "this {period}"),
+        }
+    }
+}
+
+impl fmt::Display for AmountPhrase<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            1 => Ok(()),
+            amount => write!(f, " and this contact needs {}", Counted(amount, self.1)),
+        }
+    }
+}
+
+impl fmt::Display for Counted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Counted(count, unit) = *self;
+        let plural = if count == 1 { "" } else { "s" };
+        write!(f, "{count} {unit}{plural}")
+    }
 }
 
 /// Formats an instant as RFC 3339 in UTC to the second, as in decisions' `until`.

@@ -19,8 +19,8 @@ use std::cell::OnceCell;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::counting::window_floor;
-use crate::{Bucket, Contact, CustomerView, Period, Policy, Proposal, Purpose, RuleId};
+use crate::counting::{Room, room_from, window_floor};
+use crate::{Bucket, Contact, CustomerView, Limit, Period, Policy, Proposal, Purpose, RuleId};
 
 /// One rule's verdict for one candidate instant.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,19 +105,29 @@ impl<'a> Context<'a> {
         contacts[first..].iter().filter(|contact| counts(contact))
     }
 
-    /// Counted contacts that can fall inside `period` at `at`, with their channel weights.
-    pub fn weighted_in(
+    /// Finds the room in `limit` at `at` for `amount` more, counting the counted contacts
+    /// that `keep` selects, each weighing `weight`.
+    pub fn room(
         &self,
-        period: Period,
+        limit: &Limit,
+        amount: u64,
         at: DateTime<Utc>,
-    ) -> impl Iterator<Item = (DateTime<Utc>, u64)> + Clone + use<'a> {
-        let policy = self.policy;
-        self.counted_in(period, at).map(move |contact| {
-            (
-                contact.at,
-                u64::from(policy.channel_weight(&contact.channel)),
-            )
-        })
+        keep: impl Fn(&Contact) -> bool,
+        weight: impl Fn(&Contact) -> u64,
+    ) -> Room {
+        let floor = window_floor(self.zone, limit.per, at);
+        let contacts = &self.view.contacts;
+        let first = contacts.partition_point(|contact| contact.at < floor);
+        let uses = contacts[first..]
+            .iter()
+            .filter(|contact| counts(contact) && keep(contact))
+            .map(|contact| (contact.at, weight(contact)));
+        room_from(self.zone, limit, floor, uses, amount, at)
+    }
+
+    /// Returns the channel weight of a contact in the overall budget.
+    pub fn weight_of(&self, contact: &Contact) -> u64 {
+        u64::from(self.policy.channel_weight(&contact.channel))
     }
 
     /// Bucket steps lost to a run of ignored emails: 1 or 0.
