@@ -10,8 +10,9 @@ use tact_domain::Channel as DomainChannel;
 use crate::message::{Composer, trim_message_end};
 use crate::{Channel, Error, MessageConfig, Ready, Receipt, SendError};
 
-/// Writes each email into a Maildir: first into `tmp/`, synced, then renamed into `new/`,
-/// so a reader never sees a half-written message.
+/// Writes each email into a Maildir: first into `tmp/`, synced, then renamed into `new/`
+/// and the directory synced, so a reader never sees a half-written message and a receipt
+/// means the file survives a crash.
 ///
 /// File names are `<unix seconds>.M<microseconds>P<process id>Q<counter>.tact-<delivery>`,
 /// unique within the process and across processes on one host. Resending the same delivery
@@ -106,5 +107,11 @@ fn write_then_rename(tmp: &Path, new: &Path, bytes: &[u8]) -> Result<(), SendErr
     file.write_all(bytes).map_err(io_error(tmp))?;
     file.sync_all().map_err(io_error(tmp))?;
     drop(file);
-    fs::rename(tmp, new).map_err(io_error(new))
+    fs::rename(tmp, new).map_err(io_error(new))?;
+
+    // Syncing the directory makes the rename itself survive a crash.
+    let directory = new.parent().unwrap_or(new);
+    fs::File::open(directory)
+        .and_then(|handle| handle.sync_all())
+        .map_err(io_error(directory))
 }

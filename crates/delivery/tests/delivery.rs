@@ -732,3 +732,78 @@ async fn untrusted_certificate_is_rejected() {
     assert_eq!(server.logins(), "");
     assert_eq!(server.messages().len(), 0);
 }
+
+#[tokio::test]
+async fn outgoing_rejects_other_customer() {
+    let ann = customer(60, "Ann", "ann@example.com");
+    let bob = customer(61, "Bob", "bob@example.com");
+    let content = Rendered {
+        subject: "Hi".into(),
+        text: "Hi\n".into(),
+        html: None,
+    };
+    let approval = approve(&ann, Purpose::Value);
+
+    let error = Outgoing::new(
+        approval,
+        DeliveryId(60),
+        Recipient::email(&bob).unwrap(),
+        content,
+    )
+    .unwrap_err();
+
+    match error {
+        tact_delivery::Error::WrongCustomer {
+            recipient,
+            approved,
+        } => {
+            assert_eq!(recipient, CustomerId(61));
+            assert_eq!(approved, CustomerId(60));
+        }
+        other => panic!("expected a customer mismatch, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn maildir_rejects_sms_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    let channel = MaildirChannel::open(dir.path(), &message_config()).unwrap();
+    let mut customer = customer(62, "Cal", "cal@example.com");
+    customer.phone = Some("+441632960000".into());
+    let mut proposal = Proposal::new(customer.id, tact_domain::Channel::SMS, Purpose::Value);
+    proposal.content = Some(Content {
+        greeting: Some("Hello Cal,".into()),
+        personalised: true,
+    });
+    let view = CustomerView {
+        customer: customer.clone(),
+        preferences: Preferences::default(),
+        contacts: vec![],
+        account_contacts: vec![],
+        signals: vec![],
+        cases: vec![],
+        suppressions: vec![],
+    };
+    let Decision::Approve(approval) = decide(&proposal, &view, &Policy::default(), now()) else {
+        panic!("the domain did not approve the text message");
+    };
+    let content = Rendered {
+        subject: String::new(),
+        text: "Hi\n".into(),
+        html: None,
+    };
+    let recipient = Recipient::email(&customer).unwrap();
+    let message = Outgoing::new(approval, DeliveryId(62), recipient, content).unwrap();
+
+    let error = channel.send(&message, now()).await.unwrap_err();
+
+    match &error {
+        SendError::WrongChannel { approved, channel } => {
+            assert_eq!(approved, "sms");
+            assert_eq!(channel, "email");
+        }
+        other => panic!("expected a channel mismatch, got {other:?}"),
+    }
+    assert!(!error.is_transient());
+    assert_eq!(maildir_files(dir.path(), "new"), Vec::<PathBuf>::new());
+}
