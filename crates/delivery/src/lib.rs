@@ -49,4 +49,4 @@ pub use maildir::MaildirChannel;
 pub use message::{Composer, Links, MessageConfig, build_email};
 pub use retry::RetryPolicy;
 pub use smtp::{EmailChannel, RateLimit, SmtpConfig, TlsMode};
-pub use template::{Rendered, Template, TemplateData, TemplateSource};
+pub use template::{BUILT_IN_VARIABLES, Rendered, Template, TemplateData, TemplateSource};
