@@ -336,3 +336,25 @@ fn staff_cannot_lift_customer_opt_out() {
         "{stderr}"
     );
 }
+
+#[test]
+fn backup_copies_database() {
+    let workspace = Workspace::new();
+    workspace.import_customers();
+    let copy = workspace.path().join("copy.db");
+
+    let first = workspace.run(&["backup", copy.to_str().unwrap()]);
+    let second = workspace.run(&["backup", copy.to_str().unwrap()]);
+
+    assert!(first.status.success());
+    assert_eq!(second.status.code(), Some(1));
+    let restored = tact_storage::Store::open(&copy).unwrap();
+    assert_eq!(
+        restored
+            .customer_by_external_id("c1")
+            .unwrap()
+            .name
+            .as_deref(),
+        Some("Ann Lee")
+    );
+}

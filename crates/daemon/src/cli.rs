@@ -53,6 +53,8 @@ pub enum Command {
     Explain(CustomerArg),
     /// Run the daemon: scheduler, outbox worker and HTTP server, until SIGTERM or Ctrl-C.
     Serve,
+    /// Copy the database to a new file while tact keeps running.
+    Backup(BackupArgs),
     /// Convert a public data set into tact's import CSV files.
     #[command(subcommand)]
     Convert(ConvertCommand),
@@ -134,6 +136,13 @@ pub struct SimulateArgs {
     /// Print a line per simulated month on standard error even when it is not a terminal.
     #[arg(long)]
     pub progress: bool,
+}
+
+/// Arguments of `tact backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The new file; an existing file is never overwritten.
+    pub file: PathBuf,
 }
 
 /// `tact import` subcommands.

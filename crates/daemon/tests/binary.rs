@@ -14,7 +14,7 @@ fn help_lists_every_command() {
     let help = String::from_utf8(output.stdout).unwrap();
     for command in [
         "init", "import", "prefs", "signal", "case", "check", "campaign", "history", "explain",
-        "serve",
+        "serve", "backup",
     ] {
         assert!(
             help.contains(&format!("\n  {command} ")),

@@ -74,6 +74,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::History(args) => history::history(&context, args),
         Command::Explain(args) => history::explain(&context, args),
         Command::Serve => serve::run(context),
+        Command::Backup(args) => backup(&context, &args.file),
         Command::Convert(_) => Ok(ExitCode::SUCCESS),
         Command::Analyze(args) => data::analyze(&context, args),
         Command::Simulate(args) => data::simulate(&context, args),
@@ -136,5 +137,21 @@ fn case(context: &Context, command: CaseCommand) -> anyhow::Result<ExitCode> {
         ops::close_case(&store, customer.id, at)?;
         println!("care case closed for {}", args.external_id);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn backup(context: &Context, file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    if file.exists() {
+        anyhow::bail!("{} already exists; choose a new file name", file.display());
+    }
+    let store = context.open_store()?;
+    store
+        .backup_to(file)
+        .with_context(|| format!("backup to {} failed", file.display()))?;
+    println!(
+        "backed up {} to {}",
+        context.settings.database.display(),
+        file.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

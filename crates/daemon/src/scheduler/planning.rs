@@ -132,6 +132,12 @@ fn plan_batch(
         }
         let decision = decide_planned(&proposal, &mut view, policy, now);
         count_decision(&decision);
+        tracing::debug!(
+            delivery.id = delivery.0,
+            customer.id = view.customer.id.0,
+            decision = decision.kind(),
+            "decided a campaign delivery"
+        );
         report.count(&decision);
         decisions.push((delivery, decision));
     }
