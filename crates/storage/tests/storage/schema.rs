@@ -157,3 +157,9 @@ fn backup_copies_everything() -> TestResult {
     assert_eq!(restored.customer(id)?, store.customer(id)?);
     Ok(())
 }
+
+#[test]
+fn store_is_send() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Store>();
+}
