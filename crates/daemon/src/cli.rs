@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 /// tact: a customer-contact governor and mailer daemon.
 ///
-/// Every contact goes through one rules engine that answers "now", "not before a given
+/// Every contact goes through one rules engine that returns "now", "not before a given
 /// time" or "never". Times on the command line are RFC 3339 (2026-03-01T09:00:00Z).
 #[derive(Debug, Parser)]
 #[command(name = "tact", version, about, long_about = None)]
@@ -15,7 +15,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "TACT_CONFIG", default_value = "tact.toml")]
     pub config: PathBuf,
 
-    /// What to do.
+    /// The subcommand.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -184,7 +184,7 @@ pub enum PrefsCommand {
     Set(PrefsSetArgs),
 }
 
-/// Who is making a change from the command line.
+/// The person making a change from the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ActorArg {
     /// The customer asked for it (for example on the phone).
@@ -207,7 +207,7 @@ pub enum Switch {
 pub struct PrefsSetArgs {
     /// The customer's external id.
     pub external_id: String,
-    /// Who asked for the change; staff cannot lift an opt-out the customer made.
+    /// The person who asked for the change; staff cannot lift an opt-out the customer made.
     #[arg(long, value_enum, default_value = "staff")]
     pub actor: ActorArg,
     /// Marketing (sales, value, survey contacts) on or off.

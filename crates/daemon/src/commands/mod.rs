@@ -20,7 +20,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::ops::{self, SignalInput};
 
-/// What every command needs: the settings and the clock.
+/// The context every command needs: the settings and the clock.
 #[derive(Debug, Clone)]
 pub struct Context {
     /// The validated configuration.
