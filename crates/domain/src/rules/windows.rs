@@ -86,4 +86,31 @@ mod tests {
 
         assert_eq!(result.until(), Some(utc(2026, 11, 1, 14, 0)));
     }
+
+    #[test]
+    fn weekday_window_waits_for_monday() {
+        // Friday 2026-06-12 18:00 in Berlin; a Monday and Tuesday window of 10:00 to 12:00
+        // next opens on Monday 2026-06-15 at 10:00 local, 08:00 UTC.
+        let mut customer = view();
+        customer.preferences.window = Some(LocalWindow {
+            start: NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
+            end: NaiveTime::from_hms_opt(12, 0, 0).unwrap(),
+            days: vec![chrono::Weekday::Mon, chrono::Weekday::Tue],
+        });
+        let policy = Policy::default();
+        let value = proposal(Channel::EMAIL, Purpose::Value);
+        let friday = utc(2026, 6, 12, 16, 0);
+
+        let result = contact_window(&Context::new(&value, &customer, &policy), friday);
+
+        let message = "it is Fri 18:00 in Europe/Berlin, outside the customer's contact window \
+                       of 10:00 to 12:00";
+        assert_eq!(
+            result,
+            Verdict::Defer {
+                until: utc(2026, 6, 15, 8, 0),
+                message: message.to_owned()
+            }
+        );
+    }
 }
