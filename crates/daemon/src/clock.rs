@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 /// A source of the current instant, in UTC.
 pub trait Clock: Send + Sync + fmt::Debug {
-    /// The current instant.
+    /// Returns the current instant.
     fn now(&self) -> DateTime<Utc>;
 }
 
@@ -28,14 +28,14 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that only moves when told to, for simulations and tests.
+/// A clock that moves only when the caller advances it, for simulations and tests.
 #[derive(Debug)]
 pub struct SimulatedClock {
     now: Mutex<DateTime<Utc>>,
 }
 
 impl SimulatedClock {
-    /// A clock stopped at `start`.
+    /// Creates a clock stopped at `start`.
     pub fn new(start: DateTime<Utc>) -> SimulatedClock {
         SimulatedClock {
             now: Mutex::new(start),

@@ -38,7 +38,7 @@ pub enum ConfigError {
     Invalid {
         /// The dotted key, such as `http.listen`.
         key: String,
-        /// What is wrong.
+        /// The reason the value is invalid.
         message: String,
     },
     /// An environment variable starting with `TACT_` matches no key.
@@ -108,7 +108,7 @@ pub struct LinksConfig {
     pub max_age: Span,
 }
 
-/// Which channel delivers email.
+/// The channel that delivers email.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryChannel {
@@ -137,7 +137,7 @@ pub struct DeliveryConfig {
     pub poll_interval: Span,
     /// Delay before the first retry; each further retry doubles it. Default `1m`.
     pub retry_base: Span,
-    /// Longest delay between retries. Default `6h`.
+    /// Maximum delay between retries. Default `6h`.
     pub retry_max_delay: Span,
     /// Sending attempts before a delivery fails for good. Default 8.
     pub max_attempts: u32,
@@ -345,7 +345,7 @@ impl Settings {
         })
     }
 
-    /// The API token, or an error telling how to set one.
+    /// Returns the API token, or an error that tells how to set one.
     ///
     /// # Errors
     ///
@@ -362,7 +362,7 @@ impl Settings {
         Ok(token)
     }
 
-    /// The link-signing key as bytes: the UTF-8 bytes of `links.secret_key`.
+    /// Returns the link-signing key: the UTF-8 bytes of `links.secret_key`.
     ///
     /// # Errors
     ///
@@ -380,7 +380,7 @@ impl Settings {
     }
 }
 
-/// The delivery crate's message settings, from `[message]`, `[links]` and `[http]`.
+/// Builds the delivery crate's message settings from `[message]`, `[links]` and `[http]`.
 ///
 /// # Errors
 ///
@@ -400,7 +400,7 @@ pub fn message_config(settings: &Settings) -> Result<tact_delivery::MessageConfi
     })
 }
 
-/// The delivery crate's SMTP settings, from `[smtp]`.
+/// Builds the delivery crate's SMTP settings from `[smtp]`.
 pub fn smtp_config(settings: &Settings) -> tact_delivery::SmtpConfig {
     let smtp = &settings.config.smtp;
     let tls = match smtp.tls {
@@ -476,8 +476,8 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
 
 /// Applies every `TACT_*` variable to `table`.
 ///
-/// A variable names a key that is set in the file or has a default; keys without a default,
-/// such as a cap under `policy.channel_caps`, can only be overridden once the file sets them.
+/// A variable names a key that is set in the file or has a default. A key without a default,
+/// such as a cap under `policy.channel_caps`, can only be overridden once the file sets it.
 fn apply_environment(
     table: &mut toml::Table,
     environment: impl IntoIterator<Item = (String, String)>,

@@ -34,7 +34,7 @@ pub fn write_starter_config(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Makes the file readable by its owner only, because it holds the API token.
+/// Makes the file readable by its owner only, because it contains the API token.
 fn restrict_permissions(path: &Path) -> anyhow::Result<()> {
     #[cfg(unix)]
     {

@@ -213,7 +213,7 @@ pub struct ContactInput {
     /// Length of a call in seconds.
     #[serde(default)]
     pub duration_s: u32,
-    /// What became of it; default `sent`.
+    /// The outcome; default `sent`.
     #[serde(default)]
     pub outcome: Option<Outcome>,
 }

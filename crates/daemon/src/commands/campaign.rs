@@ -95,14 +95,14 @@ fn parse_audience(store: &Store, text: &str) -> anyhow::Result<Audience> {
         },
         ("topic", name) => Audience::Topic { topic: ops::parse_topic(name)? },
         // NOTE: an account name that is not stored yet creates an empty account, so the
-        // campaign reaches nobody rather than failing.
+        // campaign reaches no customer rather than failing.
         ("account", name) if !name.is_empty() => Audience::Account { account: store.upsert_account(name)? },
         _ => bail!("--audience: {text:?} is not all, bucket:NAME, topic:NAME or account:NAME"),
     };
     Ok(audience)
 }
 
-/// The imported field names of the first customers of the audience.
+/// Collects the imported field names of the first customers of the audience.
 fn known_fields(
     store: &Store,
     audience: &Audience,
@@ -244,7 +244,7 @@ fn send(context: &Context, args: CampaignIdArg) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The campaign's status as JSON: `{"id", "name", "status", "by_state", "by_rule"}`.
+/// Returns the campaign's status as JSON: `{"id", "name", "status", "by_state", "by_rule"}`.
 ///
 /// # Errors
 ///

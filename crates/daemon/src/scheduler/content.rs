@@ -10,8 +10,8 @@ use tact_delivery::{Composer, Rendered, Template, TemplateData, TemplateSource};
 use tact_domain::{CampaignId, Content, Customer, Proposal};
 use tact_storage::{Campaign, Store};
 
-/// What a campaign's `template` column holds: the source and the imported fields that were
-/// known when the campaign was created.
+/// The contents of a campaign's `template` column: the source and the imported fields that
+/// were known when the campaign was created.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredTemplate {
     /// Subject, text and HTML in minijinja syntax.
@@ -41,7 +41,7 @@ pub struct Mailer {
 }
 
 impl Mailer {
-    /// A mailer that signs links with `composer`'s key.
+    /// Creates a mailer that signs links with `composer`'s key.
     pub fn new(composer: Composer) -> Mailer {
         Mailer {
             composer,
@@ -49,7 +49,7 @@ impl Mailer {
         }
     }
 
-    /// The campaign's compiled template, compiled once per process.
+    /// Returns the campaign's compiled template, compiled once per process.
     ///
     /// # Errors
     ///
@@ -100,7 +100,7 @@ impl Mailer {
     }
 }
 
-/// What the content rules look at: the first line of the text as the greeting, and whether
+/// Describes the content for the content rules: the first line of the text as the greeting, and whether
 /// the message mentions the customer's name or uses an imported field.
 pub fn content_of(rendered: &Rendered, customer: &Customer, template: &Template) -> Content {
     let greeting = rendered
@@ -120,7 +120,7 @@ pub fn content_of(rendered: &Rendered, customer: &Customer, template: &Template)
     }
 }
 
-/// The proposal for one campaign message to one customer.
+/// Builds the proposal for one campaign message to one customer.
 pub fn campaign_proposal(
     campaign: &Campaign,
     customer: &Customer,

@@ -2,8 +2,8 @@
 //! comes, and runs the outbox worker.
 //!
 //! [`Scheduler::step`] does one round of all three at the clock's current time and never
-//! sleeps, so `tact serve` calls it in a loop with the system clock while a simulation can
-//! call it with a simulated clock, moving time forward between steps.
+//! sleeps. `tact serve` calls it in a loop with the system clock, and a simulation calls it
+//! with a simulated clock that it moves forward between steps.
 
 pub mod content;
 pub mod planning;
@@ -24,7 +24,7 @@ use crate::config::Settings;
 use content::Mailer;
 use worker::SendOutcome;
 
-/// What one step did.
+/// The counts of one step.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StepReport {
     /// Campaigns planned.
@@ -42,7 +42,7 @@ pub struct StepReport {
 }
 
 impl StepReport {
-    /// Whether the step found nothing to do.
+    /// Returns whether the step found nothing to do.
     pub fn is_idle(&self) -> bool {
         *self == StepReport::default()
     }
@@ -62,7 +62,7 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// A scheduler on its own connection to the database.
+    /// Creates a scheduler with its own connection to the database.
     ///
     /// # Errors
     ///

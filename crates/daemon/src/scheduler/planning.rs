@@ -222,8 +222,8 @@ fn redecide_one(
     Ok(tact_domain::decide(&proposal, &view, policy, now))
 }
 
-/// A denial for a delivery that can no longer go out for a reason outside the rules, so the
-/// outbox row ends instead of waiting forever.
+/// Builds a denial for a delivery that can no longer go out for a reason outside the rules,
+/// so the outbox row ends instead of waiting forever.
 fn stopped(message: &str) -> Decision {
     Decision::Deny {
         reasons: vec![Reason {

@@ -11,7 +11,7 @@ use tact_storage::{ClaimedDelivery, Store};
 use super::Scheduler;
 use super::content::{campaign_proposal, content_of};
 
-/// What became of one claimed delivery.
+/// The outcome of one claimed delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendOutcome {
     /// The channel accepted the message.
@@ -260,7 +260,7 @@ async fn finish_error(
     Ok(SendOutcome::Retried)
 }
 
-/// The retry policy of the configuration.
+/// Builds the retry policy of the configuration.
 pub fn retry_policy(settings: &crate::config::Settings) -> RetryPolicy {
     let delivery = &settings.config.delivery;
     RetryPolicy {
@@ -274,7 +274,7 @@ pub fn retry_policy(settings: &crate::config::Settings) -> RetryPolicy {
     }
 }
 
-/// The channel the configuration chooses.
+/// Opens the channel the configuration chooses.
 ///
 /// # Errors
 ///

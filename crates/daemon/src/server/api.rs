@@ -31,7 +31,7 @@ impl From<tact_storage::Error> for ApiError {
     }
 }
 
-/// The routes of the API, without the auth layer.
+/// Builds the routes of the API, without the auth layer.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/decisions", post(create_decision))
@@ -48,7 +48,7 @@ pub fn routes() -> Router<AppState> {
         .route("/campaigns/{id}", get(get_campaign))
 }
 
-/// Turns a JSON body rejection into a 422 that says what is wrong.
+/// Turns a JSON body rejection into a 422 whose message names the problem.
 fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     payload
         .map(|Json(value)| value)

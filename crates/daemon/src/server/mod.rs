@@ -28,7 +28,7 @@ use tower_http::trace::TraceLayer;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 
-/// What every handler shares.
+/// The state every handler shares.
 #[derive(Debug, Clone)]
 pub struct AppState {
     inner: Arc<Inner>,

@@ -10,7 +10,7 @@ use super::AppState;
 /// The document; a test checks that it lists every route of [`super::api::routes`].
 pub const DOCUMENT: &str = include_str!("openapi.json");
 
-/// `GET /api/v1/openapi.json`, served without the token because it holds no data.
+/// `GET /api/v1/openapi.json`, served without the token because it contains no data.
 pub fn routes() -> Router<AppState> {
     Router::new().route("/openapi.json", get(document))
 }

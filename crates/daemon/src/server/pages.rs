@@ -30,7 +30,7 @@ const STANDARD_CHANNELS: [(&str, &str); 3] = [
 /// Pauses offered, in calendar months.
 const PAUSE_MONTHS: [u32; 3] = [1, 3, 6];
 
-/// The page templates, auto-escaped.
+/// Loads the page templates, with HTML auto-escaping.
 pub fn environment() -> Environment<'static> {
     let mut environment = Environment::new();
     environment.set_auto_escape_callback(|_| AutoEscape::Html);
@@ -58,7 +58,7 @@ pub fn environment() -> Environment<'static> {
     environment
 }
 
-/// The routes of the pages.
+/// Builds the routes of the pages.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
@@ -156,7 +156,7 @@ async fn unsubscribe_page(State(state): State<AppState>, Path(token): Path<Strin
     respond(&state, result)
 }
 
-/// One-click unsubscribe (RFC 8058): a POST whose form body holds
+/// One-click unsubscribe (RFC 8058): a POST whose form body contains
 /// `List-Unsubscribe=One-Click` opts the customer out of all marketing. Repeating it
 /// changes nothing.
 async fn unsubscribe(
@@ -355,7 +355,7 @@ async fn preferences_page(State(state): State<AppState>, Path(token): Path<Strin
     respond(&state, result)
 }
 
-/// What the preference form submitted.
+/// The fields the preference form submitted.
 #[derive(Debug, Default)]
 struct PreferenceForm {
     frequency: Option<String>,
