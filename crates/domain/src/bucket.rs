@@ -47,13 +47,18 @@ impl Default for BucketThresholds {
 /// Assigns a bucket from purchase recency, frequency and spend over the last 365 days, and
 /// from human engagement.
 ///
-/// In order: a purchase within `weekly_recency` and `weekly_purchases` purchases a year give
-/// weekly; a purchase within `monthly_recency` with `monthly_purchases` purchases or
-/// `monthly_spend` spend a year give monthly; a purchase within `quarterly_recency` gives
-/// quarterly; any purchase in the last 365 days gives twice a year; none gives yearly.
+/// The first matching line wins:
+///
+/// - weekly: a purchase within `weekly_recency` and `weekly_purchases` purchases a year;
+/// - monthly: a purchase within `monthly_recency`, and `monthly_purchases` purchases or
+///   `monthly_spend` spend a year;
+/// - quarterly: a purchase within `quarterly_recency`;
+/// - twice a year: any purchase in the last 365 days;
+/// - yearly: no purchase in the last 365 days.
+///
 /// `engagement_count` or more human opens, clicks or replies within `engagement_within`
 /// lift twice a year to quarterly and yearly to twice a year. Signals marked `machine` are
-/// not engagement. `signals` may be in any order; those after `now` are ignored.
+/// not engagement. `signals` may be in any order, and those after `now` are ignored.
 pub fn assign_bucket(
     signals: &[Signal],
     now: DateTime<Utc>,

@@ -160,7 +160,7 @@ pub enum Error {
 ///
 /// Rules run in a fixed order (see docs/rules.md). A denial from any rule wins over
 /// deferrals. A deferral's `until` is the earliest instant at or after `now` at which every
-/// rule allows the contact, computed exactly in the customer's time zone; its reasons are
+/// rule allows the contact, computed exactly in the customer's time zone. Its reasons are
 /// the rules that moved it, in rule order. Transactional proposals are checked only for
 /// suppressed addresses, a missing address and staleness. A proposal whose earliest
 /// allowed instant is after its `relevant_until` is denied with [`RuleId::Stale`].

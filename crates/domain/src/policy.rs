@@ -227,8 +227,8 @@ impl Policy {
         crate::policy_toml::parse(text)
     }
 
-    /// The longest stretch of history any rule of this policy looks at, so storage can load
-    /// only that much.
+    /// Returns the maximum span of history any rule of this policy looks at, so storage can
+    /// load only that much.
     ///
     /// It covers every period, span and bucket cadence of the policy (all buckets, because
     /// signals can lower a customer's bucket). A customer's own cadence over a longer period

@@ -1,6 +1,6 @@
 //! Loading a policy from TOML, with errors that name the offending key.
 //!
-//! The text is checked key by key against the policy's schema before serde sees it, so
+//! The text is checked key by key against the policy's schema before serde parses it, so
 //! every error names the dotted key (`purpose_caps.sales.max`) rather than a line number.
 
 use toml::{Table, Value};
@@ -138,7 +138,7 @@ fn check_count(key: &str, value: &mut Value) -> Result<(), Error> {
     }
 }
 
-/// A limit is `{ max = N, per = "30d" }`. A missing or non-numeric `max` is rejected so that
+/// Checks a limit, written `{ max = N, per = "30d" }`. A missing or non-numeric `max` is rejected so that
 /// a typo never becomes "never"; `max = 0` must be written out.
 fn check_limit(key: &str, value: &mut Value) -> Result<(), Error> {
     let table = table_of(key, value)?;
@@ -301,7 +301,7 @@ fn check_share(value: &mut Value) -> Result<(), Error> {
     Ok(())
 }
 
-/// A window is `{ start = "08:00", end = "20:00", days = ["Mon", …] }`. Times may also be
+/// Checks a window, written `{ start = "08:00", end = "20:00", days = ["Mon", …] }`. Times may also be
 /// TOML local times (`08:00:00`); both are rewritten as "HH:MM:SS" text for serde.
 fn check_window(key: &str, value: &mut Value) -> Result<(), Error> {
     let known = ["start", "end", "days"];

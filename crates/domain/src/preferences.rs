@@ -74,7 +74,7 @@ pub struct Preferences {
     pub window: Option<LocalWindow>,
     /// No non-transactional contact before this instant.
     pub paused_until: Option<DateTime<Utc>>,
-    /// Who set the pause. While a pause set by the customer lasts, only the customer can
+    /// The mark of whoever set the pause. While a pause set by the customer lasts, only the customer can
     /// shorten or lift it.
     pub pause_mark: Option<ConsentMark>,
 }

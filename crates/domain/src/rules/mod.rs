@@ -171,7 +171,7 @@ pub(crate) struct Rule {
 
 type Check = fn(&Context<'_>, DateTime<Utc>) -> Verdict;
 
-/// A rule that depends on the candidate instant and skips transactional messages.
+/// Builds a rule that depends on the candidate instant and skips transactional messages.
 const fn rule(id: RuleId, check: Check) -> Rule {
     Rule {
         id,
@@ -181,7 +181,7 @@ const fn rule(id: RuleId, check: Check) -> Rule {
     }
 }
 
-/// A rule whose verdict does not depend on the candidate instant.
+/// Builds a rule whose verdict does not depend on the candidate instant.
 const fn fixed(id: RuleId, check: Check) -> Rule {
     Rule {
         id,
@@ -191,7 +191,7 @@ const fn fixed(id: RuleId, check: Check) -> Rule {
     }
 }
 
-/// A fixed rule that also checks transactional messages.
+/// Builds a fixed rule that also checks transactional messages.
 const fn always(id: RuleId, check: Check) -> Rule {
     Rule {
         id,
