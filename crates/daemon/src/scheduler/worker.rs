@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Instant;
 use tact_delivery::{Channel, Outgoing, Receipt, Recipient, RetryPolicy, SendError};
-use tact_domain::{Decision, Outcome, Signal, SignalKind, SuppressionReason};
+use tact_domain::{Decision, Signal, SignalKind, SuppressionReason};
 use tact_storage::{ClaimedDelivery, Store};
 
 use super::Scheduler;
@@ -53,10 +53,7 @@ fn prepare(
 ) -> anyhow::Result<Prepared> {
     let policy = &scheduler.settings.policy;
     let campaign = store.campaign(claimed.campaign)?;
-    let mut view = store.load_view(claimed.customer.id, now, policy)?;
-    view.contacts.retain(|contact| {
-        !(contact.campaign == Some(campaign.id) && contact.outcome == Outcome::Pending)
-    });
+    let view = store.load_view_without(claimed.customer.id, claimed.contact, now, policy)?;
 
     let rendered = scheduler
         .mailer

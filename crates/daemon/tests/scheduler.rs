@@ -1,0 +1,109 @@
+//! The scheduler driven step by step by a simulated clock, with no real waiting: a campaign
+//! planned at night is deferred to the start of the contact hours, decided again when the
+//! clock gets there, and sent to the Maildir.
+
+use chrono::{DateTime, TimeZone, Utc};
+use std::sync::Arc;
+use tact::clock::SimulatedClock;
+use tact::config::{Config, Settings};
+use tact::scheduler::content::StoredTemplate;
+use tact::scheduler::{Scheduler, StepReport, configured_channel};
+use tact_delivery::TemplateSource;
+use tact_domain::{Channel, Purpose};
+use tact_storage::{Audience, DeliveryState, NewCampaign, NewCustomer, Store};
+use tokio_util::sync::CancellationToken;
+
+fn utc(day: u32, hour: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, day, hour, 0, 0).unwrap()
+}
+
+fn settings(folder: &std::path::Path) -> Settings {
+    let mut config = Config::default();
+    config.http.api_token = "test-token".to_owned();
+    config.links.secret_key = "0123456789abcdef0123456789abcdef".to_owned();
+    Settings::from_config(config, folder).unwrap()
+}
+
+fn seed(settings: &Settings, start: DateTime<Utc>) -> Store {
+    let store = Store::open(&settings.database).unwrap();
+    let mut customer = NewCustomer::new("c1");
+    customer.name = Some("Ann Lee".to_owned());
+    customer.email = Some("ann@example.com".to_owned());
+    store.upsert_customer(&customer).unwrap();
+    let template = StoredTemplate {
+        source: TemplateSource {
+            subject: "Tips".to_owned(),
+            text: "Hello {{ name }},\n".to_owned(),
+            html: None,
+        },
+        fields: Vec::new(),
+    };
+    store
+        .create_campaign(&NewCampaign {
+            name: "tips".to_owned(),
+            channel: Channel::EMAIL,
+            purpose: Purpose::Value,
+            topic: None,
+            audience: Audience::All,
+            priority: 0,
+            offer: false,
+            template: serde_json::to_string(&template).unwrap(),
+            send_at: Some(start),
+            relevant_until: None,
+            created_at: start,
+        })
+        .unwrap();
+    store
+}
+
+#[tokio::test]
+async fn simulated_clock_drives_deferral() {
+    let folder = tempfile::tempdir().unwrap();
+    let settings = settings(folder.path());
+    let night = utc(2, 21);
+    let store = seed(&settings, night);
+    let clock = Arc::new(SimulatedClock::new(night));
+    let channel = configured_channel(&settings).unwrap();
+    let scheduler = Arc::new(
+        Scheduler::new(
+            settings.clone(),
+            clock.clone(),
+            channel,
+            CancellationToken::new(),
+        )
+        .unwrap(),
+    );
+    let customer = store.customer_by_external_id("c1").unwrap().id;
+
+    let at_night = scheduler.step().await.unwrap();
+    let deferred = store.deliveries_for(customer).unwrap()[0].clone();
+    clock.advance_to(utc(3, 7));
+    let before_opening = scheduler.step().await.unwrap();
+    clock.advance_to(utc(3, 8));
+    let at_opening = scheduler.step().await.unwrap();
+
+    assert_eq!(
+        at_night,
+        StepReport {
+            campaigns: 1,
+            ..StepReport::default()
+        }
+    );
+    assert_eq!(deferred.state, DeliveryState::Deferred);
+    assert_eq!(deferred.next_attempt_at, Some(utc(3, 8)));
+    assert_eq!(before_opening, StepReport::default());
+    assert_eq!(
+        at_opening,
+        StepReport {
+            redecided: 1,
+            sent: 1,
+            ..StepReport::default()
+        }
+    );
+    let sent = &store.deliveries_for(customer).unwrap()[0];
+    assert_eq!(sent.state, DeliveryState::Sent);
+    let files = std::fs::read_dir(folder.path().join("outbox/new"))
+        .unwrap()
+        .count();
+    assert_eq!(files, 1);
+}
