@@ -257,6 +257,15 @@ fn offered_channels(state: &AppState) -> Vec<(String, String)> {
     channels
 }
 
+/// Upper-cases the first letter, for labels made from names such as `newsletter`.
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 fn format_time(time: NaiveTime) -> String {
     time.format("%H:%M").to_string()
 }
@@ -285,7 +294,7 @@ fn preferences_context(
         .topics
         .iter()
         .map(|topic| {
-            let label = topic.as_str().replace(['_', '-'], " ");
+            let label = capitalise(&topic.as_str().replace(['_', '-'], " "));
             choice(
                 topic.as_str(),
                 label,
