@@ -166,9 +166,7 @@ async fn unsubscribe(
 ) -> Response {
     let result = async {
         let customer = verify(&state, &token, LinkPurpose::Unsubscribe)?;
-        let one_click = form_urlencoded::parse(&form)
-            .any(|(key, value)| key == "List-Unsubscribe" && value == "One-Click");
-        if !one_click {
+        if !is_one_click(&form) {
             return Err(PageError::Invalid(
                 "expected the form field List-Unsubscribe=One-Click\n".to_owned(),
             ));
@@ -190,6 +188,23 @@ async fn unsubscribe(
     }
     .await;
     respond(&state, result)
+}
+
+/// Checks for the RFC 8058 field `List-Unsubscribe=One-Click`, sent either as
+/// `application/x-www-form-urlencoded` or as a `multipart/form-data` part.
+fn is_one_click(body: &[u8]) -> bool {
+    let url_encoded = form_urlencoded::parse(body)
+        .any(|(key, value)| key == "List-Unsubscribe" && value == "One-Click");
+    if url_encoded {
+        return true;
+    }
+    // A multipart part is a header block naming the field, an empty line, then the value.
+    let text = String::from_utf8_lossy(body);
+    text.split("name=\"List-Unsubscribe\"").skip(1).any(|part| {
+        part.split_once("\r\n\r\n")
+            .or_else(|| part.split_once("\n\n"))
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with("One-Click"))
+    })
 }
 
 fn opt_out_of_marketing(
@@ -607,6 +622,17 @@ mod tests {
             error.unwrap_err(),
             "Enter the end time as hours and minutes, such as 09:00."
         );
+    }
+
+    #[test]
+    fn one_click_accepts_both_encodings() {
+        let multipart = "--b\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\n\
+                         One-Click\r\n--b--\r\n";
+
+        assert!(is_one_click(b"List-Unsubscribe=One-Click"));
+        assert!(is_one_click(multipart.as_bytes()));
+        assert!(!is_one_click(b"List-Unsubscribe=Maybe"));
+        assert!(!is_one_click(b""));
     }
 
     #[test]
