@@ -178,15 +178,12 @@ impl Store {
             let mut ids = Vec::with_capacity(customers.len());
             for customer in customers {
                 let inserted = insert.execute(params![campaign.0, customer.0, to_ms(now)]);
-                if let Err(error) = inserted {
-                    if crate::customers::is_foreign_key_error(&error) {
-                        let entity = format!("campaign {campaign} or customer");
-                        return Err(Error::NotFound {
-                            entity: "delivery target",
-                            id: format!("{entity} {customer}"),
-                        });
+                match inserted {
+                    Ok(_) => {}
+                    Err(error) if crate::customers::is_foreign_key_error(&error) => {
+                        return Err(missing_target(tx, campaign, *customer));
                     }
-                    return Err(error.into());
+                    Err(error) => return Err(error.into()),
                 }
                 ids.push(DeliveryId(
                     select.query_row(params![campaign.0, customer.0], |row| row.get(0))?,
@@ -258,7 +255,8 @@ impl Store {
     ///
     /// A delivery whose worker died after handing the message to the channel but before
     /// [`Store::mark_sent`] is sent again when claimed again: the in-flight window is the
-    /// lease.
+    /// lease. The `mark_*` methods and [`Store::release`] do not check the lease owner, so a
+    /// worker that outlived its lease can still record the outcome of its send.
     ///
     /// # Errors
     ///
@@ -553,6 +551,19 @@ fn record_decision_in(
         }
     }
     Ok(())
+}
+
+/// Names the campaign or customer that a delivery could not be planned for.
+fn missing_target(tx: &Connection, campaign: CampaignId, customer: CustomerId) -> Error {
+    let sql = "SELECT count(*) FROM campaigns WHERE id = ?1";
+    let campaigns: i64 = tx
+        .query_row(sql, [campaign.0], |row| row.get(0))
+        .unwrap_or(0);
+    if campaigns == 0 {
+        Error::not_found("campaign", campaign)
+    } else {
+        Error::not_found("customer", customer)
+    }
 }
 
 fn delivery_target(

@@ -115,7 +115,8 @@ impl Store {
 
     fn load_view_in(&self, customer: CustomerId, window: Window) -> Result<CustomerView> {
         self.read(|tx| {
-            let mut batch = customers_in_range(tx, customer.0 - 1, 1, &Audience::All)?;
+            let mut batch =
+                customers_in_range(tx, customer.0.saturating_sub(1), 1, &Audience::All)?;
             batch.customers.retain(|view| view.customer.id == customer);
             if batch.customers.is_empty() {
                 return Err(Error::not_found("customer", customer));

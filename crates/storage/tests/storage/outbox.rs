@@ -73,8 +73,18 @@ fn plan_deliveries_is_idempotent() -> TestResult {
         report.by_state,
         BTreeMap::from([(DeliveryState::Planned, 3)])
     );
-    let missing = store.plan_deliveries(campaign, &[CustomerId(999)], utc(2026, 6, 2, 0, 0));
-    assert!(matches!(missing, Err(Error::NotFound { .. })));
+    let later = utc(2026, 6, 2, 0, 0);
+    let missing_customer = store.plan_deliveries(campaign, &[CustomerId(999)], later);
+    let missing_campaign = store.plan_deliveries(CampaignId(999), &customers, later);
+    assert_eq!(
+        missing_customer.unwrap_err().to_string(),
+        "customer 999 not found"
+    );
+    assert_eq!(
+        missing_campaign.unwrap_err().to_string(),
+        "campaign 999 not found"
+    );
+    assert_eq!(store.campaign_status(campaign)?.by_state.len(), 1);
     Ok(())
 }
 
