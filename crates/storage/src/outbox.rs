@@ -14,7 +14,7 @@ use crate::customers::{CUSTOMER_COLUMNS, customer_from_row};
 use crate::history::insert_contact;
 use crate::{ContactId, Error, Result, Store};
 
-/// Where a delivery is. See docs/storage.md for the transitions.
+/// The state of a delivery in the outbox. docs/storage.md lists the transitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
@@ -35,7 +35,7 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
-    /// The stored name, such as `approved`.
+    /// Returns the stored name, such as `approved`.
     pub fn as_str(self) -> &'static str {
         match self {
             DeliveryState::Planned => "planned",
@@ -64,7 +64,7 @@ pub struct Delivery {
     pub campaign: CampaignId,
     /// The customer.
     pub customer: CustomerId,
-    /// Where it is.
+    /// Its state.
     pub state: DeliveryState,
     /// When it is next due: decided again when deferred, sent when approved.
     pub next_attempt_at: Option<DateTime<Utc>>,
