@@ -358,3 +358,76 @@ fn backup_copies_database() {
         Some("Ann Lee")
     );
 }
+
+#[test]
+fn campaign_preview_from_folder() {
+    let workspace = Workspace::new();
+    workspace.import_customers();
+    let folder = workspace.path().join("spring");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("subject.txt"), "Spring tips for {{ name }}").unwrap();
+    std::fs::write(
+        folder.join("body.txt"),
+        "Hello {{ name }},\n\nplant early.\n",
+    )
+    .unwrap();
+    std::fs::write(folder.join("body.html"), "<p>Hello {{ name }}</p>").unwrap();
+    let created = workspace.run_ok(&[
+        "campaign",
+        "create",
+        "--name",
+        "spring",
+        "--template",
+        folder.to_str().unwrap(),
+        "--purpose",
+        "value",
+    ]);
+
+    let preview = workspace.run_ok(&[
+        "campaign",
+        "preview",
+        "1",
+        "--customer",
+        "c2",
+        "--at",
+        "2026-03-02T10:00:00Z",
+    ]);
+
+    assert_eq!(
+        created,
+        "campaign 1 created; start it with: tact campaign send 1\n"
+    );
+    assert_eq!(
+        preview,
+        "Subject: Spring tips for Bob Stone\n\nHello Bob Stone,\n\nplant early.\n\n\
+         --- HTML part ---\n<p>Hello Bob Stone</p>\n\n--- decision for c2 ---\napprove\n"
+    );
+}
+
+#[test]
+fn campaign_unknown_field_is_named() {
+    let workspace = Workspace::new();
+    workspace.import_customers();
+    let template = workspace.write(
+        "offer.toml",
+        "subject = \"Offer\"\ntext = \"Your plan: {{ plan }}\"\n",
+    );
+
+    let output = workspace.run(&[
+        "campaign",
+        "create",
+        "--name",
+        "offer",
+        "--template",
+        template.to_str().unwrap(),
+        "--purpose",
+        "sales",
+    ]);
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("template text uses unknown field `plan`"),
+        "{stderr}"
+    );
+}
