@@ -431,3 +431,38 @@ fn campaign_unknown_field_is_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn explain_lists_held_back_deliveries() {
+    let workspace = Workspace::new();
+    workspace.import_customers();
+    workspace.run_ok(&["prefs", "set", "c2", "--block-channel", "email"]);
+    let template = workspace.write(
+        "tips.toml",
+        "subject = \"Tips\"\ntext = \"Hello {{ name }},\\n\"\n",
+    );
+    workspace.run_ok(&[
+        "campaign",
+        "create",
+        "--name",
+        "tips",
+        "--template",
+        template.to_str().unwrap(),
+        "--purpose",
+        "value",
+    ]);
+    workspace.run_ok(&["campaign", "send", "1"]);
+
+    let explain = workspace.run_ok(&["explain", "c2"]);
+    let status = workspace.run_ok(&["campaign", "status", "1", "--json"]);
+
+    assert!(
+        explain.starts_with(
+            "deliveries to c2 (1):\n  delivery 2 of campaign 1 (tips): denied\n    channel_opt_out: "
+        ),
+        "{explain}"
+    );
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["by_rule"]["channel_opt_out"], 1);
+    assert_eq!(status["by_state"]["denied"], 1);
+}

@@ -129,3 +129,65 @@ async fn smtp_retries_then_bounces() {
         "{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_end_after_max_attempts() {
+    let workspace = Workspace::new();
+    let received = workspace.path().join("received");
+    std::fs::create_dir(&received).unwrap();
+    let smtp = SmtpServer::start(&received, "ann@example.com", "nobody@example.com");
+    workspace.append_config("quiet_hours = { start = \"00:00\", end = \"00:00\" }\n");
+    workspace.import_customers();
+    workspace.run_ok(&[
+        "prefs",
+        "set",
+        "c2",
+        "--marketing",
+        "off",
+        "--actor",
+        "customer",
+    ]);
+    let template = workspace.write(
+        "tips.toml",
+        "subject = \"Tips\"\ntext = \"Hello {{ name }},\\n\"\n",
+    );
+    workspace.run_ok(&[
+        "campaign",
+        "create",
+        "--name",
+        "tips",
+        "--template",
+        template.to_str().unwrap(),
+        "--purpose",
+        "value",
+    ]);
+    workspace.run_ok(&["campaign", "send", "1"]);
+
+    let server = workspace.serve_with(&[
+        ("TACT_DELIVERY_CHANNEL", "smtp"),
+        ("TACT_SMTP_HOST", "127.0.0.1"),
+        ("TACT_SMTP_PORT", &smtp.port.to_string()),
+        ("TACT_SMTP_TLS", "none"),
+        ("TACT_DELIVERY_MAX_ATTEMPTS", "1"),
+    ]);
+    let store = workspace.store();
+    let ann = store.customer_by_external_id("c1").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while store.deliveries_for(ann.id).unwrap()[0].state != DeliveryState::Failed
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(server.stop().success());
+
+    let delivery = &store.deliveries_for(ann.id).unwrap()[0];
+    assert_eq!(delivery.state, DeliveryState::Failed);
+    assert_eq!(delivery.attempts, 1);
+    let error = delivery.last_error.as_deref().unwrap();
+    assert!(
+        error.contains("451 4.3.0 <ann@example.com>: try again later"),
+        "{error}"
+    );
+    assert!(store.history(ann.id).unwrap().suppressions.is_empty());
+    assert_eq!(std::fs::read_dir(&received).unwrap().count(), 0);
+}
