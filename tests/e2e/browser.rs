@@ -40,6 +40,7 @@ impl Browser {
             .unwrap_or_else(|error| {
                 panic!("{CHROMEDRIVER} does not start ({error}); install chromium-driver")
             });
+
         let profile = tempfile::tempdir().unwrap();
         let options = json!({
             "binary": CHROMIUM,
@@ -52,6 +53,7 @@ impl Browser {
         });
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("goog:chromeOptions".to_owned(), options);
+
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         let client = loop {

@@ -10,7 +10,7 @@ use tact_delivery::token::{LinkKey, LinkPurpose};
 use tact_storage::Store;
 use tempfile::TempDir;
 
-/// Longest wait for the daemon to print its address or to stop.
+/// Maximum wait for the daemon to print its address or to stop.
 const PROCESS_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Two customers: Ann in Berlin and Bob in UTC.
@@ -18,7 +18,7 @@ pub const CUSTOMERS: &str = "external_id,name,email,phone,timezone,locale,accoun
     c1,Ann Lee,ann@example.com,,Europe/Berlin,en,\n\
     c2,Bob Stone,bob@example.com,,UTC,en,\n";
 
-/// The `tact` binary next to this test binary (`target/debug/tact`).
+/// Returns the `tact` binary next to this test binary (`target/debug/tact`).
 pub fn tact_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary has a path");
     let debug = exe
@@ -55,7 +55,7 @@ impl Workspace {
         self.dir.path()
     }
 
-    /// The configuration file.
+    /// Returns the configuration file.
     pub fn config(&self) -> PathBuf {
         self.path().join("tact.toml")
     }
@@ -69,7 +69,7 @@ impl Workspace {
         std::fs::write(self.config(), config).expect("config written");
     }
 
-    /// The value of a `key = "value"` line of the configuration.
+    /// Returns the value of a `key = "value"` line of the configuration.
     pub fn config_value(&self, key: &str) -> String {
         let config = std::fs::read_to_string(self.config()).expect("config");
         let prefix = format!("{key} = \"");
@@ -88,7 +88,7 @@ impl Workspace {
         path
     }
 
-    /// A `tact` command with this configuration and no `TACT_*` variable from outside.
+    /// Builds a `tact` command with this configuration and no `TACT_*` variable from outside.
     pub fn command(&self) -> Command {
         let mut command = Command::new(tact_binary());
         command
@@ -130,7 +130,7 @@ impl Workspace {
         Store::open(self.path().join("tact.db")).expect("database opens")
     }
 
-    /// A signed link token for the customer, as a message would carry.
+    /// Signs a link token for the customer, as a message would carry.
     pub fn token(&self, purpose: LinkPurpose, external_id: &str) -> String {
         let secret = self.config_value("secret_key");
         let key = LinkKey::new(secret.as_bytes()).expect("valid key");
@@ -188,7 +188,7 @@ impl Workspace {
     }
 }
 
-/// The wall clock, because the daemon under test runs on the system clock.
+/// Reads the wall clock, because the daemon under test runs on the system clock.
 #[allow(clippy::disallowed_methods)]
 pub fn wall_clock() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now()
@@ -205,7 +205,7 @@ pub struct Server {
 }
 
 impl Server {
-    /// An HTTP client.
+    /// Builds an HTTP client.
     pub fn client(&self) -> reqwest::Client {
         reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
@@ -214,7 +214,7 @@ impl Server {
             .expect("client")
     }
 
-    /// The daemon's log so far.
+    /// Returns the daemon's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
