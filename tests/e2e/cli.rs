@@ -466,3 +466,36 @@ fn explain_lists_held_back_deliveries() {
     assert_eq!(status["by_rule"]["channel_opt_out"], 1);
     assert_eq!(status["by_state"]["denied"], 1);
 }
+
+#[test]
+fn missing_config_suggests_init() {
+    let workspace = Workspace::new();
+
+    let output = workspace.run(&["--config", "nothere.toml", "history", "c1"]);
+
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "error: cannot read configuration file nothere.toml (run `tact init` to write one): \
+         No such file or directory (os error 2)\n"
+    );
+}
+
+#[test]
+fn serve_requires_api_token() {
+    let workspace = Workspace::new();
+
+    let output = workspace
+        .command()
+        .arg("serve")
+        .env("TACT_HTTP_API_TOKEN", "")
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "error: invalid configuration key `http.api_token`: empty; set it (tact init generates \
+         one) or TACT_HTTP_API_TOKEN\n"
+    );
+}

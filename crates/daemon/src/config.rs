@@ -18,7 +18,7 @@ const NON_KEY_VARIABLES: [&str; 2] = ["TACT_CONFIG", "TACT_LOG"];
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read configuration file {path}: {source}; run `tact init` to write one")]
+    #[error("cannot read configuration file {path} (run `tact init` to write one)")]
     Read {
         /// The file.
         path: PathBuf,
