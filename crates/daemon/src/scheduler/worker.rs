@@ -81,6 +81,11 @@ fn prepare(
 
 /// Sends one claimed delivery and records the outcome. Never returns an error: every failure
 /// is recorded on the delivery and logged.
+#[tracing::instrument(
+    name = "delivery",
+    skip_all,
+    fields(delivery.id = claimed.id.0, customer.id = claimed.customer.id.0)
+)]
 pub async fn process(scheduler: Arc<Scheduler>, claimed: ClaimedDelivery) -> SendOutcome {
     let delivery = claimed.id.0;
     let customer = claimed.customer.id.0;
