@@ -21,11 +21,17 @@ struct SmtpServer {
 
 impl SmtpServer {
     fn start(out_dir: &Path, tempfail: &str, reject: &str) -> SmtpServer {
+        SmtpServer::start_with_delay(out_dir, tempfail, reject, 0)
+    }
+
+    /// Starts a server that waits `delay_s` seconds before it answers each DATA.
+    fn start_with_delay(out_dir: &Path, tempfail: &str, reject: &str, delay_s: u32) -> SmtpServer {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/smtp_server.py");
         let mut child = Command::new(PYTHON)
             .arg(script)
             .arg(out_dir)
             .args(["--tempfail", tempfail, "--reject", reject])
+            .args(["--delay", &delay_s.to_string()])
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3 with aiosmtpd starts");
@@ -190,4 +196,97 @@ async fn retries_end_after_max_attempts() {
     );
     assert!(store.history(ann.id).unwrap().suppressions.is_empty());
     assert_eq!(std::fs::read_dir(&received).unwrap().count(), 0);
+}
+
+/// Starts a daemon whose SMTP server takes `delay_s` seconds per message, with one approved
+/// delivery for c1, and waits until the worker has claimed it.
+async fn sending_daemon(
+    workspace: &Workspace,
+    smtp: &SmtpServer,
+    grace: &str,
+) -> (crate::harness::Server, tact_domain::CustomerId) {
+    workspace.append_config("quiet_hours = { start = \"00:00\", end = \"00:00\" }\n");
+    workspace.import_customers();
+    workspace.run_ok(&[
+        "prefs",
+        "set",
+        "c2",
+        "--marketing",
+        "off",
+        "--actor",
+        "customer",
+    ]);
+    let template = workspace.write(
+        "tips.toml",
+        "subject = \"Tips\"\ntext = \"Hello {{ name }},\\n\"\n",
+    );
+    workspace.run_ok(&[
+        "campaign",
+        "create",
+        "--name",
+        "tips",
+        "--template",
+        template.to_str().unwrap(),
+        "--purpose",
+        "value",
+    ]);
+    workspace.run_ok(&["campaign", "send", "1"]);
+    let server = workspace.serve_with(&[
+        ("TACT_DELIVERY_CHANNEL", "smtp"),
+        ("TACT_SMTP_HOST", "127.0.0.1"),
+        ("TACT_SMTP_PORT", &smtp.port.to_string()),
+        ("TACT_SMTP_TLS", "none"),
+        ("TACT_DELIVERY_SHUTDOWN_GRACE", grace),
+    ]);
+    let store = workspace.store();
+    let ann = store.customer_by_external_id("c1").unwrap().id;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while store.deliveries_for(ann).unwrap()[0].state != DeliveryState::Sending
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Give the worker a moment to open the SMTP transaction.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    (server, ann)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_finishes_inflight_send() {
+    let workspace = Workspace::new();
+    let received = workspace.path().join("received");
+    std::fs::create_dir(&received).unwrap();
+    let smtp = SmtpServer::start_with_delay(&received, "none@example.com", "nobody@example.com", 2);
+    let (server, ann) = sending_daemon(&workspace, &smtp, "30s").await;
+
+    let exit = server.stop();
+
+    assert!(exit.success(), "tact serve exited with {exit}");
+    let delivery = &workspace.store().deliveries_for(ann).unwrap()[0];
+    assert_eq!(delivery.state, DeliveryState::Sent);
+    assert_eq!(std::fs::read_dir(&received).unwrap().count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_releases_send_after_grace() {
+    let workspace = Workspace::new();
+    let received = workspace.path().join("received");
+    std::fs::create_dir(&received).unwrap();
+    let smtp =
+        SmtpServer::start_with_delay(&received, "none@example.com", "nobody@example.com", 20);
+    let (server, ann) = sending_daemon(&workspace, &smtp, "1s").await;
+
+    let started = Instant::now();
+    let exit = server.stop();
+
+    assert!(exit.success(), "tact serve exited with {exit}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let delivery = &workspace.store().deliveries_for(ann).unwrap()[0];
+    assert_eq!(delivery.state, DeliveryState::Approved);
+    assert_eq!(delivery.lease_owner, None);
+    assert_eq!(delivery.attempts, 0);
 }

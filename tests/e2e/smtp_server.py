@@ -1,10 +1,11 @@
 """SMTP server for the end-to-end tests, on Debian's python3-aiosmtpd.
 
-Usage: smtp_server.py OUT_DIR [--tempfail ADDRESS]... [--reject ADDRESS]...
+Usage: smtp_server.py OUT_DIR [--tempfail ADDRESS]... [--reject ADDRESS]... [--delay SECONDS]
 
 Listens on 127.0.0.1 on a port the system picks and prints that port as its first line.
 A --tempfail address gets 451 on its first RCPT and is accepted later; a --reject address
-always gets 550. Each accepted message is written to OUT_DIR as <n>.eml.
+always gets 550. With --delay the server waits that many seconds before it answers DATA.
+Each accepted message is written to OUT_DIR as <n>.eml.
 """
 
 import argparse
@@ -16,8 +17,9 @@ from aiosmtpd.smtp import SMTP
 
 
 class Handler:
-    def __init__(self, out_dir, tempfail, reject):
+    def __init__(self, out_dir, tempfail, reject, delay):
         self.out_dir = out_dir
+        self.delay = delay
         self.tempfail = set(tempfail)
         self.reject = set(reject)
         self.count = 0
@@ -32,6 +34,7 @@ class Handler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(self.delay)
         self.count += 1
         path = os.path.join(self.out_dir, "%d.eml" % self.count)
         with open(path + ".part", "wb") as message:
@@ -45,8 +48,9 @@ async def main():
     parser.add_argument("out_dir")
     parser.add_argument("--tempfail", action="append", default=[])
     parser.add_argument("--reject", action="append", default=[])
+    parser.add_argument("--delay", type=float, default=0.0)
     args = parser.parse_args()
-    handler = Handler(args.out_dir, args.tempfail, args.reject)
+    handler = Handler(args.out_dir, args.tempfail, args.reject, args.delay)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: SMTP(handler), host="127.0.0.1", port=0)
     print(server.sockets[0].getsockname()[1], flush=True)
