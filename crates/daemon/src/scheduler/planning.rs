@@ -4,8 +4,10 @@
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use tact_domain::{CampaignId, CustomerView, Decision, DeliveryId, Policy, Reason, RuleId};
-use tact_storage::{Campaign, CampaignStatus, DeliveryState, Store};
+use tact_domain::{
+    CampaignId, CustomerId, CustomerView, Decision, DeliveryId, Policy, Reason, RuleId,
+};
+use tact_storage::{Campaign, CampaignStatus, Delivery, DeliveryState, Store};
 
 use super::content::{Mailer, campaign_proposal, content_of};
 use crate::ops::count_decision;
@@ -165,6 +167,10 @@ fn decide_planned(
 /// Decides again up to `limit` deliveries that are due at `now`: deferred ones whose time
 /// has come and planned ones left undecided. Returns how many were decided.
 ///
+/// A customer's due deliveries are decided together through the domain's batch planner,
+/// highest priority first, so two campaigns whose deferrals end at the same instant cannot
+/// both take the customer's last slot.
+///
 /// # Errors
 ///
 /// Fails when the store fails.
@@ -177,49 +183,88 @@ pub fn redecide_due(
 ) -> anyhow::Result<usize> {
     let due = store.deferred_due(now, limit)?;
     let mut campaigns: HashMap<CampaignId, Campaign> = HashMap::new();
-    let mut decisions: Vec<(DeliveryId, Decision)> = Vec::with_capacity(due.len());
     for delivery in &due {
-        let campaign = match campaigns.entry(delivery.campaign) {
-            Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => entry.insert(store.campaign(delivery.campaign)?),
-        };
-        let decision = redecide_one(store, mailer, policy, campaign, delivery.customer, now)?;
-        count_decision(&decision);
-        tracing::debug!(
-            delivery.id = delivery.id.0,
-            customer.id = delivery.customer.0,
-            decision = decision.kind(),
-            "decided a deferred delivery again"
-        );
-        decisions.push((delivery.id, decision));
+        if let Entry::Vacant(entry) = campaigns.entry(delivery.campaign) {
+            entry.insert(store.campaign(delivery.campaign)?);
+        }
+    }
+    let mut by_customer: Vec<(CustomerId, Vec<&Delivery>)> = Vec::new();
+    let mut position: HashMap<CustomerId, usize> = HashMap::new();
+    for delivery in &due {
+        let index = *position.entry(delivery.customer).or_insert_with(|| {
+            by_customer.push((delivery.customer, Vec::new()));
+            by_customer.len() - 1
+        });
+        by_customer[index].1.push(delivery);
+    }
+
+    let mut decisions: Vec<(DeliveryId, Decision)> = Vec::with_capacity(due.len());
+    for (customer, deliveries) in by_customer {
+        let decided = redecide_customer(
+            store,
+            mailer,
+            policy,
+            &campaigns,
+            customer,
+            &deliveries,
+            now,
+        )?;
+        for (delivery, decision) in deliveries.iter().zip(decided) {
+            count_decision(&decision);
+            tracing::debug!(
+                delivery.id = delivery.id.0,
+                customer.id = customer.0,
+                decision = decision.kind(),
+                "decided a deferred delivery again"
+            );
+            decisions.push((delivery.id, decision));
+        }
     }
     store.record_decisions(&decisions, now)?;
     Ok(decisions.len())
 }
 
-fn redecide_one(
+/// Decides one customer's due deliveries together; returns one decision per delivery, in
+/// the order given.
+fn redecide_customer(
     store: &Store,
     mailer: &Mailer,
     policy: &Policy,
-    campaign: &Campaign,
-    customer: tact_domain::CustomerId,
+    campaigns: &HashMap<CampaignId, Campaign>,
+    customer: CustomerId,
+    deliveries: &[&Delivery],
     now: DateTime<Utc>,
-) -> anyhow::Result<Decision> {
-    if campaign.status == CampaignStatus::Cancelled {
-        return Ok(stopped("the campaign was cancelled"));
-    }
-    let view = store.load_view(customer, now, policy)?;
-    let rendered = match mailer.render(store, campaign, &view.customer, now) {
-        Ok(rendered) => rendered,
-        Err(error) => {
-            return Ok(stopped(&format!(
-                "the message cannot be rendered: {error:#}"
-            )));
+) -> anyhow::Result<Vec<Decision>> {
+    let mut view = store.load_view(customer, now, policy)?;
+    let mut decisions: Vec<Option<Decision>> = vec![None; deliveries.len()];
+    let mut proposals = Vec::with_capacity(deliveries.len());
+    let mut planned = Vec::with_capacity(deliveries.len());
+    for (index, delivery) in deliveries.iter().enumerate() {
+        let campaign = &campaigns[&delivery.campaign];
+        if campaign.status == CampaignStatus::Cancelled {
+            decisions[index] = Some(stopped("the campaign was cancelled"));
+            continue;
         }
-    };
-    let content = content_of(&rendered, &view.customer, &*mailer.template(campaign)?);
-    let proposal = campaign_proposal(campaign, &view.customer, Some(content));
-    Ok(tact_domain::decide(&proposal, &view, policy, now))
+        match mailer.render(store, campaign, &view.customer, now) {
+            Ok(rendered) => {
+                let content = content_of(&rendered, &view.customer, &*mailer.template(campaign)?);
+                proposals.push(campaign_proposal(campaign, &view.customer, Some(content)));
+                planned.push(index);
+            }
+            Err(error) => {
+                let message = format!("the message cannot be rendered: {error:#}");
+                decisions[index] = Some(stopped(&message));
+            }
+        }
+    }
+    let decided = tact_domain::plan(&proposals, &mut view, policy, now);
+    for (index, decision) in planned.into_iter().zip(decided) {
+        decisions[index] = Some(decision);
+    }
+    Ok(decisions
+        .into_iter()
+        .map(|decision| decision.unwrap_or_else(|| stopped("no decision was made")))
+        .collect())
 }
 
 /// Builds a denial for a delivery that can no longer go out for a reason outside the rules,
