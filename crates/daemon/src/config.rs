@@ -432,10 +432,15 @@ fn invalid(key: &str, error: impl std::fmt::Display) -> ConfigError {
 fn parse_config(table: toml::Table) -> Result<Config, ConfigError> {
     serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|error| {
         let key = error.path().to_string();
-        ConfigError::Invalid {
-            key,
-            message: error.into_inner().to_string(),
-        }
+        let message = error.into_inner().to_string();
+        // The toml crate appends "in `key`" on a line of its own; the key is named already.
+        let message = message
+            .split("\nin `")
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        ConfigError::Invalid { key, message }
     })
 }
 
@@ -660,10 +665,11 @@ mod tests {
     fn invalid_value_is_named() {
         let error = load("[delivery]\nlease = \"soon\"\n", &[]).unwrap_err();
 
-        let ConfigError::Invalid { key, .. } = error else {
-            panic!("expected an invalid key, got {error}");
-        };
-        assert_eq!(key, "delivery.lease");
+        assert_eq!(
+            error.to_string(),
+            "invalid configuration key `delivery.lease`: invalid span \"soon\": write a whole \
+             number and a unit s, m, h, d or w, as in 30d"
+        );
     }
 
     #[test]
