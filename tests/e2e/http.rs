@@ -379,6 +379,8 @@ async fn unsubscribe_get_never_unsubscribes() {
         .unwrap();
 
     assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(page.headers()["cache-control"], "no-store");
     let html = page.text().await.unwrap();
     assert!(html.contains("<form method=\"post\""), "{html}");
     assert!(

@@ -101,7 +101,29 @@ fn render(
         .map_err(|error| PageError::Internal(ApiError::Internal(error.into())))
 }
 
+/// Headers of every page. The URL carries the customer's token, so no page is cached, sent
+/// as a referrer or framed by another site, and the pages load nothing from elsewhere.
+const PAGE_HEADERS: [(&str, &str); 5] = [
+    ("cache-control", "no-store"),
+    ("referrer-policy", "no-referrer"),
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    (
+        "content-security-policy",
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    ),
+];
+
 fn respond(state: &AppState, result: Result<Response, PageError>) -> Response {
+    let mut response = page_response(state, result);
+    let headers = response.headers_mut();
+    for (name, value) in PAGE_HEADERS {
+        headers.insert(name, axum::http::HeaderValue::from_static(value));
+    }
+    response
+}
+
+fn page_response(state: &AppState, result: Result<Response, PageError>) -> Response {
     match result {
         Ok(response) => response,
         Err(PageError::NotFound) => {
