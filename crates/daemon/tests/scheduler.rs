@@ -10,7 +10,7 @@ use tact::scheduler::content::StoredTemplate;
 use tact::scheduler::{Scheduler, StepReport, configured_channel};
 use tact_delivery::TemplateSource;
 use tact_domain::{Channel, Purpose};
-use tact_storage::{Audience, DeliveryState, NewCampaign, NewCustomer, Store};
+use tact_storage::{Audience, CampaignStatus, DeliveryState, NewCampaign, NewCustomer, Store};
 use tokio_util::sync::CancellationToken;
 
 fn utc(day: u32, hour: u32) -> DateTime<Utc> {
@@ -106,4 +106,48 @@ async fn simulated_clock_drives_deferral() {
         .unwrap()
         .count();
     assert_eq!(files, 1);
+}
+
+#[tokio::test]
+async fn invalid_template_returns_to_draft() {
+    let folder = tempfile::tempdir().unwrap();
+    let settings = settings(folder.path());
+    let start = utc(2, 10);
+    let store = seed(&settings, start);
+    let broken = store
+        .create_campaign(&NewCampaign {
+            name: "broken".to_owned(),
+            channel: Channel::EMAIL,
+            purpose: Purpose::Value,
+            topic: None,
+            audience: Audience::All,
+            priority: 1,
+            offer: false,
+            template: "{\"subject\": \"{{ unclosed\", \"text\": \"\"}".to_owned(),
+            send_at: Some(start),
+            relevant_until: None,
+            created_at: start,
+        })
+        .unwrap();
+    let clock = Arc::new(SimulatedClock::new(start));
+    let channel = configured_channel(&settings).unwrap();
+    let scheduler = Arc::new(
+        Scheduler::new(settings.clone(), clock, channel, CancellationToken::new()).unwrap(),
+    );
+
+    let report = scheduler.step().await.unwrap();
+
+    assert_eq!(
+        report,
+        StepReport {
+            campaigns: 1,
+            sent: 1,
+            ..StepReport::default()
+        }
+    );
+    assert_eq!(
+        store.campaign(broken).unwrap().status,
+        CampaignStatus::Draft
+    );
+    assert_eq!(store.campaign_status(broken).unwrap().by_state.len(), 0);
 }

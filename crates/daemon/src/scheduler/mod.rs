@@ -14,7 +14,7 @@ pub use worker::{configured_channel, retry_policy};
 use anyhow::Context as _;
 use std::sync::{Arc, Mutex};
 use tact_delivery::{Channel, RetryPolicy};
-use tact_storage::Store;
+use tact_storage::{CampaignStatus, Store};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -27,7 +27,7 @@ use worker::SendOutcome;
 /// The counts of one step.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StepReport {
-    /// Campaigns planned.
+    /// Campaigns planned; a due campaign whose template is invalid is not counted.
     pub campaigns: usize,
     /// Deferred or planned deliveries decided again.
     pub redecided: usize,
@@ -121,7 +121,19 @@ impl Scheduler {
         report.campaigns = self
             .with_store(move |store| {
                 let due = store.campaigns_due(now)?;
+                let mut planned = 0;
                 for campaign in &due {
+                    // A campaign whose template no longer compiles would fail every round, so
+                    // it goes back to draft until someone fixes and schedules it again.
+                    if let Err(error) = scheduler.mailer.template(campaign) {
+                        tracing::error!(
+                            campaign.id = campaign.id.0,
+                            error = format!("{error:#}"),
+                            "campaign template is invalid; the campaign is set back to draft"
+                        );
+                        store.set_campaign_status(campaign.id, CampaignStatus::Draft, now)?;
+                        continue;
+                    }
                     planning::plan_campaign(
                         store,
                         &scheduler.mailer,
@@ -130,8 +142,9 @@ impl Scheduler {
                         now,
                         &mut |_| {},
                     )?;
+                    planned += 1;
                 }
-                Ok(due.len())
+                Ok(planned)
             })
             .await?;
 
