@@ -1,13 +1,14 @@
 //! Runs `decide` a fixed number of times on the benchmark history, so a CPU-time counter
 //! such as `perf stat -e task-clock` gives the cost per decision even on a busy machine.
 //!
-//! Usage: `decide_loop approve|defer COUNT`. `approve` uses a history whose latest contact
-//! is 40 days old, and `defer` one whose latest contact is 2 days old.
+//! Usage: `decide_loop approve|defer|deny COUNT`. `approve` uses a history whose latest
+//! contact is 40 days old, and `defer` one whose latest contact is 2 days old. `deny`
+//! proposes content with a generic greeting to the `defer` history.
 
 use std::hint::black_box;
 use std::time::Instant;
 
-use tact_domain::{Channel, CustomerId, Policy, Proposal, Purpose, decide};
+use tact_domain::{Policy, decide};
 
 #[path = "../benches/support/history.rs"]
 mod history;
@@ -19,10 +20,10 @@ fn main() {
         .next()
         .and_then(|text| text.parse().ok())
         .unwrap_or(1_000_000);
-    let last_days_ago = if case == "defer" { 2 } else { 40 };
+    let last_days_ago = if case == "approve" { 40 } else { 2 };
 
     let policy = Policy::default();
-    let proposal = Proposal::new(CustomerId(1), Channel::EMAIL, Purpose::Value);
+    let proposal = history::proposal(case == "deny");
     let view = history::history(last_days_ago);
     let kind = decide(&proposal, &view, &policy, history::now()).kind();
 

@@ -63,16 +63,39 @@ impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let seconds = self.0.num_seconds();
         let units = [(86_400, "day"), (3_600, "hour"), (60, "minute")];
-        for (size, name) in units {
-            if seconds != 0 && seconds % size == 0 {
-                let count = seconds / size;
-                let plural = if count == 1 { "" } else { "s" };
-                return write!(f, "{count} {name}{plural}");
-            }
+        let (count, name) = units
+            .into_iter()
+            .find(|(size, _)| seconds != 0 && seconds % size == 0)
+            .map_or((seconds, "second"), |(size, name)| (seconds / size, name));
+        if count < 0 {
+            f.write_str("-")?;
         }
-        let plural = if seconds == 1 { "" } else { "s" };
-        write!(f, "{seconds} second{plural}")
+        write_integer(f, count.unsigned_abs())?;
+        f.write_str(" ")?;
+        f.write_str(name)?;
+        if count != 1 {
+            f.write_str("s")?;
+        }
+        Ok(())
     }
+}
+
+/// Writes `value` in decimal digits, with no padding. Reasons write many small numbers, and
+/// this is several times cheaper than `Display for u64`, which handles width and flags.
+pub(crate) fn write_integer(out: &mut impl fmt::Write, value: u64) -> fmt::Result {
+    let mut rest = value;
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    // The buffer holds only ASCII digits.
+    out.write_str(std::str::from_utf8(&digits[start..]).map_err(|_| fmt::Error)?)
 }
 
 impl Serialize for Span {
@@ -152,7 +175,7 @@ impl Period {
 impl fmt::Display for Period {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Period::Rolling(span) => write!(f, "{span}"),
+            Period::Rolling(span) => fmt::Display::fmt(span, f),
             Period::Calendar(CalendarUnit::Day) => f.write_str("calendar day"),
             Period::Calendar(CalendarUnit::Week) => f.write_str("calendar week"),
             Period::Calendar(CalendarUnit::Month) => f.write_str("calendar month"),
@@ -196,7 +219,9 @@ impl fmt::Display for Limit {
         if self.max == 0 {
             return f.write_str("never");
         }
-        write!(f, "{} per {}", self.max, self.per)
+        write_integer(f, u64::from(self.max))?;
+        f.write_str(" per ")?;
+        fmt::Display::fmt(&self.per, f)
     }
 }
 

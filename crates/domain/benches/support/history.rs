@@ -2,13 +2,26 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use tact_domain::{
-    Channel, Contact, Customer, CustomerId, CustomerView, Outcome, Preferences, Purpose, Signal,
-    SignalKind,
+    Channel, Contact, Content, Customer, CustomerId, CustomerView, Outcome, Preferences, Proposal,
+    Purpose, Signal, SignalKind,
 };
 
 /// Returns the decision time of every benchmark run.
 pub fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 10, 9, 0, 0).unwrap()
+}
+
+/// Builds the email newsletter proposal that every case decides. With `generic_greeting` its
+/// content opens with "Dear Valued Customer,", which the rules deny.
+pub fn proposal(generic_greeting: bool) -> Proposal {
+    let mut proposal = Proposal::new(CustomerId(1), Channel::EMAIL, Purpose::Value);
+    if generic_greeting {
+        proposal.content = Some(Content {
+            greeting: Some("Dear Valued Customer,".to_owned()),
+            personalised: true,
+        });
+    }
+    proposal
 }
 
 /// Builds a customer with 50 contacts, one every 6 days with the latest `last_days_ago`

@@ -17,12 +17,14 @@ pub(crate) fn suppressed(context: &Context<'_>, _at: DateTime<Utc>) -> Verdict {
             && !(transactional && suppression.reason == SuppressionReason::Complaint)
     });
     match blocking {
-        Some(suppression) => Verdict::Deny(format!(
-            "the customer's {} address is suppressed since {} ({})",
-            suppression.channel,
-            suppression.at.format("%Y-%m-%d"),
-            suppression.reason.as_str()
-        )),
+        Some(suppression) => context.deny(|| {
+            format!(
+                "the customer's {} address is suppressed since {} ({})",
+                suppression.channel,
+                suppression.at.format("%Y-%m-%d"),
+                suppression.reason.as_str()
+            )
+        }),
         None => Verdict::Allow,
     }
 }
@@ -41,7 +43,7 @@ pub(crate) fn no_address(context: &Context<'_>, _at: DateTime<Utc>) -> Verdict {
     };
     match address {
         Some(value) if !value.trim().is_empty() => Verdict::Allow,
-        _ => Verdict::Deny(format!("the customer has no {kind} for {channel} contact")),
+        _ => context.deny(|| format!("the customer has no {kind} for {channel} contact")),
     }
 }
 

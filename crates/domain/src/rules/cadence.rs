@@ -63,7 +63,7 @@ pub(crate) fn bucket_cadence(context: &Context<'_>, at: DateTime<Utc>) -> Verdic
             (Some(from), _) if from == at => return Verdict::Allow,
             (Some(from), _) => return deferral(context, base, bucket, &limit, from, at),
             (None, None) => {
-                return Verdict::Deny(format!("the {bucket} bucket's limit is 0 (never)"));
+                return context.deny(|| format!("the {bucket} bucket's limit is 0 (never)"));
             }
         }
     }

@@ -85,11 +85,13 @@ pub(crate) fn reserved_budget(context: &Context<'_>, at: DateTime<Utc>) -> Verdi
                 )
             }),
         },
-        Room::Never { .. } => Verdict::Deny(format!(
-            "this contact needs {}; {}",
-            counted(weight, "weight unit"),
-            share()
-        )),
+        Room::Never { .. } => context.deny(|| {
+            format!(
+                "this contact needs {}; {}",
+                counted(weight, "weight unit"),
+                share()
+            )
+        }),
     }
 }
 

@@ -22,7 +22,7 @@ pub(crate) fn open_care_case(context: &Context<'_>, at: DateTime<Utc>) -> Verdic
         .iter()
         .find(|case| case.closed_at.is_none())
     {
-        return Verdict::Deny(format!(
+        return context.deny(|| format!(
             "a care case opened at {} is still open, and sales wait until {grace} after it closes",
             stamp(case.opened_at)
         ));
@@ -51,7 +51,7 @@ pub(crate) fn open_care_case(context: &Context<'_>, at: DateTime<Utc>) -> Verdic
 pub(crate) fn care_offer(context: &Context<'_>, _at: DateTime<Utc>) -> Verdict {
     let proposal = context.proposal;
     if proposal.purpose == Purpose::Care && proposal.offer {
-        return Verdict::Deny("a care message must not carry an offer".to_owned());
+        return context.deny(|| "a care message must not carry an offer".to_owned());
     }
     Verdict::Allow
 }

@@ -9,7 +9,7 @@ use crate::ConsentMark;
 /// Denies every contact while do-not-contact is set.
 pub(crate) fn do_not_contact(context: &Context<'_>, _at: DateTime<Utc>) -> Verdict {
     match context.view.preferences.do_not_contact {
-        Some(mark) => Verdict::Deny(format!("do-not-contact was set on {}", day(mark))),
+        Some(mark) => context.deny(|| format!("do-not-contact was set on {}", day(mark))),
         None => Verdict::Allow,
     }
 }
@@ -18,10 +18,12 @@ pub(crate) fn do_not_contact(context: &Context<'_>, _at: DateTime<Utc>) -> Verdi
 pub(crate) fn marketing_opt_out(context: &Context<'_>, _at: DateTime<Utc>) -> Verdict {
     let purpose = context.proposal.purpose;
     match context.view.preferences.marketing_opt_out {
-        Some(mark) if purpose.is_marketing() => Verdict::Deny(format!(
-            "the customer opted out of marketing on {}, which covers {purpose} contacts",
-            day(mark)
-        )),
+        Some(mark) if purpose.is_marketing() => context.deny(|| {
+            format!(
+                "the customer opted out of marketing on {}, which covers {purpose} contacts",
+                day(mark)
+            )
+        }),
         _ => Verdict::Allow,
     }
 }
@@ -30,10 +32,12 @@ pub(crate) fn marketing_opt_out(context: &Context<'_>, _at: DateTime<Utc>) -> Ve
 pub(crate) fn channel_opt_out(context: &Context<'_>, _at: DateTime<Utc>) -> Verdict {
     let channel = &context.proposal.channel;
     match context.view.preferences.channel_opt_outs.get(channel) {
-        Some(mark) => Verdict::Deny(format!(
-            "the customer opted out of {channel} contact on {}",
-            day(*mark)
-        )),
+        Some(mark) => context.deny(|| {
+            format!(
+                "the customer opted out of {channel} contact on {}",
+                day(*mark)
+            )
+        }),
         None => Verdict::Allow,
     }
 }
@@ -44,10 +48,12 @@ pub(crate) fn topic_opt_out(context: &Context<'_>, _at: DateTime<Utc>) -> Verdic
         return Verdict::Allow;
     };
     match context.view.preferences.topic_opt_outs.get(topic) {
-        Some(mark) => Verdict::Deny(format!(
-            "the customer opted out of the topic {topic} on {}",
-            day(*mark)
-        )),
+        Some(mark) => context.deny(|| {
+            format!(
+                "the customer opted out of the topic {topic} on {}",
+                day(*mark)
+            )
+        }),
         None => Verdict::Allow,
     }
 }

@@ -44,10 +44,12 @@ pub(crate) fn generic_greeting(context: &Context<'_>, _at: DateTime<Utc>) -> Ver
             .map(|text| normalise(text))
             .any(|text| text == normalised);
     if generic {
-        return Verdict::Deny(format!(
-            "the greeting {:?} addresses no one in particular; greet the customer by name",
-            greeting.trim()
-        ));
+        return context.deny(|| {
+            format!(
+                "the greeting {:?} addresses no one in particular; greet the customer by name",
+                greeting.trim()
+            )
+        });
     }
     Verdict::Allow
 }
@@ -55,20 +57,33 @@ pub(crate) fn generic_greeting(context: &Context<'_>, _at: DateTime<Utc>) -> Ver
 /// Denies content that is not personalised beyond its greeting.
 pub(crate) fn unpersonalised(context: &Context<'_>, _at: DateTime<Utc>) -> Verdict {
     match &context.proposal.content {
-        Some(content) if !content.personalised => Verdict::Deny(
-            "the message is the same for every customer; personalise its content".to_owned(),
-        ),
+        Some(content) if !content.personalised => context.deny(|| {
+            "the message is the same for every customer; personalise its content".to_owned()
+        }),
         _ => Verdict::Allow,
     }
 }
 
 /// Lower-cases, collapses runs of white space to one space and drops trailing punctuation.
 fn normalise(text: &str) -> String {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let joined = words.join(" ").to_lowercase();
-    joined
+    let mut normalised = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        if !normalised.is_empty() {
+            normalised.push(' ');
+        }
+        // Lower-casing word by word gives the same text as lower-casing the joined words,
+        // because a space is no cased letter for the final-sigma rule either.
+        if word.is_ascii() {
+            normalised.extend(word.chars().map(|c| c.to_ascii_lowercase()));
+        } else {
+            normalised.push_str(&word.to_lowercase());
+        }
+    }
+    let kept = normalised
         .trim_end_matches(|c: char| c.is_ascii_punctuation() || c.is_whitespace())
-        .to_owned()
+        .len();
+    normalised.truncate(kept);
+    normalised
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Context, Verdict};
 use crate::counting::Room;
+use crate::time::write_integer;
 use crate::{Limit, Period};
 
 /// Turns the room in `limit` into the verdict for a proposal that needs `amount` units.
@@ -34,12 +35,16 @@ pub(crate) fn verdict(
                 )
             }),
         },
-        Room::Never { .. } if limit.max == 0 => Verdict::Deny(format!("{} is 0 (never)", owner())),
-        Room::Never { .. } => Verdict::Deny(format!(
-            "this contact needs {} but {} is {limit}",
-            counted(amount, unit),
-            owner()
-        )),
+        Room::Never { .. } if limit.max == 0 => {
+            context.deny(|| format!("{} is 0 (never)", owner()))
+        }
+        Room::Never { .. } => context.deny(|| {
+            format!(
+                "this contact needs {} but {} is {limit}",
+                counted(amount, unit),
+                owner()
+            )
+        }),
     }
 }
 
@@ -67,8 +72,14 @@ struct Counted<'a>(u64, &'a str);
 impl fmt::Display for PeriodPhrase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            Period::Rolling(span) => write!(f, "in the last {span}"),
-            period @ Period::Calendar(_) => write!(f, "this {period}"),
+            Period::Rolling(span) => {
+                f.write_str("in the last ")?;
+                fmt::Display::fmt(&span, f)
+            }
+            period @ Period::Calendar(_) => {
+                f.write_str("this ")?;
+                fmt::Display::fmt(&period, f)
+            }
         }
     }
 }
@@ -85,8 +96,13 @@ impl fmt::Display for AmountPhrase<'_> {
 impl fmt::Display for Counted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Counted(count, unit) = *self;
-        let plural = if count == 1 { "" } else { "s" };
-        write!(f, "{count} {unit}{plural}")
+        write_integer(f, count)?;
+        f.write_str(" ")?;
+        f.write_str(unit)?;
+        if count != 1 {
+            f.write_str("s")?;
+        }
+        Ok(())
     }
 }
 

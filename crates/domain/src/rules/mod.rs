@@ -87,6 +87,11 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// Returns a denial, with its message only when the context explains.
+    pub fn deny(&self, message: impl FnOnce() -> String) -> Verdict {
+        Verdict::Deny(self.say(message))
+    }
+
     /// Contacts that count against budgets: neither failed nor transactional. Oldest first.
     pub fn counted(&self) -> impl DoubleEndedIterator<Item = &'a Contact> + Clone + use<'a> {
         self.view.contacts.iter().filter(|contact| counts(contact))

@@ -23,10 +23,12 @@ pub(crate) fn sales_share(context: &Context<'_>, at: DateTime<Utc>) -> Verdict {
     let within = share.within.duration();
 
     if allowed == 0 {
-        return Verdict::Deny(format!(
-            "sales may be at most {} of the last {} contacts, which allows none",
-            share.max_share, share.over_last
-        ));
+        return context.deny(|| {
+            format!(
+                "sales may be at most {} of the last {} contacts, which allows none",
+                share.max_share, share.over_last
+            )
+        });
     }
     let cutoff = at - within;
     let recent: Vec<_> = context

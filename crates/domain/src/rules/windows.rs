@@ -37,7 +37,7 @@ fn inside(context: &Context<'_>, window: &LocalWindow, at: DateTime<Utc>, name: 
             message: context
                 .say(|| format!("it is {} in {zone}, outside {name} of {}", local(), hours())),
         },
-        None => Verdict::Deny(format!("{name} of {} has no open day", hours())),
+        None => context.deny(|| format!("{name} of {} has no open day", hours())),
     }
 }
 
