@@ -61,23 +61,29 @@ impl Span {
 impl fmt::Display for Span {
     /// Writes the span in its largest whole unit up to days, as in "30 days" or "90 minutes".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let seconds = self.0.num_seconds();
-        let units = [(86_400, "day"), (3_600, "hour"), (60, "minute")];
-        let (count, name) = units
-            .into_iter()
-            .find(|(size, _)| seconds != 0 && seconds % size == 0)
-            .map_or((seconds, "second"), |(size, name)| (seconds / size, name));
-        if count < 0 {
-            f.write_str("-")?;
-        }
-        write_integer(f, count.unsigned_abs())?;
-        f.write_str(" ")?;
-        f.write_str(name)?;
-        if count != 1 {
-            f.write_str("s")?;
-        }
-        Ok(())
+        write_span(f, *self)
     }
+}
+
+/// Writes `span` as its `Display` does, into any writer, so that messages built in a
+/// `String` skip the formatter.
+pub(crate) fn write_span(out: &mut impl fmt::Write, span: Span) -> fmt::Result {
+    let seconds = span.0.num_seconds();
+    let units = [(86_400, "day"), (3_600, "hour"), (60, "minute")];
+    let (count, name) = units
+        .into_iter()
+        .find(|(size, _)| seconds != 0 && seconds % size == 0)
+        .map_or((seconds, "second"), |(size, name)| (seconds / size, name));
+    if count < 0 {
+        out.write_str("-")?;
+    }
+    write_integer(out, count.unsigned_abs())?;
+    out.write_str(" ")?;
+    out.write_str(name)?;
+    if count != 1 {
+        out.write_str("s")?;
+    }
+    Ok(())
 }
 
 /// Writes `value` in decimal digits, with no padding. Reasons write many small numbers, and
@@ -174,12 +180,17 @@ impl Period {
 
 impl fmt::Display for Period {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Period::Rolling(span) => fmt::Display::fmt(span, f),
-            Period::Calendar(CalendarUnit::Day) => f.write_str("calendar day"),
-            Period::Calendar(CalendarUnit::Week) => f.write_str("calendar week"),
-            Period::Calendar(CalendarUnit::Month) => f.write_str("calendar month"),
-        }
+        write_period(f, *self)
+    }
+}
+
+/// Writes `period` as its `Display` does, into any writer.
+pub(crate) fn write_period(out: &mut impl fmt::Write, period: Period) -> fmt::Result {
+    match period {
+        Period::Rolling(span) => write_span(out, span),
+        Period::Calendar(CalendarUnit::Day) => out.write_str("calendar day"),
+        Period::Calendar(CalendarUnit::Week) => out.write_str("calendar week"),
+        Period::Calendar(CalendarUnit::Month) => out.write_str("calendar month"),
     }
 }
 
@@ -216,13 +227,18 @@ pub struct Limit {
 
 impl fmt::Display for Limit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.max == 0 {
-            return f.write_str("never");
-        }
-        write_integer(f, u64::from(self.max))?;
-        f.write_str(" per ")?;
-        fmt::Display::fmt(&self.per, f)
+        write_limit(f, self)
     }
+}
+
+/// Writes `limit` as its `Display` does, into any writer.
+pub(crate) fn write_limit(out: &mut impl fmt::Write, limit: &Limit) -> fmt::Result {
+    if limit.max == 0 {
+        return out.write_str("never");
+    }
+    write_integer(out, u64::from(limit.max))?;
+    out.write_str(" per ")?;
+    write_period(out, limit.per)
 }
 
 /// Hours of the local day, in the customer's time zone, during which contact is welcome.

@@ -2,9 +2,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::limits::{counted, period_phrase, verdict};
+use super::limits::{message, verdict, write_counted, write_period_phrase};
 use super::{Context, Verdict, signals};
 use crate::counting::Room;
+use crate::time::write_limit;
 use crate::{Bucket, Limit};
 
 /// Limits all non-transactional contacts to the customer's own overall cadence.
@@ -52,7 +53,8 @@ pub(crate) fn bucket_cadence(context: &Context<'_>, at: DateTime<Utc>) -> Verdic
         let bucket = base.lowered(ignored_steps + negative_steps);
         let limit = context.policy.bucket_cadence(bucket);
         let next_change = signals::next_negative_expiry(context, start);
-        let earliest = match marketing_room(context, &limit, start) {
+        let room = marketing_room(context, &limit, start);
+        let earliest = match room {
             Room::Fits { .. } => Some(start),
             Room::From { at: from, .. } => Some(from),
             Room::Never { .. } => None,
@@ -61,7 +63,17 @@ pub(crate) fn bucket_cadence(context: &Context<'_>, at: DateTime<Utc>) -> Verdic
             (Some(from), Some(change)) if from >= change => start = change,
             (None, Some(change)) => start = change,
             (Some(from), _) if from == at => return Verdict::Allow,
-            (Some(from), _) => return deferral(context, base, bucket, &limit, from, at),
+            (Some(from), _) => {
+                // The message counts the contacts at `at` under the final bucket's limit.
+                let used = || {
+                    if start == at {
+                        used_in(room)
+                    } else {
+                        used_in(marketing_room(context, &limit, at))
+                    }
+                };
+                return deferral(context, base, bucket, &limit, from, used);
+            }
             (None, None) => {
                 return context.deny(|| format!("the {bucket} bucket's limit is 0 (never)"));
             }
@@ -81,36 +93,38 @@ fn marketing_room(context: &Context<'_>, limit: &Limit, at: DateTime<Utc>) -> Ro
     )
 }
 
+fn used_in(room: Room) -> u64 {
+    match room {
+        Room::Fits { used } | Room::From { used, .. } | Room::Never { used } => used,
+    }
+}
+
 fn deferral(
     context: &Context<'_>,
     base: Bucket,
     bucket: Bucket,
     limit: &Limit,
     until: DateTime<Utc>,
-    at: DateTime<Utc>,
+    used: impl FnOnce() -> u64,
 ) -> Verdict {
-    if !context.explain {
-        return Verdict::Defer {
-            until,
-            message: String::new(),
-        };
-    }
-    let used = match marketing_room(context, limit, at) {
-        Room::Fits { used } | Room::From { used, .. } | Room::Never { used } => used,
-    };
-    let lowering = if bucket == base {
-        String::new()
-    } else {
-        format!(", lowered from {base} after ignored emails or negative signals,")
-    };
-    Verdict::Defer {
-        until,
-        message: format!(
-            "{} {}; the customer's {bucket} bucket{lowering} allows {limit}",
-            counted(used, "contact"),
-            period_phrase(limit.per)
-        ),
-    }
+    let message = context.say(|| {
+        message(|out| {
+            write_counted(out, used(), "contact")?;
+            out.push(' ');
+            write_period_phrase(out, limit.per)?;
+            out.push_str("; the customer's ");
+            out.push_str(bucket.as_str());
+            out.push_str(" bucket");
+            if bucket != base {
+                out.push_str(", lowered from ");
+                out.push_str(base.as_str());
+                out.push_str(" after ignored emails or negative signals,");
+            }
+            out.push_str(" allows ");
+            write_limit(out, limit)
+        })
+    });
+    Verdict::Defer { until, message }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Context, Verdict};
 use crate::counting::Room;
-use crate::time::write_integer;
+use crate::time::{write_integer, write_limit, write_period, write_span};
 use crate::{Limit, Period};
 
 /// Turns the room in `limit` into the verdict for a proposal that needs `amount` units.
@@ -26,13 +26,19 @@ pub(crate) fn verdict(
         Room::From { at, used } => Verdict::Defer {
             until: at,
             message: context.say(|| {
-                format!(
-                    "{} {}{}; {} is {limit}",
-                    counted(used, unit),
-                    period_phrase(limit.per),
-                    amount_phrase(amount, unit),
-                    owner()
-                )
+                message(|out| {
+                    write_counted(out, used, unit)?;
+                    out.push(' ');
+                    write_period_phrase(out, limit.per)?;
+                    if amount != 1 {
+                        out.push_str(" and this contact needs ");
+                        write_counted(out, amount, unit)?;
+                    }
+                    out.push_str("; ");
+                    out.push_str(&owner());
+                    out.push_str(" is ");
+                    write_limit(out, limit)
+                })
             }),
         },
         Room::Never { .. } if limit.max == 0 => {
@@ -48,14 +54,17 @@ pub(crate) fn verdict(
     }
 }
 
+/// Builds a message in one string with the `write_*` functions, which skip the formatter.
+/// Writing to a `String` never fails, so the result of `write` is dropped.
+pub(crate) fn message(write: impl FnOnce(&mut String) -> fmt::Result) -> String {
+    let mut text = String::with_capacity(128);
+    let _ = write(&mut text);
+    text
+}
+
 /// "in the last 30 days" or "this calendar month".
 pub(crate) fn period_phrase(period: Period) -> impl fmt::Display {
     PeriodPhrase(period)
-}
-
-/// Nothing for one unit, else " and this contact needs 3 weight units".
-fn amount_phrase(amount: u64, unit: &str) -> impl fmt::Display + '_ {
-    AmountPhrase(amount, unit)
 }
 
 /// "1 contact" or "3 contacts".
@@ -63,46 +72,45 @@ pub(crate) fn counted(count: u64, unit: &str) -> impl fmt::Display + '_ {
     Counted(count, unit)
 }
 
-// Messages are written straight into the final string through these, with no
-// intermediate strings.
-struct PeriodPhrase(Period);
-struct AmountPhrase<'a>(u64, &'a str);
-struct Counted<'a>(u64, &'a str);
-
-impl fmt::Display for PeriodPhrase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Period::Rolling(span) => {
-                f.write_str("in the last ")?;
-                fmt::Display::fmt(&span, f)
-            }
-            period @ Period::Calendar(_) => {
-                f.write_str("this ")?;
-                fmt::Display::fmt(&period, f)
-            }
+/// Writes "in the last 30 days" or "this calendar month".
+pub(crate) fn write_period_phrase(out: &mut impl fmt::Write, period: Period) -> fmt::Result {
+    match period {
+        Period::Rolling(span) => {
+            out.write_str("in the last ")?;
+            write_span(out, span)
+        }
+        Period::Calendar(_) => {
+            out.write_str("this ")?;
+            write_period(out, period)
         }
     }
 }
 
-impl fmt::Display for AmountPhrase<'_> {
+/// Writes "1 contact" or "3 contacts".
+pub(crate) fn write_counted(out: &mut impl fmt::Write, count: u64, unit: &str) -> fmt::Result {
+    write_integer(out, count)?;
+    out.write_str(" ")?;
+    out.write_str(unit)?;
+    if count != 1 {
+        out.write_str("s")?;
+    }
+    Ok(())
+}
+
+// Messages built with `format!` write these straight into the final string, with no
+// intermediate strings.
+struct PeriodPhrase(Period);
+struct Counted<'a>(u64, &'a str);
+
+impl fmt::Display for PeriodPhrase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            1 => Ok(()),
-            amount => write!(f, " and this contact needs {}", Counted(amount, self.1)),
-        }
+        write_period_phrase(f, self.0)
     }
 }
 
 impl fmt::Display for Counted<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Counted(count, unit) = *self;
-        write_integer(f, count)?;
-        f.write_str(" ")?;
-        f.write_str(unit)?;
-        if count != 1 {
-            f.write_str("s")?;
-        }
-        Ok(())
+        write_counted(f, self.0, self.1)
     }
 }
 
