@@ -3,6 +3,7 @@
 
 mod browser;
 mod cli;
+mod examples;
 mod harness;
 mod http;
 mod smtp;

@@ -151,6 +151,8 @@ pub async fn run(
         now = next;
     }
     run_scheduler(&scheduler, &mut steps).await?;
+    // Buckets as they stand at the end, including customers who arrived this month.
+    assign_buckets(&store, &simulation.plan, replay.customers(), simulation.to)?;
 
     report::build(&store, &settings, &simulation, &replay, &campaigns, steps)
 }
