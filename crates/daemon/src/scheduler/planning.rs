@@ -104,6 +104,7 @@ fn plan_batch(
     resuming: bool,
     report: &mut PlanReport,
 ) -> anyhow::Result<()> {
+    let template = mailer.template(campaign)?;
     let mut proposals = Vec::with_capacity(views.len());
     let mut kept = Vec::with_capacity(views.len());
     for view in views {
@@ -120,7 +121,7 @@ fn plan_batch(
                 continue;
             }
         };
-        let content = content_of(&rendered, customer, &*mailer.template(campaign)?);
+        let content = content_of(&rendered, customer, &template);
         proposals.push(campaign_proposal(campaign, customer, Some(content)));
         kept.push(view);
     }
