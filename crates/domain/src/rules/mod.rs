@@ -63,6 +63,9 @@ pub(crate) struct Context<'a> {
     /// Bucket steps lost to a run of ignored emails, which does not change with the
     /// candidate instant, computed on first use.
     ignored_steps: OnceCell<usize>,
+    /// Whether any signal is negative, computed on first use. Most customers have none, and
+    /// then the negative-signal rules skip their scans of the signals.
+    any_negative: OnceCell<bool>,
 }
 
 impl<'a> Context<'a> {
@@ -75,6 +78,7 @@ impl<'a> Context<'a> {
             weight: policy.channel_weight(&proposal.channel),
             explain: true,
             ignored_steps: OnceCell::new(),
+            any_negative: OnceCell::new(),
         }
     }
 
@@ -144,6 +148,14 @@ impl<'a> Context<'a> {
         *self
             .ignored_steps
             .get_or_init(|| usize::from(signals::ignored_run(self).is_some()))
+    }
+
+    /// Tells whether any of the customer's signals is negative.
+    pub fn any_negative(&self) -> bool {
+        *self.any_negative.get_or_init(|| {
+            let signals = &self.view.signals;
+            signals.iter().any(|signal| signal.kind.is_negative())
+        })
     }
 
     /// Returns the bucket before lowering: stated, else assigned, else the policy default.

@@ -10,6 +10,9 @@ use crate::{Channel, Contact, Purpose, Signal, SignalKind};
 /// Defers non-transactional contact until `negative.backoff` after the latest complaint or
 /// negative reply.
 pub(crate) fn negative_backoff(context: &Context<'_>, at: DateTime<Utc>) -> Verdict {
+    if !context.any_negative() {
+        return Verdict::Allow;
+    }
     let latest = context
         .view
         .signals
@@ -41,7 +44,7 @@ pub(crate) fn negative_backoff(context: &Context<'_>, at: DateTime<Utc>) -> Verd
 /// A `repeats_to_lower` of 0 turns the lowering off.
 pub(crate) fn negative_steps(context: &Context<'_>, at: DateTime<Utc>) -> usize {
     let repeats = context.policy.negative.repeats_to_lower as usize;
-    if repeats == 0 {
+    if repeats == 0 || !context.any_negative() {
         return 0;
     }
     let cutoff = at - context.policy.negative.window.duration();
@@ -57,7 +60,7 @@ pub(crate) fn next_negative_expiry(
     context: &Context<'_>,
     at: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    if context.policy.negative.repeats_to_lower == 0 {
+    if context.policy.negative.repeats_to_lower == 0 || !context.any_negative() {
         return None;
     }
     let window = context.policy.negative.window.duration();
