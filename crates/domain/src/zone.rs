@@ -97,7 +97,12 @@ pub(crate) fn next_opening(
     let overnight = window.end <= window.start;
     let first_offset = if overnight { -1 } else { 0 };
     for offset in first_offset..=8 {
-        let day = today + Duration::days(offset);
+        // Date arithmetic costs more than the check, and most openings are found today.
+        let day = if offset == 0 {
+            today
+        } else {
+            today + Duration::days(offset)
+        };
         if !window.days.is_empty() && !window.days.contains(&day.weekday()) {
             continue;
         }
