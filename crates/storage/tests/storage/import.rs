@@ -289,3 +289,74 @@ fn import_commits_in_batches() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn contacts_import_keeps_first_duplicate() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    import_customers(&store, "external_id\nc1\nc2\n".as_bytes())?;
+    let csv = "\
+external_id,channel,purpose,topic,at,duration_s,outcome
+c2,phone,sales,,2026-03-01T09:30:00Z,60,no_answer
+c1,phone,sales,,2026-03-01T09:30:00Z,60,no_answer
+c1,phone,sales,,2026-03-01T09:30:00Z,0,failed
+c1,phone,sales,,2026-03-01T08:00:00Z,30,answered
+";
+
+    let report = import_contacts(&store, csv.as_bytes())?;
+
+    assert_eq!(report.inserted, 3);
+    assert_eq!(report.unchanged, 1);
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    let c1 = store.customer_by_external_id("c1")?;
+    let contacts = store.history(c1.id)?.contacts;
+    assert_eq!(contacts.len(), 2);
+    assert_eq!(contacts[0].1.at, utc(2026, 3, 1, 8, 0));
+    assert_eq!(contacts[0].1.outcome, Outcome::Answered);
+    assert_eq!(contacts[1].1.at, utc(2026, 3, 1, 9, 30));
+    assert_eq!(contacts[1].1.duration_s, 60);
+    assert_eq!(contacts[1].1.outcome, Outcome::NoAnswer);
+    Ok(())
+}
+
+#[test]
+fn contacts_import_spans_several_transactions() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    let mut customers = String::from("external_id\n");
+    for index in 0..1_000 {
+        customers.push_str(&format!("c{index}\n"));
+    }
+    import_customers(&store, customers.as_bytes())?;
+    // Time order, as history exports come: consecutive rows belong to different customers.
+    let rows = tact_storage::import::BATCH_ROWS * 2 + 17;
+    let mut csv = String::from("external_id,channel,purpose,at\n");
+    let start = utc(2020, 1, 1, 0, 0);
+    for row in 0..rows {
+        let at = start + chrono::Duration::minutes(row as i64);
+        let at = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        csv.push_str(&format!("c{},email,value,{at}\n", row % 1_000));
+    }
+
+    let report = import_contacts(&store, csv.as_bytes())?;
+
+    let expected = ImportReport {
+        inserted: rows as u64,
+        ..ImportReport::default()
+    };
+    assert_eq!(report, expected);
+    let count = |external_id: &str| -> Result<usize, Error> {
+        let customer = store.customer_by_external_id(external_id)?;
+        Ok(store.history(customer.id)?.contacts.len())
+    };
+    assert_eq!(count("c0")?, 101);
+    assert_eq!(count("c16")?, 101);
+    assert_eq!(count("c17")?, 100);
+    assert_eq!(count("c999")?, 100);
+    let c999 = store.customer_by_external_id("c999")?;
+    let contacts = store.history(c999.id)?.contacts;
+    assert_eq!(contacts[0].1.at, start + chrono::Duration::minutes(999));
+    assert_eq!(
+        contacts[99].1.at,
+        start + chrono::Duration::minutes(99 * 1_000 + 999)
+    );
+    Ok(())
+}
