@@ -92,7 +92,8 @@ pub(crate) fn next_opening(
     window: &LocalWindow,
     at: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let today = local_date(zone, at);
+    let local_at = at.with_timezone(&zone).naive_local();
+    let today = local_at.date();
     // Only an opening that runs over midnight can have started on the day before.
     let overnight = window.end <= window.start;
     let first_offset = if overnight { -1 } else { 0 };
@@ -113,8 +114,17 @@ pub(crate) fn next_opening(
         };
         let close = to_instant(zone, end_day.and_time(window.end));
         if close > at {
-            let open = to_instant(zone, day.and_time(window.start));
-            return Some(open.max(at));
+            let start = day.and_time(window.start);
+            // The wall clock already shows `start` or later at `at`, so the first instant
+            // that shows it is not after `at`, which saves the second conversion.
+            // NOTE: this relies on `to_instant` finding that first instant. Its lookup can
+            // differ only where two offset changes fall within one day, which debug builds
+            // check for every opening that takes this path.
+            if start <= local_at {
+                debug_assert!(to_instant(zone, start) <= at);
+                return Some(at);
+            }
+            return Some(to_instant(zone, start).max(at));
         }
     }
     None
@@ -267,6 +277,73 @@ mod tests {
             next_opening(Berlin, &overnight, after),
             Some(utc(2026, 6, 11, 20, 0))
         );
+    }
+
+    /// Finds the next opening by converting both ends of every candidate opening, with no
+    /// shortcut.
+    fn next_opening_plainly(
+        zone: Tz,
+        window: &LocalWindow,
+        at: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let today = local_date(zone, at);
+        let overnight = window.end <= window.start;
+        let first_offset = if overnight { -1 } else { 0 };
+        for offset in first_offset..=8 {
+            let day = today + Duration::days(offset);
+            if !window.days.is_empty() && !window.days.contains(&day.weekday()) {
+                continue;
+            }
+            let end_day = day + Duration::days(i64::from(overnight));
+            let close = to_instant(zone, end_day.and_time(window.end));
+            if close > at {
+                let open = to_instant(zone, day.and_time(window.start));
+                return Some(open.max(at));
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn opening_matches_plain_search_all_year() {
+        let zones = [
+            Berlin,
+            New_York,
+            chrono_tz::America::Santiago,
+            chrono_tz::Australia::Lord_Howe,
+            chrono_tz::Asia::Kolkata,
+            chrono_tz::America::Havana,
+        ];
+        let local_time = |hour: u32, minute: u32| NaiveTime::from_hms_opt(hour, minute, 0).unwrap();
+        let windows = [
+            window(8, 20, vec![]),
+            window(22, 6, vec![]),
+            window(9, 17, vec![Weekday::Sun]),
+            LocalWindow {
+                start: local_time(0, 30),
+                end: local_time(2, 30),
+                days: vec![],
+            },
+            LocalWindow {
+                start: local_time(1, 30),
+                end: local_time(1, 15),
+                days: vec![],
+            },
+        ];
+        let first = utc(2025, 12, 25, 0, 0);
+        for zone in zones {
+            for window in &windows {
+                // Every 53 minutes through 2026, which lands near every offset change.
+                for step in 0..10_200 {
+                    let at = first + Duration::minutes(53 * step);
+
+                    let fast = next_opening(zone, window, at);
+
+                    let plain = next_opening_plainly(zone, window, at);
+                    assert_eq!(fast, plain, "{zone} {window:?} at {at}");
+                }
+            }
+        }
     }
 
     #[test]
