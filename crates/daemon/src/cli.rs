@@ -65,6 +65,28 @@ pub enum Command {
     /// Customers and signals are replayed in time order; campaigns come from a plan file.
     /// Delivery goes through the configured channel, as with `tact serve`.
     Simulate(SimulateArgs),
+    /// Read returned mail (bounces, complaints, auto-replies) and suppress dead addresses.
+    ///
+    /// Reads one message from standard input, as a mail server pipes it, or every message
+    /// of a Maildir. Exits 0 when the messages were stored or are not returned mail, and 75
+    /// (EX_TEMPFAIL) when one could not be stored, so the mail server retries.
+    IngestMail(IngestArgs),
+}
+
+/// Arguments of `tact ingest-mail`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Read every message in DIR/new and DIR/cur, moving each to the processed folder
+    /// (`bounces.processed_folder`) once its effects are stored.
+    #[arg(long, value_name = "DIR")]
+    pub maildir: Option<PathBuf>,
+    /// Classify and map only; change nothing and move nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print one JSON object per reported recipient: class, recipient, status, reason,
+    /// delivery.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `tact convert` subcommands.

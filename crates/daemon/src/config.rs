@@ -67,6 +67,9 @@ pub struct Config {
     pub smtp: SmtpConfig,
     /// Message headers.
     pub message: MessageConfig,
+    /// Returned mail: bounces and complaints read by `tact ingest-mail` and
+    /// `POST /api/v1/inbound`.
+    pub bounces: crate::inbound::BouncesConfig,
     /// Company policy, as the domain's `Policy`; kept as a table here and parsed by
     /// [`Policy::from_toml`] so its errors name the key.
     pub policy: toml::Table,
@@ -193,6 +196,10 @@ pub struct MessageConfig {
     pub unsubscribe_mailto: String,
     /// Domain of `Message-ID` headers. Default `localhost`.
     pub message_id_domain: String,
+    /// When set, the envelope sender of each message is the signed VERP address
+    /// `bounces+<delivery-id>-<signature>@<bounce_domain>`, so returned mail maps back to its
+    /// delivery. Empty (the default) uses the `From` address.
+    pub bounce_domain: String,
 }
 
 impl Default for Config {
@@ -205,6 +212,7 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             smtp: SmtpConfig::default(),
             message: MessageConfig::default(),
+            bounces: crate::inbound::BouncesConfig::default(),
             policy: toml::Table::new(),
         }
     }
@@ -277,6 +285,7 @@ impl Default for MessageConfig {
             reply_to: String::new(),
             unsubscribe_mailto: "unsubscribe@localhost".to_owned(),
             message_id_domain: "localhost".to_owned(),
+            bounce_domain: String::new(),
         }
     }
 }
@@ -396,7 +405,7 @@ pub fn message_config(settings: &Settings) -> Result<tact_delivery::MessageConfi
         unsubscribe_mailto: config.message.unsubscribe_mailto.clone(),
         secret: config.links.secret_key.clone(),
         message_id_domain: config.message.message_id_domain.clone(),
-        bounce_domain: None,
+        bounce_domain: optional(&config.message.bounce_domain),
     })
 }
 
@@ -476,6 +485,7 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             return Err(invalid(key, "must be longer than 0s"));
         }
     }
+    config.bounces.validate().map_err(|(key, message)| invalid(key, message))?;
     Ok(())
 }
 

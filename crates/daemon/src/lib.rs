@@ -16,6 +16,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod convert;
+pub mod inbound;
 pub mod init;
 pub mod ops;
 pub mod scheduler;

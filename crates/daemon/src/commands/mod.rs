@@ -5,6 +5,7 @@ mod check;
 mod data;
 mod history;
 mod import;
+mod ingest;
 mod prefs;
 mod serve;
 
@@ -57,7 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return data::convert(command);
     }
     let settings = Settings::load(&cli.config, std::env::vars())?;
-    let serving = matches!(cli.command, Command::Serve);
+    let serving = matches!(cli.command, Command::Serve | Command::IngestMail(_));
     init_logging(&settings, serving);
     let context = Context {
         settings,
@@ -78,6 +79,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Convert(_) => Ok(ExitCode::SUCCESS),
         Command::Analyze(args) => data::analyze(&context, args),
         Command::Simulate(args) => data::simulate(&context, args),
+        Command::IngestMail(args) => ingest::run(&context, args),
     }
 }
 

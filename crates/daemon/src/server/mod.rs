@@ -3,6 +3,7 @@
 
 mod api;
 mod error;
+mod inbound;
 mod openapi;
 mod pages;
 
@@ -115,6 +116,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyLimitLayer::new(limit))
+        // After the limit layers, so the inbound route keeps its own, larger limit.
+        .merge(inbound::routes(&state))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
