@@ -100,8 +100,12 @@ pub(crate) fn write_integer(out: &mut impl fmt::Write, value: u64) -> fmt::Resul
             break;
         }
     }
-    // The buffer holds only ASCII digits.
-    out.write_str(std::str::from_utf8(&digits[start..]).map_err(|_| fmt::Error)?)
+    // Character by character, because checking the buffer as UTF-8 costs more than the
+    // few pushes of a small number.
+    for &digit in &digits[start..] {
+        out.write_char(char::from(digit))?;
+    }
+    Ok(())
 }
 
 impl Serialize for Span {
