@@ -275,6 +275,32 @@ mod tests {
     }
 
     #[test]
+    fn span_display_largest_unit() {
+        let cases = [
+            (Span::seconds(0), "0 seconds"),
+            (Span::seconds(1), "1 second"),
+            (Span::seconds(90), "90 seconds"),
+            (Span::seconds(5_400), "90 minutes"),
+            (Span::seconds(3_600), "1 hour"),
+            (Span::days(1), "1 day"),
+            (Span::days(365), "365 days"),
+            (Span::days(-2), "-2 days"),
+        ];
+        for (span, expected) in cases {
+            assert_eq!(span.to_string(), expected);
+        }
+    }
+
+    #[test]
+    fn integer_writer_edge_values() {
+        for value in [0, 7, 10, 1_234_567_890, u64::MAX] {
+            let mut text = String::new();
+            write_integer(&mut text, value).unwrap();
+            assert_eq!(text, value.to_string());
+        }
+    }
+
+    #[test]
     fn span_parse_rejects_garbage() {
         for bad in ["", "d", "-3d", "3", "3y", "3 d x", "99999999999999999d"] {
             assert!(Span::parse(bad).is_err(), "{bad:?}");
