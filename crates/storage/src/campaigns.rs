@@ -107,8 +107,8 @@ fn campaign_from_row(row: &Row<'_>) -> Result<Campaign> {
     Ok(Campaign {
         id: CampaignId(id),
         name: row.get(1)?,
-        channel: parse_channel("campaign", id, &channel)?,
-        purpose: parse_purpose("campaign", id, &purpose)?,
+        channel: parse_channel("campaign", id, channel.as_bytes())?,
+        purpose: parse_purpose("campaign", id, purpose.as_bytes())?,
         topic: parse_topic("campaign", id, row.get::<_, Option<String>>(4)?.as_deref())?,
         audience: from_json("campaign", id, &audience)?,
         priority: row.get(6)?,

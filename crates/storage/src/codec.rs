@@ -67,12 +67,15 @@ pub(crate) fn from_json<T: DeserializeOwned>(
     })
 }
 
-pub(crate) fn parse_channel(entity: &'static str, id: i64, text: &str) -> Result<Channel> {
-    match text {
-        "email" => Ok(Channel::EMAIL),
-        "phone" => Ok(Channel::PHONE),
-        "sms" => Ok(Channel::SMS),
-        _ => Channel::parse(text).map_err(|error| invalid(entity, id, error)),
+// The parsers below take the stored name as bytes, so that the common names are matched
+// without first validating them as UTF-8.
+
+pub(crate) fn parse_channel(entity: &'static str, id: i64, name: &[u8]) -> Result<Channel> {
+    match name {
+        b"email" => Ok(Channel::EMAIL),
+        b"phone" => Ok(Channel::PHONE),
+        b"sms" => Ok(Channel::SMS),
+        _ => Channel::parse(utf8(entity, id, name)?).map_err(|error| invalid(entity, id, error)),
     }
 }
 
@@ -85,13 +88,26 @@ pub(crate) fn parse_topic(
         .transpose()
 }
 
-pub(crate) fn parse_purpose(entity: &'static str, id: i64, text: &str) -> Result<Purpose> {
-    Purpose::parse(text).ok_or_else(|| invalid(entity, id, format!("unknown purpose {text:?}")))
+pub(crate) fn parse_purpose(entity: &'static str, id: i64, name: &[u8]) -> Result<Purpose> {
+    Purpose::ALL
+        .into_iter()
+        .find(|purpose| purpose.as_str().as_bytes() == name)
+        .ok_or_else(|| invalid(entity, id, format!("unknown purpose {:?}", lossy(name))))
 }
 
-pub(crate) fn parse_signal_kind(entity: &'static str, id: i64, text: &str) -> Result<SignalKind> {
-    SignalKind::parse(text)
-        .ok_or_else(|| invalid(entity, id, format!("unknown signal kind {text:?}")))
+pub(crate) fn parse_signal_kind(entity: &'static str, id: i64, name: &[u8]) -> Result<SignalKind> {
+    SignalKind::ALL
+        .into_iter()
+        .find(|kind| kind.as_str().as_bytes() == name)
+        .ok_or_else(|| invalid(entity, id, format!("unknown signal kind {:?}", lossy(name))))
+}
+
+fn utf8<'a>(entity: &'static str, id: i64, name: &'a [u8]) -> Result<&'a str> {
+    std::str::from_utf8(name).map_err(|error| invalid(entity, id, error))
+}
+
+fn lossy(name: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(name)
 }
 
 pub(crate) fn outcome_text(outcome: Outcome) -> &'static str {
@@ -105,15 +121,18 @@ pub(crate) fn outcome_text(outcome: Outcome) -> &'static str {
     }
 }
 
-pub(crate) fn parse_outcome(entity: &'static str, id: i64, text: &str) -> Result<Outcome> {
-    let outcome = match text {
-        "pending" => Outcome::Pending,
-        "sent" => Outcome::Sent,
-        "delivered" => Outcome::Delivered,
-        "answered" => Outcome::Answered,
-        "no_answer" => Outcome::NoAnswer,
-        "failed" => Outcome::Failed,
-        _ => return Err(invalid(entity, id, format!("unknown outcome {text:?}"))),
+pub(crate) fn parse_outcome(entity: &'static str, id: i64, name: &[u8]) -> Result<Outcome> {
+    let outcome = match name {
+        b"pending" => Outcome::Pending,
+        b"sent" => Outcome::Sent,
+        b"delivered" => Outcome::Delivered,
+        b"answered" => Outcome::Answered,
+        b"no_answer" => Outcome::NoAnswer,
+        b"failed" => Outcome::Failed,
+        _ => {
+            let reason = format!("unknown outcome {:?}", lossy(name));
+            return Err(invalid(entity, id, reason));
+        }
     };
     Ok(outcome)
 }
@@ -123,5 +142,54 @@ fn invalid(entity: &'static str, id: i64, reason: impl ToString) -> Error {
         entity,
         id,
         reason: reason.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(error: Error) -> String {
+        match error {
+            Error::InvalidRow { reason, .. } => reason,
+            other => panic!("expected an invalid row, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_parse_from_bytes() {
+        assert_eq!(
+            parse_channel("contact", 1, b"email").ok(),
+            Some(Channel::EMAIL)
+        );
+        assert_eq!(
+            parse_channel("contact", 1, b"push").ok(),
+            Channel::parse("push").ok()
+        );
+        assert_eq!(
+            parse_purpose("contact", 1, b"value").ok(),
+            Some(Purpose::Value)
+        );
+        assert_eq!(
+            parse_signal_kind("signal", 1, b"opened").ok(),
+            Some(SignalKind::Opened)
+        );
+        assert_eq!(
+            parse_outcome("contact", 1, b"no_answer").ok(),
+            Some(Outcome::NoAnswer)
+        );
+    }
+
+    #[test]
+    fn unknown_names_quote_the_value() {
+        let purpose = parse_purpose("contact", 7, b"bragging").unwrap_err();
+        let kind = parse_signal_kind("signal", 7, b"waved").unwrap_err();
+        let outcome = parse_outcome("contact", 7, b"lost\xff").unwrap_err();
+        let channel = parse_channel("contact", 7, b"fax\xff").unwrap_err();
+
+        assert_eq!(reason(purpose), "unknown purpose \"bragging\"");
+        assert_eq!(reason(kind), "unknown signal kind \"waved\"");
+        assert_eq!(reason(outcome), "unknown outcome \"lost\u{fffd}\"");
+        assert!(reason(channel).starts_with("invalid utf-8"), "not UTF-8");
     }
 }

@@ -1,6 +1,7 @@
 //! Contacts, signals, care cases and suppressed addresses.
 
 use chrono::{DateTime, Utc};
+use rusqlite::types::{FromSqlError, ValueRef};
 use rusqlite::{OptionalExtension, Row, params};
 use tact_domain::{
     CampaignId, CareCase, Channel, Contact, CustomerId, DeliveryId, Outcome, Signal, Suppression,
@@ -42,17 +43,23 @@ pub(crate) const CONTACT_COLUMNS: &str =
 
 pub(crate) fn contact_from_row(row: &Row<'_>) -> Result<(ContactId, Contact)> {
     let id: i64 = row.get(0)?;
-    let contact = Contact {
-        customer: CustomerId(row.get(1)?),
-        channel: parse_channel("contact", id, text_at(row, 2)?)?,
-        purpose: parse_purpose("contact", id, text_at(row, 3)?)?,
+    let contact = contact_fields(row, id, CustomerId(row.get(1)?))?;
+    Ok((ContactId(id), contact))
+}
+
+/// Reads the contact `id` of `customer` from the other columns of [`CONTACT_COLUMNS`], for
+/// callers that have read the first two already.
+pub(crate) fn contact_fields(row: &Row<'_>, id: i64, customer: CustomerId) -> Result<Contact> {
+    Ok(Contact {
+        customer,
+        channel: parse_channel("contact", id, name_at(row, 2)?)?,
+        purpose: parse_purpose("contact", id, name_at(row, 3)?)?,
         topic: parse_topic("contact", id, optional_text_at(row, 4)?)?,
         campaign: row.get::<_, Option<i64>>(5)?.map(CampaignId),
         at: from_ms("contact", id, row.get(6)?)?,
         duration_s: row.get(7)?,
-        outcome: parse_outcome("contact", id, text_at(row, 8)?)?,
-    };
-    Ok((ContactId(id), contact))
+        outcome: parse_outcome("contact", id, name_at(row, 8)?)?,
+    })
 }
 
 /// Borrows the text in column `index` from the row, so that no string is allocated.
@@ -61,6 +68,24 @@ pub(crate) fn text_at<'r>(row: &'r Row<'_>, index: usize) -> Result<&'r str> {
     value
         .as_str()
         .map_err(|error| conversion_error(index, error))
+}
+
+/// Borrows the bytes of the text in column `index` from the row, for names that are
+/// matched against known ones before any UTF-8 check.
+pub(crate) fn name_at<'r>(row: &'r Row<'_>, index: usize) -> Result<&'r [u8]> {
+    match row.get_ref(index)? {
+        ValueRef::Text(bytes) => Ok(bytes),
+        _ => Err(conversion_error(index, FromSqlError::InvalidType)),
+    }
+}
+
+/// Borrows the bytes of the text or NULL in column `index` from the row.
+pub(crate) fn optional_name_at<'r>(row: &'r Row<'_>, index: usize) -> Result<Option<&'r [u8]>> {
+    match row.get_ref(index)? {
+        ValueRef::Text(bytes) => Ok(Some(bytes)),
+        ValueRef::Null => Ok(None),
+        _ => Err(conversion_error(index, FromSqlError::InvalidType)),
+    }
 }
 
 /// Borrows the text or NULL in column `index` from the row.
@@ -86,9 +111,9 @@ pub(crate) const SIGNAL_COLUMNS: &str =
 
 pub(crate) fn signal_from_row(row: &Row<'_>) -> Result<Signal> {
     let id: i64 = row.get(0)?;
-    let channel = optional_text_at(row, 4)?;
+    let channel = optional_name_at(row, 4)?;
     Ok(Signal {
-        kind: parse_signal_kind("signal", id, text_at(row, 2)?)?,
+        kind: parse_signal_kind("signal", id, name_at(row, 2)?)?,
         at: from_ms("signal", id, row.get(3)?)?,
         channel: channel
             .map(|text| parse_channel("signal", id, text))
@@ -123,7 +148,7 @@ pub(crate) fn suppression_from_row(row: &Row<'_>) -> Result<Suppression> {
     let channel: String = row.get(1)?;
     let reason: String = row.get(2)?;
     Ok(Suppression {
-        channel: parse_channel("suppression of customer", customer, &channel)?,
+        channel: parse_channel("suppression of customer", customer, channel.as_bytes())?,
         reason: parse_enum("suppression of customer", customer, &reason)?,
         at: from_ms("suppression of customer", customer, row.get(3)?)?,
     })

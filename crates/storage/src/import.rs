@@ -183,7 +183,7 @@ fn contact_from_record(
         at: parse_instant(columns, record, "at")?,
         duration_s: parse_duration(columns, record)?,
         outcome: match columns.get(record, "outcome") {
-            Some(text) => parse_outcome("contact", 0, text).map_err(|_| {
+            Some(text) => parse_outcome("contact", 0, text.as_bytes()).map_err(|_| {
                 format!(
                     "invalid outcome {text:?}: use pending, sent, delivered, answered, \
                      no_answer or failed"

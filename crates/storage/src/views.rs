@@ -13,7 +13,7 @@ use crate::codec::to_ms;
 use crate::customers::{CUSTOMER_COLUMNS, customer_from_row, parse_preferences};
 use crate::history::{
     CASE_COLUMNS, CONTACT_COLUMNS, SIGNAL_COLUMNS, SUPPRESSION_COLUMNS, case_from_row,
-    contact_from_row, signal_from_row, suppression_from_row, text_at,
+    contact_fields, contact_from_row, signal_from_row, suppression_from_row, text_at,
 };
 use crate::{ContactId, Error, Result, Store};
 
@@ -218,6 +218,10 @@ impl Iterator for ViewBatches<'_> {
     }
 }
 
+/// The most views a batch reserves room for before reading them, so a huge `batch_size`
+/// does not reserve memory that a small audience never fills.
+const MAX_RESERVED_VIEWS: usize = 10_000;
+
 /// Customers of one batch, with their history still empty.
 struct Batch {
     customers: Vec<CustomerView>,
@@ -248,6 +252,40 @@ impl Cursor {
     }
 }
 
+/// Collects the rows of one view at a time, for rows that arrive in customer order, so that
+/// each view's list is allocated once at its final size instead of growing row by row.
+struct Gathered<T> {
+    owner: Option<usize>,
+    rows: Vec<T>,
+}
+
+impl<T> Gathered<T> {
+    fn new() -> Gathered<T> {
+        Gathered {
+            owner: None,
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds a row of the view at `index`. When it starts a new view, returns the previous
+    /// view's index and rows.
+    fn push(&mut self, index: usize, row: T) -> Option<(usize, Vec<T>)> {
+        let finished = match self.owner {
+            Some(owner) if owner != index => self.finish(),
+            _ => None,
+        };
+        self.owner = Some(index);
+        self.rows.push(row);
+        finished
+    }
+
+    /// Returns the index and rows of the view gathered last, if any.
+    fn finish(&mut self) -> Option<(usize, Vec<T>)> {
+        let owner = self.owner.take()?;
+        Some((owner, self.rows.drain(..).collect()))
+    }
+}
+
 /// Reads up to `limit` customers with ids above `after`, in id order, keeping those in
 /// `audience`.
 fn customers_in_range(
@@ -267,7 +305,7 @@ fn customers_in_range(
     let mut statement = tx.prepare_cached(&sql)?;
     let mut rows = statement.query(params![after, limit as i64, account])?;
     let mut batch = Batch {
-        customers: Vec::new(),
+        customers: Vec::with_capacity(limit.min(MAX_RESERVED_VIEWS)),
         scanned: 0,
         first_id: after + 1,
         last_id: after,
@@ -316,14 +354,23 @@ fn load_history(tx: &Connection, batch: &mut Batch, window: Window) -> Result<()
     let mut statement = tx.prepare_cached(&sql)?;
     let mut rows = statement.query(range)?;
     let mut cursor = Cursor::new();
+    let mut gathered = Gathered::new();
     while let Some(row) = rows.next()? {
         let customer: i64 = row.get(1)?;
-        if let Some(index) = cursor.find(&batch.customers, customer) {
-            let (id, contact) = contact_from_row(row)?;
-            if Some(id.0) != window.excluded_contact {
-                batch.customers[index].contacts.push(contact);
-            }
+        let Some(index) = cursor.find(&batch.customers, customer) else {
+            continue;
+        };
+        let id: i64 = row.get(0)?;
+        if Some(id) == window.excluded_contact {
+            continue;
         }
+        let contact = contact_fields(row, id, CustomerId(customer))?;
+        if let Some((index, contacts)) = gathered.push(index, contact) {
+            batch.customers[index].contacts = contacts;
+        }
+    }
+    if let Some((index, contacts)) = gathered.finish() {
+        batch.customers[index].contacts = contacts;
     }
 
     let sql = format!(
@@ -333,11 +380,18 @@ fn load_history(tx: &Connection, batch: &mut Batch, window: Window) -> Result<()
     let mut statement = tx.prepare_cached(&sql)?;
     let mut rows = statement.query(range)?;
     let mut cursor = Cursor::new();
+    let mut gathered = Gathered::new();
     while let Some(row) = rows.next()? {
         let customer: i64 = row.get(1)?;
-        if let Some(index) = cursor.find(&batch.customers, customer) {
-            batch.customers[index].signals.push(signal_from_row(row)?);
+        let Some(index) = cursor.find(&batch.customers, customer) else {
+            continue;
+        };
+        if let Some((index, signals)) = gathered.push(index, signal_from_row(row)?) {
+            batch.customers[index].signals = signals;
         }
+    }
+    if let Some((index, signals)) = gathered.finish() {
+        batch.customers[index].signals = signals;
     }
 
     let sql = format!(
