@@ -19,8 +19,8 @@ const NOT_TRANSACTIONAL: u64 = rule_bits(false);
 /// The rules whose verdict does not change with the candidate, a bit per index into [`RULES`].
 const FIXED: u64 = rule_bits(true);
 
-/// Returns a bit per rule that is fixed (with `fixed`) or that skips transactional messages
-/// (without).
+/// Collects a bit per rule: the fixed rules when `fixed` is true, else the rules that skip
+/// transactional messages.
 const fn rule_bits(fixed: bool) -> u64 {
     let mut bits = 0;
     let mut index = 0;

@@ -86,8 +86,8 @@ pub(crate) fn write_span(out: &mut impl fmt::Write, span: Span) -> fmt::Result {
     Ok(())
 }
 
-/// Writes `value` in decimal digits, with no padding. Reasons write many small numbers, and
-/// this is several times cheaper than `Display for u64`, which handles width and flags.
+/// Writes `value` in decimal digits, with no padding. Messages write many small numbers, and
+/// this skips the width and flag handling of `Display for u64`.
 pub(crate) fn write_integer(out: &mut impl fmt::Write, value: u64) -> fmt::Result {
     let mut rest = value;
     let mut digits = [0u8; 20];

@@ -92,10 +92,10 @@ fn normalise(text: &str) -> String {
             normalised.push_str(&word.to_lowercase());
         }
     }
-    let kept = normalised
+    let trimmed_len = normalised
         .trim_end_matches(|c: char| c.is_ascii_punctuation() || c.is_whitespace())
         .len();
-    normalised.truncate(kept);
+    normalised.truncate(trimmed_len);
     normalised
 }
 
