@@ -147,16 +147,16 @@ impl Workspace {
         self.serve_with(&[])
     }
 
-    /// Starts `tact serve` with extra environment variables.
+    /// Starts `tact serve` with extra environment variables, which win over the defaults.
     pub fn serve_with(&self, environment: &[(&str, &str)]) -> Server {
         let log = std::fs::File::create(self.path().join("serve.log")).expect("log file");
         let mut child = self
             .command()
             .arg("serve")
-            .envs(environment.iter().copied())
             .env("TACT_HTTP_LISTEN", "127.0.0.1:0")
             .env("TACT_DELIVERY_POLL_INTERVAL", "1s")
             .env("TACT_LOG", "tact=debug,info")
+            .envs(environment.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()

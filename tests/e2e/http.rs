@@ -628,3 +628,26 @@ async fn unsubscribe_before_send_wins() {
         Some("denied at send time by marketing_opt_out")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn debug_log_omits_link_tokens() {
+    let workspace = Workspace::new();
+    workspace.import_customers();
+    let server = workspace.serve_with(&[("TACT_LOG", "debug")]);
+    let token = workspace.token(LinkPurpose::Unsubscribe, "c1");
+
+    let page = server
+        .client()
+        .get(format!("{}/unsubscribe/{token}", server.url))
+        .send()
+        .await
+        .unwrap();
+    let status = page.status();
+    drop(page);
+    let log = server.log();
+    server.stop();
+
+    assert_eq!(status, StatusCode::OK);
+    assert!(log.contains("route=\"/unsubscribe/{token}\""), "{log}");
+    assert!(!log.contains(&token), "{log}");
+}

@@ -11,7 +11,7 @@ pub use error::ApiError;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -118,7 +118,7 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(limit))
         // After the limit layers, so the inbound route keeps its own, larger limit.
         .merge(inbound::routes(&state))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }
 
@@ -136,6 +136,16 @@ pub async fn serve(
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
         .context("HTTP server failed")
+}
+
+/// Opens the span of one request with its method and route pattern, such as
+/// `/unsubscribe/{token}`. The concrete path is left out because it carries link tokens.
+fn request_span(request: &Request) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("(no route)", MatchedPath::as_str);
+    tracing::debug_span!("request", method = %request.method(), route)
 }
 
 async fn require_token(
