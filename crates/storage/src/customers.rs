@@ -102,7 +102,10 @@ pub(crate) fn check_text(field: &'static str, text: &str) -> Result<()> {
 
 fn check_email(email: &str) -> Result<()> {
     check_text("email", email)?;
-    if !email_address::EmailAddress::is_valid(email) {
+    // A display name ("Ann <ann@example.com>") is not the bare address that the SMTP
+    // envelope needs.
+    let options = email_address::Options::default().without_display_text();
+    if email_address::EmailAddress::parse_with_options(email, options).is_err() {
         let reason = "it is not a valid email address such as ann@example.com";
         return Err(Error::invalid_field("email", email, reason));
     }
