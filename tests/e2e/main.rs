@@ -6,4 +6,5 @@ mod cli;
 mod examples;
 mod harness;
 mod http;
+mod inbound;
 mod smtp;

@@ -9,7 +9,7 @@ use super::Context;
 use crate::cli::IngestArgs;
 use crate::inbound::{Effect, Ingestor, Mode, Outcome, ingest_maildir, read_limited};
 
-/// The exit code that tells a mail server to keep the message and try again later
+/// The exit code that asks a mail server to keep the message and try again later
 /// (`EX_TEMPFAIL` of sysexits.h), which postfix and other servers honour.
 const EXIT_TEMPORARY_FAILURE: u8 = 75;
 
@@ -88,7 +88,7 @@ fn print_outcomes(outcomes: &[Outcome], json: bool) {
     }
 }
 
-/// One line for people, such as `hard_bounce kim@example.org (delivery 17): suppressed
+/// Formats one line for people, such as `hard_bounce kim@example.org (delivery 17): suppressed
 /// (hard_bounce)`.
 fn describe(outcome: &Outcome) -> String {
     let report = &outcome.report;

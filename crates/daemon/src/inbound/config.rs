@@ -14,8 +14,8 @@ pub struct BouncesConfig {
     /// The window `soft_limit` counts in, ending at the moment the latest bounce is read.
     /// Default `30d`.
     pub soft_window: Span,
-    /// Where `tact ingest-mail --maildir DIR` moves each message once its effects are
-    /// stored: a Maildir++ folder, relative to DIR unless absolute, whose `cur` folder
+    /// The folder that `tact ingest-mail --maildir DIR` moves each message to once its
+    /// effects are stored: a Maildir++ folder, relative to DIR unless absolute, whose `cur` folder
     /// receives the message. Default `.processed`.
     pub processed_folder: PathBuf,
     /// Largest returned message read, in bytes. `POST /api/v1/inbound` rejects a larger body

@@ -15,7 +15,7 @@
 //! - an automatic reply or a message that is not returned mail changes nothing.
 //!
 //! Every effect is idempotent, so a message read twice (after a crash, or piped twice by the
-//! mail server) changes nothing the second time: a signal with a delivery id is stored once
+//! mail server) changes nothing the second time. A signal with a delivery id is stored once
 //! per kind and delivery, and a suppression keeps its first reason and time.
 
 mod config;
@@ -43,7 +43,7 @@ pub enum InboundError {
     /// Storing a signal or suppression failed.
     #[error("storing the {kind} of customer {customer} failed; retry later")]
     Store {
-        /// What was being stored, such as `bounced signal`.
+        /// The record that failed, such as `bounced signal`.
         kind: &'static str,
         /// The customer.
         customer: CustomerId,
@@ -62,7 +62,7 @@ pub enum Mode {
     DryRun,
 }
 
-/// What ingesting one report changed.
+/// The change made by ingesting one report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
     /// Nothing to change: an automatic reply, not returned mail, or a dry run.
@@ -76,7 +76,7 @@ pub enum Effect {
 }
 
 impl Effect {
-    /// The name used in logs and JSON: `none`, `no_customer`, `recorded` or `suppressed`.
+    /// Returns the name used in logs and JSON: `none`, `no_customer`, `recorded` or `suppressed`.
     pub fn as_str(self) -> &'static str {
         match self {
             Effect::None => "none",
@@ -97,7 +97,7 @@ pub struct Outcome {
     /// The customers the report maps to: the delivery's customer, or every customer whose
     /// email address is the reported recipient.
     pub customers: Vec<CustomerId>,
-    /// What was changed.
+    /// The change made.
     pub effect: Effect,
 }
 
@@ -129,7 +129,7 @@ impl Ingestor {
         }
     }
 
-    /// The `[bounces]` settings.
+    /// Returns the `[bounces]` settings.
     pub fn bounces(&self) -> &BouncesConfig {
         &self.bounces
     }
@@ -206,7 +206,7 @@ impl Ingestor {
         Ok(effect)
     }
 
-    /// Whether the customer's `bounced` email signals within the soft window, ending at
+    /// Checks whether the customer's `bounced` email signals within the soft window, ending at
     /// `now`, reach the soft limit.
     fn soft_limit_reached(
         &self,

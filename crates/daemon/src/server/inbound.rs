@@ -1,7 +1,7 @@
 //! `POST /api/v1/inbound`: one returned message as the request body.
 //!
 //! The route has its own body limit, `bounces.max_message_bytes` (25 MiB by default),
-//! because a returned message often carries the whole original; every other route keeps
+//! because a returned message often carries the whole original. Every other route keeps
 //! `http.max_body_bytes`.
 
 use axum::body::Bytes;
@@ -74,7 +74,7 @@ fn accepted_type(headers: &HeaderMap) -> bool {
         .any(|accepted| accepted.eq_ignore_ascii_case(media_type))
 }
 
-/// The JSON line of `tact ingest-mail --json` with `effect` and, for a suppression,
+/// Builds the JSON line of `tact ingest-mail --json` with `effect` and, for a suppression,
 /// `suppression` added.
 fn outcome_json(outcome: &Outcome) -> Value {
     let mut value: Value = serde_json::from_str(&outcome.to_json_line()).unwrap_or_default();
