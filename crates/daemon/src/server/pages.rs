@@ -162,8 +162,12 @@ fn link(state: &AppState, path: &str, customer: CustomerId, purpose: LinkPurpose
 }
 
 async fn unsubscribe_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    let result = (|| {
+    let result = async {
         let customer = verify(&state, &token, LinkPurpose::Unsubscribe)?;
+        // A genuine token for a customer that no longer exists is as invalid as a forged one.
+        state
+            .with_store(move |store| Ok(store.customer(customer)?))
+            .await?;
         let page = render(
             &state,
             "unsubscribe.html",
@@ -174,7 +178,8 @@ async fn unsubscribe_page(State(state): State<AppState>, Path(token): Path<Strin
             },
         )?;
         Ok(page.into_response())
-    })();
+    }
+    .await;
     respond(&state, result)
 }
 
