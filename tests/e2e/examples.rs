@@ -73,7 +73,10 @@ fn online_retail_slice_end_to_end() {
         "customers written:          179 (0 of unknown country, given Europe/London)",
         "purchases written:          248 (total value 91039.42)",
     ] {
-        assert!(converted.contains(line), "missing {line:?} in:\n{converted}");
+        assert!(
+            converted.contains(line),
+            "missing {line:?} in:\n{converted}"
+        );
     }
     for line in [
         "  customers imported: 179",
@@ -86,7 +89,10 @@ fn online_retail_slice_end_to_end() {
         "  emails sent:        179",
         "  files in Maildir:   179 (equal to emails sent)",
     ] {
-        assert!(simulated.contains(line), "missing {line:?} in:\n{simulated}");
+        assert!(
+            simulated.contains(line),
+            "missing {line:?} in:\n{simulated}"
+        );
     }
     let files = std::fs::read_dir(workspace.path().join("outbox/new"))
         .expect("Maildir")
@@ -127,7 +133,13 @@ fn bank_marketing_rates_match_raw_file() {
     let input = workspace.write("bank.csv", &slice);
     let data = workspace.path().join("data");
 
-    workspace.run_ok(&["convert", "bank-marketing", path_text(&input), "--out", path_text(&data)]);
+    workspace.run_ok(&[
+        "convert",
+        "bank-marketing",
+        path_text(&input),
+        "--out",
+        path_text(&data),
+    ]);
     for (kind, file) in [
         ("customers", "customers.csv"),
         ("contacts", "contacts.csv"),
