@@ -22,17 +22,16 @@
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 use csv::StringRecord;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use tact_domain::{Channel, Contact, CustomerId, Outcome, Purpose, Signal, SignalKind, Topic};
 
-use crate::codec::parse_outcome;
+use crate::codec::{outcome_text, parse_outcome, to_ms};
 use crate::customers::{Upserted, upsert_account_in, upsert_customer_in};
-use crate::history::insert_signal;
-use crate::{Error, NewCustomer, Recorded, Result, Store};
-use staging::ContactStage;
+use crate::{Error, NewCustomer, Result, Store};
+use staging::Stage;
 
 mod staging;
 
@@ -152,21 +151,41 @@ fn customer_from_record(
 pub fn import_contacts(store: &Store, reader: impl Read) -> Result<ImportReport> {
     let required = ["external_id", "channel", "purpose", "at"];
     let mut customers = CustomerIds::new();
-    let stage = ContactStage::create(&store.connection)?;
-    let mut report = run(store, reader, &required, |tx, columns, record| {
+    let stage = Stage::contacts(&store.connection)?;
+    let report = run(store, reader, &required, |tx, columns, record| {
         let customer = customers.find(tx, columns, record)?;
         let contact = contact_from_record(customer, columns, record)?;
-        let line = record.position().map_or(0, |position| position.line());
-        match stage.push(&contact, line) {
-            Ok(()) => Ok(Counted::Inserted),
-            Err(error) => Err(error.to_string()),
-        }
+        let staged = stage.push(params![
+            contact.customer.0,
+            to_ms(contact.at),
+            line_of(record),
+            contact.channel.as_str(),
+            contact.purpose.as_str(),
+            contact.topic.as_ref().map(|topic| topic.as_str()),
+            contact.duration_s,
+            outcome_text(contact.outcome),
+        ]);
+        staged
+            .map(|()| Counted::Inserted)
+            .map_err(|error| error.to_string())
     })?;
+    copy_staged(store, &stage, report)
+}
 
+/// Copies the rows that `report` counts as inserted from `stage` into the history, and
+/// counts those already stored as unchanged instead.
+fn copy_staged(store: &Store, stage: &Stage<'_>, mut report: ImportReport) -> Result<ImportReport> {
     let staged = report.inserted;
-    report.inserted = with_import_settings(store, || stage.copy_into_contacts(store))?;
+    report.inserted = with_import_settings(store, || stage.copy_into_history(store))?;
     report.unchanged += staged - report.inserted;
     Ok(report)
+}
+
+/// Returns the line of the file on which `record` starts, counting the header as line 1.
+fn line_of(record: &StringRecord) -> i64 {
+    record
+        .position()
+        .map_or(0, |position| position.line() as i64)
 }
 
 fn contact_from_record(
@@ -197,13 +216,17 @@ fn contact_from_record(
 /// Imports signals from CSV with the header `external_id,kind,channel,at` and the optional
 /// columns `topic`, `value` (a number) and `machine` (`true`, `false`, `1` or `0`).
 ///
+/// The rows are staged and copied into the history in customer order, as
+/// [`import_contacts`] does.
+///
 /// # Errors
 ///
 /// As [`import_customers`], for a header without the required columns.
 pub fn import_signals(store: &Store, reader: impl Read) -> Result<ImportReport> {
     let required = ["external_id", "kind", "at"];
     let mut customers = CustomerIds::new();
-    run(store, reader, &required, |tx, columns, record| {
+    let stage = Stage::signals(&store.connection)?;
+    let report = run(store, reader, &required, |tx, columns, record| {
         let customer = customers.find(tx, columns, record)?;
         let kind_text = columns.get(record, "kind").unwrap_or_default();
         let kind = SignalKind::parse(kind_text).ok_or_else(|| {
@@ -232,12 +255,21 @@ pub fn import_signals(store: &Store, reader: impl Read) -> Result<ImportReport> 
             Some("true") | Some("1") => true,
             Some(text) => return Err(format!("invalid machine {text:?}: use true or false")),
         };
-        match insert_signal(tx, customer, &signal) {
-            Ok(Recorded::New) => Ok(Counted::Inserted),
-            Ok(Recorded::Duplicate) => Ok(Counted::Unchanged),
-            Err(error) => Err(error.to_string()),
-        }
-    })
+        let staged = stage.push(params![
+            customer.0,
+            to_ms(signal.at),
+            line_of(record),
+            signal.kind.as_str(),
+            signal.channel.as_ref().map(|channel| channel.as_str()),
+            signal.topic.as_ref().map(|topic| topic.as_str()),
+            signal.machine,
+            signal.value,
+        ]);
+        staged
+            .map(|()| Counted::Inserted)
+            .map_err(|error| error.to_string())
+    })?;
+    copy_staged(store, &stage, report)
 }
 
 /// The outcome of one accepted row.
