@@ -181,23 +181,25 @@ impl Scheduler {
         tracing::debug!(count = claimed.len(), "claimed deliveries");
         let ids: Vec<_> = claimed.iter().map(|claimed| claimed.id).collect();
 
+        // Permits are taken here, in claim order, so deliveries start oldest first and each
+        // is decided again only when its send can begin.
         let permits = Arc::new(Semaphore::new(delivery.concurrency));
         let mut tasks = JoinSet::new();
-        for item in claimed {
-            let scheduler = self.clone();
-            let permits = permits.clone();
-            tasks.spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                if scheduler.shutdown.is_cancelled() {
-                    let (id, now) = (item.id, scheduler.clock.now());
-                    let released = scheduler
-                        .with_store(move |store| Ok(store.release(id, now)?))
-                        .await;
-                    return match released {
-                        Ok(()) => SendOutcome::Released,
-                        Err(_) => SendOutcome::Failed,
-                    };
+        let mut pending = claimed.into_iter();
+        while let Some(item) = pending.next() {
+            let permit = tokio::select! {
+                permit = permits.clone().acquire_owned() => permit?,
+                () = self.shutdown.cancelled() => {
+                    let unsent: Vec<_> = std::iter::once(item.id)
+                        .chain(pending.map(|item| item.id))
+                        .collect();
+                    report.released += self.release_all(unsent).await?;
+                    break;
                 }
+            };
+            let scheduler = self.clone();
+            tasks.spawn(async move {
+                let _permit = permit;
                 worker::process(scheduler, item).await
             });
         }
@@ -242,18 +244,21 @@ impl Scheduler {
         }
         tasks.abort_all();
         tracing::warn!("shutdown grace ran out; giving back deliveries still in flight");
-        let now = self.clock.now();
-        let released = self
-            .with_store(move |store| {
-                // Rows already finished are no longer `sending`, so release rejects them.
-                Ok(ids
-                    .into_iter()
-                    .filter(|id| store.release(*id, now).is_ok())
-                    .count())
-            })
-            .await?;
-        report.released += released;
+        report.released += self.release_all(ids).await?;
         Ok(())
+    }
+
+    /// Gives back the deliveries of `ids` that are still `sending` and returns how many.
+    /// Rows already finished are no longer `sending`, so release rejects them.
+    async fn release_all(&self, ids: Vec<tact_domain::DeliveryId>) -> anyhow::Result<usize> {
+        let now = self.clock.now();
+        self.with_store(move |store| {
+            Ok(ids
+                .into_iter()
+                .filter(|id| store.release(*id, now).is_ok())
+                .count())
+        })
+        .await
     }
 
     /// Steps until `shutdown` is cancelled, sleeping `delivery.poll_interval` whenever a step
