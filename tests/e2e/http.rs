@@ -314,6 +314,7 @@ async fn openapi_lists_every_route() {
             "/customers/{external_id}",
             "/customers/{external_id}/preferences",
             "/decisions",
+            "/inbound",
             "/openapi.json",
             "/signals",
         ]
