@@ -298,3 +298,98 @@ fn log_outcome(report: &Report, target: &Target, effect: Effect) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+    use tact_storage::NewCustomer;
+
+    /// A delayed-delivery notice (a soft bounce) for ann@example.com, with no VERP address
+    /// or Message-ID, so it maps by address.
+    const DELAYED: &[u8] = b"From: MAILER-DAEMON@mx.example.org\r\n\
+To: tact@localhost\r\n\
+Subject: Delayed Mail (still being retried)\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\
+\r\n\
+--b\r\n\
+Content-Type: message/delivery-status\r\n\
+\r\n\
+Reporting-MTA: dns; mx.example.org\r\n\
+\r\n\
+Final-Recipient: rfc822; ann@example.com\r\n\
+Action: delayed\r\n\
+Status: 4.2.2\r\n\
+Diagnostic-Code: smtp; 452 4.2.2 Mailbox full\r\n\
+--b--\r\n";
+
+    fn setup(folder: &std::path::Path) -> (Ingestor, Store, CustomerId) {
+        let settings = Settings::from_config(crate::config::Config::default(), folder).unwrap();
+        let key = LinkKey::new(b"0123456789abcdef0123456789abcdef").unwrap();
+        let store = Store::open(folder.join("tact.db")).unwrap();
+        let mut customer = NewCustomer::new("c1");
+        customer.email = Some("ann@example.com".into());
+        let id = store.upsert_customer(&customer).unwrap();
+        (Ingestor::new(key, &settings), store, id)
+    }
+
+    fn start() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
+    }
+
+    fn effect_at(ingestor: &Ingestor, store: &Store, at: DateTime<Utc>) -> Effect {
+        let outcomes = ingestor.ingest(store, DELAYED, at, Mode::Apply).unwrap();
+        assert_eq!(outcomes.len(), 1);
+        outcomes[0].effect
+    }
+
+    #[test]
+    fn third_soft_bounce_suppresses() {
+        let folder = tempfile::tempdir().unwrap();
+        let (ingestor, store, customer) = setup(folder.path());
+
+        let first = effect_at(&ingestor, &store, start());
+        let second = effect_at(&ingestor, &store, start() + Duration::days(10));
+        let third = effect_at(&ingestor, &store, start() + Duration::days(20));
+
+        assert_eq!(first, Effect::Recorded);
+        assert_eq!(second, Effect::Recorded);
+        assert_eq!(third, Effect::Suppressed(SuppressionReason::SoftBounces));
+        let history = store.history(customer).unwrap();
+        assert_eq!(history.signals.len(), 3);
+        assert_eq!(
+            history.suppressions[0].reason,
+            SuppressionReason::SoftBounces
+        );
+        assert_eq!(history.suppressions[0].at, start() + Duration::days(20));
+    }
+
+    #[test]
+    fn soft_bounces_outside_window_ignored() {
+        let folder = tempfile::tempdir().unwrap();
+        let (ingestor, store, customer) = setup(folder.path());
+
+        effect_at(&ingestor, &store, start());
+        effect_at(&ingestor, &store, start() + Duration::days(25));
+        let third = effect_at(&ingestor, &store, start() + Duration::days(31));
+
+        assert_eq!(third, Effect::Recorded);
+        assert_eq!(store.history(customer).unwrap().suppressions, Vec::new());
+    }
+
+    #[test]
+    fn dry_run_stores_nothing() {
+        let folder = tempfile::tempdir().unwrap();
+        let (ingestor, store, customer) = setup(folder.path());
+
+        let outcomes = ingestor
+            .ingest(&store, DELAYED, start(), Mode::DryRun)
+            .unwrap();
+
+        assert_eq!(outcomes[0].report.class, Class::SoftBounce);
+        assert_eq!(outcomes[0].customers, vec![customer]);
+        assert_eq!(outcomes[0].effect, Effect::None);
+        assert_eq!(store.history(customer).unwrap().signals, Vec::new());
+    }
+}
