@@ -374,7 +374,7 @@ fn maildir_moves_and_stays_idempotent() {
     std::fs::write(maildir.join("cur/3.host:2,S"), ORDINARY).unwrap();
     let folder = maildir.to_str().unwrap();
 
-    let first = workspace.run_ok(&["ingest-mail", "--maildir", folder]);
+    let first_run = workspace.run(&["ingest-mail", "--maildir", folder]);
     let second = workspace.run_ok(&["ingest-mail", "--maildir", folder]);
     std::fs::write(maildir.join("new/4.host"), &bounce).unwrap();
     let again = workspace.run_ok(&["ingest-mail", "--maildir", folder]);
@@ -385,7 +385,17 @@ fn maildir_moves_and_stays_idempotent() {
          not_returned -: none\n",
         ann_delivery.0, bob_delivery.0
     );
-    assert_eq!(first, expected);
+    assert_eq!(first_run.status.code(), Some(0), "{first_run:?}");
+    assert_eq!(String::from_utf8_lossy(&first_run.stdout), expected);
+    let log = String::from_utf8_lossy(&first_run.stderr);
+    let ann_line = format!(
+        "returned mail ingested class=\"hard_bounce\" delivery.id={} customer.id={} \
+         status=\"5.1.1\" effect=\"suppressed\"",
+        ann_delivery.0, ann.id.0
+    );
+    assert!(log.contains(&ann_line), "{log}");
+    assert!(!log.contains("ann@example.com"), "{log}");
+    assert!(!log.contains("bob@example.com"), "{log}");
     assert_eq!(second, "");
     assert_eq!(
         again,
