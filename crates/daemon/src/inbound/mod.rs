@@ -197,10 +197,7 @@ impl Ingestor {
                     .then_some(SuppressionReason::SoftBounces),
             };
             if let Some(reason) = reason {
-                store
-                    .suppress(customer, &Channel::EMAIL, reason, now)
-                    .map_err(|source| store_error("suppression", customer, source))?;
-                effect = Effect::Suppressed(reason);
+                effect = Effect::Suppressed(suppress(store, customer, reason, now)?);
             }
         }
         Ok(effect)
@@ -264,6 +261,31 @@ fn record_once(
         .record_signal(customer, &signal)
         .map_err(|source| store_error(what, customer, source))?;
     Ok(())
+}
+
+/// Suppresses the customer's email address and returns the stored reason.
+///
+/// NOTE: an address already suppressed keeps its first reason, so a hard bounce after a
+/// complaint leaves `complaint`, which still lets transactional email through.
+fn suppress(
+    store: &Store,
+    customer: CustomerId,
+    reason: SuppressionReason,
+    now: DateTime<Utc>,
+) -> Result<SuppressionReason, InboundError> {
+    let recorded = store
+        .suppress(customer, &Channel::EMAIL, reason, now)
+        .map_err(|source| store_error("suppression", customer, source))?;
+    if recorded == tact_storage::Recorded::New {
+        return Ok(reason);
+    }
+    let stored = store
+        .suppressions(customer)
+        .map_err(|source| store_error("suppression", customer, source))?
+        .into_iter()
+        .find(|suppression| suppression.channel == Channel::EMAIL)
+        .map_or(reason, |suppression| suppression.reason);
+    Ok(stored)
 }
 
 fn store_error(
@@ -376,6 +398,29 @@ Diagnostic-Code: smtp; 452 4.2.2 Mailbox full\r\n\
 
         assert_eq!(third, Effect::Recorded);
         assert_eq!(store.history(customer).unwrap().suppressions, Vec::new());
+    }
+
+    #[test]
+    fn earlier_suppression_keeps_reason() {
+        let folder = tempfile::tempdir().unwrap();
+        let (ingestor, store, customer) = setup(folder.path());
+        store
+            .suppress(
+                customer,
+                &Channel::EMAIL,
+                SuppressionReason::Manual,
+                start(),
+            )
+            .unwrap();
+
+        effect_at(&ingestor, &store, start());
+        effect_at(&ingestor, &store, start() + Duration::days(1));
+        let third = effect_at(&ingestor, &store, start() + Duration::days(2));
+
+        assert_eq!(third, Effect::Suppressed(SuppressionReason::Manual));
+        let history = store.history(customer).unwrap();
+        assert_eq!(history.suppressions.len(), 1);
+        assert_eq!(history.suppressions[0].at, start());
     }
 
     #[test]
