@@ -485,7 +485,10 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             return Err(invalid(key, "must be longer than 0s"));
         }
     }
-    config.bounces.validate().map_err(|(key, message)| invalid(key, message))?;
+    config
+        .bounces
+        .validate()
+        .map_err(|(key, message)| invalid(key, message))?;
     Ok(())
 }
 
