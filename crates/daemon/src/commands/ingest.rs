@@ -13,6 +13,11 @@ use crate::inbound::{Effect, Ingestor, Mode, Outcome, ingest_maildir, read_limit
 /// (`EX_TEMPFAIL` of sysexits.h), which postfix and other servers honour.
 const EXIT_TEMPORARY_FAILURE: u8 = 75;
 
+/// The exit code that asks the mail server to deliver the message again later.
+pub fn temporary_failure() -> ExitCode {
+    ExitCode::from(EXIT_TEMPORARY_FAILURE)
+}
+
 /// Runs `tact ingest-mail`. Exits 0 when every message was stored or recognised as not
 /// returned mail, and 75 (`EX_TEMPFAIL`) when one could not be stored, so a mail server
 /// that pipes a message in keeps it and retries.

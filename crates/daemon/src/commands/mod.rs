@@ -57,7 +57,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Convert(command) = cli.command {
         return data::convert(command);
     }
-    let settings = Settings::load(&cli.config, std::env::vars())?;
+    let settings = match Settings::load(&cli.config, std::env::vars()) {
+        Ok(settings) => settings,
+        // A mail server treats exit code 1 as a permanent failure and would drop the
+        // returned message, so a configuration error asks it to try again later.
+        Err(error) if matches!(cli.command, Command::IngestMail(_)) => {
+            eprintln!("error: {:#}", anyhow::Error::from(error));
+            return Ok(ingest::temporary_failure());
+        }
+        Err(error) => return Err(error.into()),
+    };
     let serving = matches!(cli.command, Command::Serve | Command::IngestMail(_));
     init_logging(&settings, serving);
     let context = Context {
