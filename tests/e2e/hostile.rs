@@ -389,3 +389,18 @@ fn hundred_thousand_rows_tenth_broken() {
 fn million_rows_tenth_broken() {
     import_large(1_000_000);
 }
+
+#[test]
+#[ignore = "known bug: after a CRLF line ending the importers number a row one line too low"]
+fn crlf_rejections_name_true_line() {
+    let workspace = Workspace::new();
+    let csv = "external_id,name,email\r\nc1,Ann,ann@example.com\r\nc2,Bob,bad\r\n";
+
+    let (code, report) = import_bytes(&workspace, "customers", csv.as_bytes());
+
+    assert_eq!(code, 2, "{report}");
+    assert_eq!(
+        rejection_lines(&report),
+        ["line 3: invalid email \"bad\": it is not a valid email address such as ann@example.com"]
+    );
+}
