@@ -7,7 +7,8 @@
 //! - `customers.csv`: one row per customer, with `external_id` = `CustomerID`, an address
 //!   `customer-<id>@example.com` under the reserved domain, the time zone and locale of the
 //!   customer's country, and the template fields `country` and `last_item`.
-//! - `signals.csv`: one `purchase` signal per invoice, at the invoice time in UTC, with the
+//! - `signals.csv`: one `purchase` signal per invoice (invoices of one customer at the same
+//!   minute are merged into one), at the invoice time in UTC, with the
 //!   invoice total as `value` and the product of its largest line as `last_item`. The
 //!   importer ignores that column; `tact simulate` uses it to update the customer's
 //!   `last_item` field as each purchase is replayed.
@@ -61,8 +62,10 @@ pub struct Report {
     pub customers_without_sale: u64,
     /// Customers whose country has no known time zone; they get the shop's zone.
     pub customers_without_country: u64,
-    /// Purchase signals written, one per invoice.
+    /// Purchase signals written: one per invoice, after merging.
     pub purchases: u64,
+    /// Invoices merged into another of the same customer and minute.
+    pub invoices_merged: u64,
     /// Sum of all purchase values.
     pub revenue: f64,
 }
@@ -89,8 +92,9 @@ impl fmt::Display for Report {
         )?;
         write!(
             f,
-            "purchases written:          {} (total value {:.2})",
-            self.purchases, self.revenue
+            "purchases written:          {} (total value {:.2}; {} invoices merged into \
+             another of the same customer and minute)",
+            self.purchases, self.revenue, self.invoices_merged
         )
     }
 }
@@ -193,6 +197,7 @@ pub fn convert(input: &Path, out_dir: &Path) -> Result<Report, ConvertError> {
     }
 
     report.customers_without_sale = (all_customers.len() - customers.len()) as u64;
+    let purchases = merge_invoices(purchases, &mut report);
     set_last_items(&purchases, &mut customers);
     write_customers(&out_dir.join("customers.csv"), &customers, &mut report)?;
     write_purchases(&out_dir.join("signals.csv"), purchases, &mut report)?;
@@ -303,30 +308,56 @@ fn add_line(
     *seen.countries.entry(line.country.to_owned()).or_default() += 1;
 }
 
-/// Names each customer's last purchase by its largest line. Of two invoices at the same
-/// minute, the one with the greater invoice number counts as the later.
-fn set_last_items(
-    purchases: &HashMap<(u64, String), Purchase>,
-    customers: &mut HashMap<u64, CustomerSeen>,
-) {
-    let mut latest: HashMap<u64, (DateTime<Utc>, &str, &str)> = HashMap::new();
-    for ((customer, invoice), purchase) in purchases {
-        let candidate = (purchase.at, invoice.as_str(), purchase.top_item.as_str());
-        let entry = latest.entry(*customer).or_insert(candidate);
-        if (candidate.0, candidate.1) > (entry.0, entry.1) {
-            *entry = candidate;
+/// Merges the invoices of one customer that start at the same minute into one purchase,
+/// because a signal is identified by its customer, kind and time. The merged purchase sums
+/// the values and keeps the product of the largest line. The result is ordered by time,
+/// then customer, so the output is the same on every run.
+fn merge_invoices(
+    purchases: HashMap<(u64, String), Purchase>,
+    report: &mut Report,
+) -> BTreeMap<(DateTime<Utc>, u64), Purchase> {
+    let mut invoices: Vec<((u64, String), Purchase)> = purchases.into_iter().collect();
+    invoices.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut merged: BTreeMap<(DateTime<Utc>, u64), Purchase> = BTreeMap::new();
+    for ((customer, _), purchase) in invoices {
+        match merged.entry((purchase.at, customer)) {
+            std::collections::btree_map::Entry::Vacant(entry) => {
+                entry.insert(purchase);
+            }
+            std::collections::btree_map::Entry::Occupied(mut entry) => {
+                report.invoices_merged += 1;
+                let kept = entry.get_mut();
+                kept.value += purchase.value;
+                if purchase.top_line_value > kept.top_line_value {
+                    kept.top_line_value = purchase.top_line_value;
+                    kept.top_item = purchase.top_item;
+                }
+            }
         }
     }
-    for (customer, (_, _, item)) in latest {
-        if let Some(seen) = customers.get_mut(&customer) {
-            seen.last_item = item.to_owned();
+    merged
+}
+
+/// Names each customer's last purchase by its largest line.
+fn set_last_items(
+    purchases: &BTreeMap<(DateTime<Utc>, u64), Purchase>,
+    customers: &mut HashMap<u64, CustomerSeen>,
+) {
+    // Purchases are in time order, so the last one seen per customer is the latest.
+    for ((_, customer), purchase) in purchases {
+        if let Some(seen) = customers.get_mut(customer) {
+            seen.last_item.clone_from(&purchase.top_item);
         }
     }
 }
 
 /// Turns the data set's upper-case descriptions into a sentence-case product name.
 fn readable_item(description: &str) -> String {
-    let lower = description.trim().to_lowercase();
+    let words: Vec<&str> = description.split_whitespace().collect();
+    let joined = words.join(" ");
+    let lower = joined
+        .trim_end_matches(|c: char| c.is_ascii_punctuation())
+        .to_lowercase();
     let mut chars = lower.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
@@ -394,11 +425,9 @@ fn write_customers(
 
 fn write_purchases(
     path: &Path,
-    purchases: HashMap<(u64, String), Purchase>,
+    purchases: BTreeMap<(DateTime<Utc>, u64), Purchase>,
     report: &mut Report,
 ) -> Result<(), ConvertError> {
-    let mut rows: Vec<Purchase> = purchases.into_values().collect();
-    rows.sort_by(|a, b| a.at.cmp(&b.at).then(a.customer.cmp(&b.customer)));
     let mut writer = csv_writer(path)?;
     let error = |e| write_error(path, e);
     writer
@@ -412,7 +441,7 @@ fn write_purchases(
             "last_item",
         ])
         .map_err(error)?;
-    for purchase in rows {
+    for purchase in purchases.into_values() {
         let at = purchase
             .at
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -554,6 +583,24 @@ mod tests {
         assert!(
             signals.ends_with("15000,purchase,,2011-03-27T01:30:00Z,,2.50,Mug\n"),
             "{signals}"
+        );
+    }
+
+    #[test]
+    fn convert_merges_invoices_of_one_minute() {
+        let body = b"540001,1,SMALL MUG,1,2011-07-01 10:00:00,2.00,12347,Iceland\n\
+540002,2,BIG   TEAPOT.,1,2011-07-01 10:00:00,9.50,12347,Iceland\n\
+540003,3,SPOON,1,2011-07-01 10:01:00,0.50,12347,Iceland\n";
+        let (report, customers, signals) = convert_text(body);
+
+        assert_eq!(report.purchases, 2);
+        assert_eq!(report.invoices_merged, 1);
+        assert!(customers.ends_with(",Iceland,Spoon\n"), "{customers}");
+        assert_eq!(
+            signals,
+            "external_id,kind,channel,at,topic,value,last_item\n\
+12347,purchase,,2011-07-01T09:00:00Z,,11.50,Big teapot\n\
+12347,purchase,,2011-07-01T09:01:00Z,,0.50,Spoon\n"
         );
     }
 

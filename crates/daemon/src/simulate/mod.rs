@@ -20,7 +20,7 @@ pub use report::Report;
 use anyhow::Context as _;
 use chrono::{DateTime, Datelike, Utc};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tact_domain::{CampaignId, CustomerId, Span, assign_bucket};
@@ -259,7 +259,8 @@ fn plan_follow_ups(
     created: &mut Vec<Created>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let mut due: HashMap<CampaignId, Vec<CustomerId>> = HashMap::new();
+    // Ordered, so delivery ids and with them the order of later decisions repeat exactly.
+    let mut due: BTreeMap<CampaignId, Vec<CustomerId>> = BTreeMap::new();
     while pending.peek().is_some_and(|next| next.0.due <= now) {
         let Some(Reverse(follow_up)) = pending.pop() else {
             break;
