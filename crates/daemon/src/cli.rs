@@ -138,10 +138,10 @@ pub struct AnalyzeArgs {
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
     /// First simulated instant, RFC 3339.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_instant)]
     pub from: DateTime<Utc>,
     /// The simulation stops at this instant, RFC 3339.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_instant)]
     pub to: DateTime<Utc>,
     /// The campaign plan (TOML): recurring campaigns, follow-ups and bucket thresholds.
     #[arg(long)]
@@ -215,12 +215,12 @@ pub enum ActorArg {
     Staff,
 }
 
-/// On or off.
+/// On or off; each option's help says what "on" means for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Switch {
-    /// Allowed.
+    /// Turn the setting on.
     On,
-    /// Not allowed.
+    /// Turn the setting off.
     Off,
 }
 
@@ -232,7 +232,7 @@ pub struct PrefsSetArgs {
     /// The person who asked for the change; staff cannot lift an opt-out the customer made.
     #[arg(long, value_enum, default_value = "staff")]
     pub actor: ActorArg,
-    /// Marketing (sales, value, survey contacts) on or off.
+    /// Marketing (sales, value, survey contacts): `on` allows it, `off` opts out.
     #[arg(long, value_enum)]
     pub marketing: Option<Switch>,
     /// Do-not-contact: `on` forbids every non-transactional contact.
@@ -270,7 +270,7 @@ pub struct SignalArgs {
     /// case_opened, case_closed or purchase.
     pub kind: String,
     /// When it happened (RFC 3339); default now.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_instant)]
     pub at: Option<DateTime<Utc>>,
     /// The channel it came through.
     #[arg(long)]
@@ -295,7 +295,7 @@ pub struct CaseArgs {
     /// The customer's external id.
     pub external_id: String,
     /// When (RFC 3339); default now.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_instant)]
     pub at: Option<DateTime<Utc>>,
 }
 
@@ -315,7 +315,7 @@ pub struct CheckArgs {
     #[arg(long)]
     pub topic: Option<String>,
     /// Decide as of this instant (RFC 3339); default now.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_instant)]
     pub at: Option<DateTime<Utc>>,
     /// The contact carries an offer (a price, a discount, a pitch).
     #[arg(long)]
@@ -368,11 +368,11 @@ pub struct CampaignCreateArgs {
     #[arg(long)]
     pub offer: bool,
     /// When `tact serve` starts it (RFC 3339); without it, start with `campaign send`.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_instant)]
     pub start_at: Option<DateTime<Utc>>,
     /// After this instant (RFC 3339) the messages are pointless and deferred ones are
     /// dropped.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_instant)]
     pub relevant_until: Option<DateTime<Utc>>,
 }
 
@@ -385,7 +385,7 @@ pub struct CampaignPreviewArgs {
     #[arg(long)]
     pub customer: String,
     /// Decide as of this instant (RFC 3339); default now.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_instant)]
     pub at: Option<DateTime<Utc>>,
 }
 
@@ -397,4 +397,16 @@ pub struct CampaignIdArg {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Parses an RFC 3339 instant such as `2026-03-01T09:00:00Z`, with an error that says so.
+fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|instant| instant.with_timezone(&Utc))
+        .map_err(|error| {
+            format!(
+                "invalid time {text:?} ({error}): write RFC 3339 with a time zone, \
+                 such as 2026-03-01T09:00:00Z"
+            )
+        })
 }
