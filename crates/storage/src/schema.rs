@@ -144,14 +144,25 @@ CREATE INDEX deliveries_lease ON deliveries(state, lease_expires_at_ms);
 CREATE INDEX deliveries_customer ON deliveries(customer_id);
 "#;
 
+/// Makes a signal's value part of its identity: two purchases of one customer at the same
+/// instant with different amounts are two events, and the second must not be dropped as a
+/// repeat of the first.
+const SCHEMA_V2: &str = r#"
+DROP INDEX signals_identity;
+CREATE UNIQUE INDEX signals_identity ON signals(
+    customer_id, at_ms, kind, ifnull(channel, ''), ifnull(topic, ''), ifnull(delivery_id, 0),
+    ifnull(value, '')
+);
+"#;
+
 /// Lists the migrations, oldest first. A released migration is never edited, so a change
 /// goes in a new migration appended here.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA_V1)])
+    Migrations::new(vec![M::up(SCHEMA_V1), M::up(SCHEMA_V2)])
 }
 
 /// The newest schema version this build supports (`PRAGMA user_version` after all migrations).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Opens a connection, refuses files from a newer schema, sets the pragmas and migrates.
 pub(crate) fn open_connection(path: &std::path::Path) -> Result<Connection> {

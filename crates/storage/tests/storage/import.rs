@@ -362,12 +362,15 @@ fn contacts_import_spans_several_transactions() -> TestResult {
 }
 
 #[test]
-fn signals_import_keeps_first_duplicate() -> TestResult {
+fn signals_import_skips_identical_rows_only() -> TestResult {
     let (_folder, store) = temp_store()?;
     import_customers(&store, "external_id\nc1\nc2\n".as_bytes())?;
+    // The third row repeats the second; the fourth is a second purchase at the same instant
+    // with another amount, so it is a new event.
     let csv = "\
 external_id,kind,channel,at,value
 c2,purchase,email,2026-03-01T09:30:00Z,5
+c1,purchase,email,2026-03-01T09:30:00Z,19.99
 c1,purchase,email,2026-03-01T09:30:00Z,19.99
 c1,purchase,email,2026-03-01T09:30:00Z,25
 c1,opened,email,2026-03-01T08:00:00Z,
@@ -375,16 +378,17 @@ c1,opened,email,2026-03-01T08:00:00Z,
 
     let report = import_signals(&store, csv.as_bytes())?;
 
-    assert_eq!(report.inserted, 3);
+    assert_eq!(report.inserted, 4);
     assert_eq!(report.unchanged, 1);
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
     let c1 = store.customer_by_external_id("c1")?;
     let signals = store.history(c1.id)?.signals;
-    assert_eq!(signals.len(), 2);
+    assert_eq!(signals.len(), 3);
     assert_eq!(signals[0].kind, SignalKind::Opened);
     assert_eq!(signals[0].at, utc(2026, 3, 1, 8, 0));
     assert_eq!(signals[1].kind, SignalKind::Purchase);
     assert_eq!(signals[1].value, Some(19.99));
     assert_eq!(signals[1].channel, Some(Channel::EMAIL));
+    assert_eq!(signals[2].value, Some(25.0));
     Ok(())
 }
