@@ -78,7 +78,7 @@ async fn create_decision(
     payload: Result<Json<DecisionRequest>, JsonRejection>,
 ) -> Result<Json<tact_domain::Decision>, ApiError> {
     let request = body(payload)?;
-    let at = request.at.unwrap_or_else(|| state.now());
+    let requested_at = request.at;
     let policy = state.settings().policy.clone();
     let input = ProposalInput {
         customer: request.customer,
@@ -89,8 +89,12 @@ async fn create_decision(
         duration_s: request.duration_s,
     };
     let record = request.record;
+    let clock = state.clone();
     let decision = state
         .with_store(move |store| {
+            // Read the clock under the store lock. Otherwise a request that gets the lock later
+            // can carry an earlier time, and its view leaves out the contact booked before it.
+            let at = requested_at.unwrap_or_else(|| clock.now());
             ops::decide(store, &policy, &input, at, record).map_err(Into::into)
         })
         .await?;
