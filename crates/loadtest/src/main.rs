@@ -54,7 +54,7 @@ struct Arguments {
     window_s: i64,
 }
 
-/// What one client saw.
+/// The latencies, errors and approvals one client recorded.
 #[derive(Debug, Default)]
 struct ClientReport {
     latencies_us: Vec<u32>,
@@ -63,7 +63,8 @@ struct ClientReport {
     first_error: Option<String>,
 }
 
-/// A xorshift generator; each client gets its own seed, so runs are repeatable.
+/// A xorshift generator. Each client has its own seed, so it requests the same customers in
+/// every run.
 struct Random(u64);
 
 impl Random {
