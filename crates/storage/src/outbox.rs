@@ -321,6 +321,35 @@ impl Store {
         })
     }
 
+    /// Extends the lease of `worker` on a claimed delivery to `now + lease`, right before
+    /// the worker hands the message to its channel. Returns `false`, and changes nothing,
+    /// when the delivery is no longer `sending` under a lease of `worker` that is still
+    /// running at `now`: another worker may have claimed it after the lease ran out, so this
+    /// one must not send it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sqlite`] or [`Error::Busy`] when the update fails.
+    pub fn renew_lease(
+        &self,
+        delivery: DeliveryId,
+        worker: &str,
+        lease: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let until = now.checked_add_signed(lease).unwrap_or(now);
+        self.write(|tx| {
+            let updated = tx
+                .prepare_cached(
+                    "UPDATE deliveries SET lease_expires_at_ms = ?3, updated_at_ms = ?4 \
+                     WHERE id = ?1 AND state = 'sending' AND lease_owner = ?2 \
+                       AND lease_expires_at_ms > ?4",
+                )?
+                .execute(params![delivery.0, worker, to_ms(until), to_ms(now)])?;
+            Ok(updated == 1)
+        })
+    }
+
     /// Marks a claimed delivery as sent with the channel's message id, and its contact as
     /// sent at `now`.
     ///

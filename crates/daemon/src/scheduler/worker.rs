@@ -155,6 +155,22 @@ async fn process_inner(
             .await?;
         return Ok(SendOutcome::Released);
     }
+    // A delivery that waited for a send slot longer than its lease may have been claimed by
+    // another daemon meanwhile; only the worker that still holds the lease sends it.
+    let (id, worker) = (claimed.id, scheduler.worker.clone());
+    let lease = scheduler.settings.config.delivery.lease.duration();
+    let renewed_at = scheduler.clock.now();
+    let renewed = scheduler
+        .with_store(move |store| Ok(store.renew_lease(id, &worker, lease, renewed_at)?))
+        .await?;
+    if !renewed {
+        tracing::warn!(
+            delivery.id = id.0,
+            customer.id = claimed.customer.id.0,
+            "lease ran out before sending; the delivery is left to the worker that claimed it"
+        );
+        return Ok(SendOutcome::Released);
+    }
     let started = Instant::now();
     let result = scheduler.channel.send(&outgoing, now).await;
     metrics::histogram!("tact_send_seconds").record(started.elapsed().as_secs_f64());

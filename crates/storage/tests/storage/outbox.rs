@@ -254,6 +254,28 @@ fn claim_send_retry_fail_release() -> TestResult {
 }
 
 #[test]
+fn renew_lease_only_by_holder() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    let (campaign, customers, deliveries) = planned(&store, 1)?;
+    let now = utc(2026, 6, 1, 12, 0);
+    approve(&store, deliveries[0], customers[0], campaign, now);
+    store.claim_deliveries("w1", Duration::minutes(5), 10, now)?;
+
+    let by_holder = store.renew_lease(deliveries[0], "w1", Duration::minutes(5), now)?;
+    let by_other = store.renew_lease(deliveries[0], "w2", Duration::minutes(5), now)?;
+    let after_expiry =
+        store.renew_lease(deliveries[0], "w1", Duration::minutes(5), now + Duration::minutes(6))?;
+
+    assert!(by_holder);
+    assert!(!by_other);
+    assert!(!after_expiry);
+    let delivery = store.delivery(deliveries[0])?;
+    assert_eq!(delivery.lease_owner.as_deref(), Some("w1"));
+    assert_eq!(delivery.lease_expires_at, Some(now + Duration::minutes(5)));
+    Ok(())
+}
+
+#[test]
 fn expired_lease_is_claimable_again() -> TestResult {
     let (_folder, store) = temp_store()?;
     let (campaign, customers, deliveries) = planned(&store, 1)?;
