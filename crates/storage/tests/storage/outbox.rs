@@ -263,8 +263,12 @@ fn renew_lease_only_by_holder() -> TestResult {
 
     let by_holder = store.renew_lease(deliveries[0], "w1", Duration::minutes(5), now)?;
     let by_other = store.renew_lease(deliveries[0], "w2", Duration::minutes(5), now)?;
-    let after_expiry =
-        store.renew_lease(deliveries[0], "w1", Duration::minutes(5), now + Duration::minutes(6))?;
+    let after_expiry = store.renew_lease(
+        deliveries[0],
+        "w1",
+        Duration::minutes(5),
+        now + Duration::minutes(6),
+    )?;
 
     assert!(by_holder);
     assert!(!by_other);
