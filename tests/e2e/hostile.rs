@@ -391,7 +391,6 @@ fn million_rows_tenth_broken() {
 }
 
 #[test]
-#[ignore = "known bug: after a CRLF line ending the importers number a row one line too low"]
 fn crlf_rejections_name_true_line() {
     let workspace = Workspace::new();
     let csv = "external_id,name,email\r\nc1,Ann,ann@example.com\r\nc2,Bob,bad\r\n";

@@ -33,6 +33,7 @@ use crate::customers::{Upserted, upsert_account_in, upsert_customer_in};
 use crate::{Error, NewCustomer, Result, Store};
 use staging::Stage;
 
+mod line_endings;
 mod staging;
 
 /// Rows written per transaction. Each commit writes every page it changed, so larger
@@ -338,7 +339,7 @@ where
 {
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
-        .from_reader(reader);
+        .from_reader(line_endings::UnixLineEndings::new(reader));
     let names: Vec<String> = csv
         .headers()?
         .iter()
