@@ -102,9 +102,9 @@ one_run() {
     rows_signals=$(sed -n 's/.* signals=\([0-9]*\).*/\1/p' "$work/out")
 
     "$tact" init >/dev/null
-    # Company contact hours would hold back the half of the world where it is night; the
-    # benchmark opens them all day so that the delivery figures cover most of the audience.
-    # `tact init` ends its file with the [policy] table, so the key lands in it.
+    # Company contact hours would hold back the half of the world where it is night, so the
+    # benchmark opens them all day. `tact init` ends its file with the [policy] table, so
+    # the key lands in it.
     echo 'quiet_hours = { start = "00:00", end = "00:00" }' >>"$TACT_CONFIG"
     for what in customers contacts signals; do
         timed "$run" "import_$what" "$tact" import "$what" "$dir/load/$what.csv"
