@@ -25,8 +25,8 @@ pub struct Applied {
 
 /// Applies preferences.csv and then cases.csv from `folder` to the database at `database`,
 /// whose customers must already be imported. Every change is marked as made by the customer
-/// at the row's `at`; opt-outs are marked as coming from an unsubscribe link and other
-/// wishes from the preference centre.
+/// at the row's `at`. Opt-outs are marked as coming from an unsubscribe link, and other
+/// wishes as coming from the preference centre.
 ///
 /// # Errors
 ///

@@ -18,9 +18,9 @@ pub const CONTACTS_PER_CUSTOMER: usize = 20;
 pub const SIGNALS_PER_CUSTOMER: usize = 5;
 /// History reaches back this many days before "now".
 const HISTORY_DAYS: i64 = 365;
-/// The latest past contact is at least this many days before "now". Campaigns then find
-/// about two thirds of the customers free under the default monthly bucket, which keeps
-/// enough approvals for the delivery figures.
+/// The latest past contact is at least this many days before "now". A newsletter then
+/// approves about half of the customers under the default policy, which leaves enough
+/// messages for the delivery figures.
 const QUIET_DAYS: i64 = 14;
 /// One customer in three has stated preferences.
 const PREFERENCES_PER_MILLE: u64 = 333;
@@ -29,7 +29,7 @@ const OPT_OUTS_PER_MILLE: u64 = 5;
 /// Customers with an open care case: 5,000 per million.
 const CASES_PER_MILLE: u64 = 5;
 
-/// What to generate.
+/// The size, seed and reference time of one workload.
 #[derive(Debug, Clone, Copy)]
 pub struct Workload {
     /// Number of customers; accounts are one per [`CUSTOMERS_PER_ACCOUNT`].
@@ -45,7 +45,7 @@ pub struct Workload {
 pub struct Counts {
     /// Rows of customers.csv.
     pub customers: u64,
-    /// Distinct accounts named in customers.csv.
+    /// Accounts that customers.csv assigns its customers to at random.
     pub accounts: u64,
     /// Rows of contacts.csv.
     pub contacts: u64,

@@ -1,9 +1,9 @@
 //! A small seeded random number generator whose output never changes between releases.
 //!
 //! The generated files must be identical for the same seed on every machine and every
-//! build, so the generator is SplitMix64 (Steele, Lea and Flood, "Fast splittable
-//! pseudorandom number generators", OOPSLA 2014) written out here rather than a library
-//! generator whose stream may change with a new version.
+//! build. A library generator's stream may change with a new version, so the generator is
+//! SplitMix64, written out here (Steele, Lea and Flood, "Fast splittable pseudorandom
+//! number generators", OOPSLA 2014).
 
 /// A SplitMix64 stream.
 #[derive(Debug, Clone)]
