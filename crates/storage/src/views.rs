@@ -57,6 +57,9 @@ struct Window {
     now_ms: i64,
     /// A contact left out of the customer's own contacts.
     excluded_contact: Option<i64>,
+    /// Start of the account contacts to load; `None` when the policy sets no account cap,
+    /// because only the account caps read them.
+    account_since_ms: Option<i64>,
 }
 
 impl Window {
@@ -64,10 +67,22 @@ impl Window {
         let since = now
             .checked_sub_signed(policy.lookback())
             .unwrap_or(DateTime::UNIX_EPOCH);
+        let account_lookback = [policy.account.contacts, policy.account.call_minutes]
+            .into_iter()
+            .flatten()
+            .map(|limit| limit.per.lookback())
+            .max();
+        let account_since_ms = account_lookback.map(|lookback| {
+            to_ms(
+                now.checked_sub_signed(lookback)
+                    .unwrap_or(DateTime::UNIX_EPOCH),
+            )
+        });
         Window {
             since_ms: to_ms(since),
             now_ms: to_ms(now),
             excluded_contact: None,
+            account_since_ms,
         }
     }
 }
@@ -429,8 +444,12 @@ fn load_history(tx: &Connection, batch: &mut Batch, window: Window) -> Result<()
     load_account_contacts(tx, batch, window)
 }
 
-/// Gives each customer with an account the contacts of the account's other people.
+/// Gives each customer with an account the contacts of the account's other people, over the
+/// longest period of the policy's account caps; nothing when it sets none.
 fn load_account_contacts(tx: &Connection, batch: &mut Batch, window: Window) -> Result<()> {
+    let Some(account_since_ms) = window.account_since_ms else {
+        return Ok(());
+    };
     let mut members: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
     for (index, view) in batch.customers.iter().enumerate() {
         if let Some(account) = view.customer.account {
@@ -445,7 +464,7 @@ fn load_account_contacts(tx: &Connection, batch: &mut Batch, window: Window) -> 
     let mut statement = tx.prepare_cached(&sql)?;
     for (account, indexes) in members {
         let mut contacts: Vec<Contact> = Vec::new();
-        let mut rows = statement.query(params![account, window.since_ms, window.now_ms])?;
+        let mut rows = statement.query(params![account, account_since_ms, window.now_ms])?;
         while let Some(row) = rows.next()? {
             contacts.push(contact_from_row(row)?.1);
         }

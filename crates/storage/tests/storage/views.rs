@@ -1,7 +1,7 @@
 use chrono::Duration;
 use tact_domain::{
-    Actor, Bucket, Channel, ConsentChange, ConsentMark, ConsentSource, Contact, CustomerId,
-    Outcome, Policy, Purpose, Signal, SignalKind, SuppressionReason, Topic,
+    Actor, Bucket, Channel, ConsentChange, ConsentMark, ConsentSource, Contact, CustomerId, Limit,
+    Outcome, Period, Policy, Purpose, Signal, SignalKind, Span, SuppressionReason, Topic,
 };
 use tact_storage::{Audience, Store};
 
@@ -23,7 +23,12 @@ fn contact(customer: CustomerId, at: chrono::DateTime<chrono::Utc>) -> Contact {
 #[test]
 fn load_view_keeps_only_window() -> TestResult {
     let (_folder, store) = temp_store()?;
-    let policy = Policy::default();
+    let mut policy = Policy::default();
+    // Account contacts are loaded only for the periods of the policy's account caps.
+    policy.account.contacts = Some(Limit {
+        max: 20,
+        per: Period::Rolling(Span::days(30)),
+    });
     let now = utc(2026, 6, 1, 12, 0);
     let since = now - policy.lookback();
     let account = store.upsert_account("Acme")?;
@@ -61,10 +66,13 @@ fn load_view_keeps_only_window() -> TestResult {
     )?;
 
     let view = store.load_view(ann, now, &policy)?;
+    let without_account_cap = store.load_view(ann, now, &Policy::default())?;
 
     assert_eq!(view.customer.id, ann);
     assert_eq!(view.contacts, vec![older, recent]);
     assert_eq!(view.account_contacts, vec![bob_contact]);
+    assert_eq!(without_account_cap.account_contacts, Vec::<Contact>::new());
+    assert_eq!(without_account_cap.contacts, view.contacts);
     assert_eq!(view.signals, vec![signal]);
     assert_eq!(view.cases.len(), 1);
     assert_eq!(view.cases[0].opened_at, now - Duration::days(1));
