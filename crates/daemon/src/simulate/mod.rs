@@ -33,7 +33,7 @@ use crate::scheduler::content::StoredTemplate;
 use crate::scheduler::{Scheduler, StepReport, configured_channel};
 use replay::{Replay, Replayed};
 
-/// What to simulate.
+/// The period, plan and data of one simulation.
 #[derive(Debug, Clone)]
 pub struct Simulation {
     /// First instant simulated.

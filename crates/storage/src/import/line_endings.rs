@@ -1,8 +1,8 @@
 //! Line endings turned into `\n` before CSV parsing, so rejected rows name their true line.
 //!
 //! The csv crate accepts `\r\n` and a bare `\r` as record terminators, but it counts lines by
-//! `\n` and reports a record's line before the `\n` of a `\r\n` ending is read, so after
-//! Windows or old Mac line endings its line numbers run one short. Reading through
+//! `\n`. It also reports a record's line before the `\n` of a `\r\n` ending is read. After
+//! Windows or old Mac line endings its line numbers therefore run short. Reading through
 //! [`UnixLineEndings`] gives it `\n` only. Bytes inside a quoted field are left alone, so a
 //! `\r` in a name still reaches the checks that reject it.
 
