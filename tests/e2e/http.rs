@@ -365,6 +365,11 @@ async fn oversized_body_is_rejected() {
         .unwrap();
 
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({ "error": "length limit exceeded" })
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

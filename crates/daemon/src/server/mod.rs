@@ -118,8 +118,39 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(limit))
         // After the limit layers, so the inbound route keeps its own, larger limit.
         .merge(inbound::routes(&state))
+        .layer(middleware::from_fn(json_errors))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// Turns the plain-text client errors that axum and tower-http write themselves (413 for a
+/// body over the limit, 400 for a path that does not parse, …) into the API's
+/// `{"error": …}` shape, for routes under `/api/`.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let response = next.run(request).await;
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if !api || json || !response.status().is_client_error() {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+    let message = if text.is_empty() {
+        parts
+            .status
+            .canonical_reason()
+            .unwrap_or("request rejected")
+            .to_owned()
+    } else {
+        text
+    };
+    let body = axum::Json(serde_json::json!({ "error": message }));
+    (parts.status, body).into_response()
 }
 
 /// Serves HTTP on `listener` until `shutdown` is cancelled, then finishes open requests.
