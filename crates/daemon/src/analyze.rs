@@ -2,7 +2,7 @@
 //!
 //! For every customer, the contacts that match a channel and purpose are numbered in time
 //! order. A response (a signal of a chosen kind, `purchase` by default) is credited to the
-//! latest matching contact at or before it; only the first response counts. The response
+//! latest matching contact at or before it. Only the first response counts. The response
 //! rate of the k-th contact is then
 //!
 //! ```text
@@ -23,7 +23,7 @@ use tact_domain::{Channel, Contact, Purpose, Signal, SignalKind};
 /// z for a two-sided 95 % interval.
 const Z_95: f64 = 1.959_963_984_540_054;
 
-/// What to count.
+/// The contacts and the response an analysis counts, and its threshold.
 #[derive(Debug, Clone)]
 pub struct Question {
     /// Only contacts on this channel, or all channels.

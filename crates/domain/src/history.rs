@@ -1,11 +1,11 @@
-//! What happened before: contacts made, signals received, care cases and suppressions.
+//! Customer history: contacts made, signals received, care cases and suppressions.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{CampaignId, Channel, CustomerId, DeliveryId, Purpose, Topic};
 
-/// What became of a contact.
+/// The result of a contact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -75,7 +75,7 @@ pub enum SignalKind {
     CaseOpened,
     /// A care case was closed.
     CaseClosed,
-    /// The customer bought something; `value` holds the amount.
+    /// The customer bought something; `value` is the amount.
     Purchase,
 }
 
@@ -170,7 +170,7 @@ pub struct CareCase {
     pub closed_at: Option<DateTime<Utc>>,
 }
 
-/// Why an address may no longer be used.
+/// The reason an address may no longer be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SuppressionReason {

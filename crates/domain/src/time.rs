@@ -171,7 +171,7 @@ impl Period {
         }
     }
 
-    /// The longest stretch of history this period can need, for loading.
+    /// The maximum stretch of history this period can need, for loading.
     pub fn lookback(self) -> Duration {
         match self {
             Period::Rolling(span) => span.duration(),
