@@ -11,7 +11,7 @@ use rusqlite::params;
 use std::fmt::Write as _;
 use std::time::Instant;
 use tact_domain::Policy;
-use tact_storage::{Audience, Store, import};
+use tact_storage::{Audience, Scan, Store, import};
 
 const HISTORY_PER_CUSTOMER: usize = 20;
 const CONTACTS_PER_CUSTOMER: usize = 14;
@@ -60,26 +60,41 @@ fn bench_views(
 
     let store = Store::open(path)?;
     let policy = Policy::default();
-    let started = Instant::now();
-    let cpu_started = cpu_seconds();
-    let mut views = 0_usize;
-    let mut rows = 0_usize;
-    store.for_each_view(&Audience::All, now, &policy, BATCH_SIZE, |view| {
-        views += 1;
-        rows += view.contacts.len() + view.signals.len() + view.account_contacts.len();
-        Ok(())
-    })?;
-    let seconds = started.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu_started;
-    println!(
-        "stream views: {views} views with {rows} history rows in {seconds:.2} s ({cpu:.2} s CPU) \
-         = {:.0} views/s ({:.0} per CPU second); peak memory so far {} kB",
-        views as f64 / seconds,
-        views as f64 / cpu,
-        peak_memory_kb()
-    );
-    assert_eq!(views, customers);
-    assert_eq!(rows, customers * HISTORY_PER_CUSTOMER);
+    let cores = Scan::new(&Audience::All, now, &policy).readers;
+    for readers in [1, cores] {
+        let scan = Scan {
+            batch_size: BATCH_SIZE,
+            readers,
+            ..Scan::new(&Audience::All, now, &policy)
+        };
+        let started = Instant::now();
+        let cpu_started = cpu_seconds();
+        let mut views = 0_usize;
+        let mut rows = 0_usize;
+        store.scan_views(
+            &scan,
+            |_, batch| batch,
+            |batch| -> Result<(), tact_storage::Error> {
+                for view in batch {
+                    views += 1;
+                    rows += view.contacts.len() + view.signals.len() + view.account_contacts.len();
+                }
+                Ok(())
+            },
+        )?;
+        let seconds = started.elapsed().as_secs_f64();
+        let cpu = cpu_seconds() - cpu_started;
+        println!(
+            "stream views, {readers} reader(s): {views} views with {rows} history rows in \
+             {seconds:.2} s ({cpu:.2} s CPU) = {:.0} views/s ({:.0} per CPU second); \
+             peak memory so far {} kB",
+            views as f64 / seconds,
+            views as f64 / cpu,
+            peak_memory_kb()
+        );
+        assert_eq!(views, customers);
+        assert_eq!(rows, customers * HISTORY_PER_CUSTOMER);
+    }
     Ok(())
 }
 

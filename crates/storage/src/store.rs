@@ -1,7 +1,7 @@
 //! The [`Store`]: one connection to the database file.
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::Result;
 use crate::schema;
@@ -22,6 +22,8 @@ use crate::schema;
 #[derive(Debug)]
 pub struct Store {
     pub(crate) connection: Connection,
+    /// The database file; `None` for a database in memory.
+    path: Option<PathBuf>,
 }
 
 impl Store {
@@ -35,7 +37,10 @@ impl Store {
     /// database, and [`crate::Error::Migration`] when a migration fails.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         let connection = schema::open_connection(path.as_ref())?;
-        Ok(Store { connection })
+        Ok(Store {
+            connection,
+            path: Some(path.as_ref().to_path_buf()),
+        })
     }
 
     /// Opens a private database in memory, for unit tests. Nothing is shared with any other
@@ -47,7 +52,26 @@ impl Store {
     pub fn open_in_memory() -> Result<Store> {
         let mut connection = Connection::open_in_memory()?;
         schema::configure(&mut connection)?;
-        Ok(Store { connection })
+        Ok(Store {
+            connection,
+            path: None,
+        })
+    }
+
+    /// Opens another connection to the same file for reading only, with a page cache of
+    /// `cache_kib` KiB. Used by the threads of [`Store::scan_views`].
+    pub(crate) fn open_reader(path: &Path, cache_kib: i64) -> Result<Store> {
+        let store = Store::open(path)?;
+        store
+            .connection
+            .pragma_update(None, "cache_size", -cache_kib)?;
+        store.connection.pragma_update(None, "query_only", true)?;
+        Ok(store)
+    }
+
+    /// The database file, or `None` for a database in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 
     /// Copies the whole database to a new file at `path` while other connections go on

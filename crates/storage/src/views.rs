@@ -168,8 +168,9 @@ impl Store {
     }
 
     /// Calls `visit` with the view of every customer in `audience`, in id order, loading
-    /// `batch_size` customers at a time as [`Store::view_batches`] does. Stops at the first
-    /// error, from storage or from `visit`.
+    /// `batch_size` customers at a time as [`Store::view_batches`] does, on as many reader
+    /// threads as [`Scan::new`] chooses. Stops at the first error, from storage or from
+    /// `visit`.
     ///
     /// # Errors
     ///
@@ -182,12 +183,186 @@ impl Store {
         batch_size: usize,
         mut visit: impl FnMut(CustomerView) -> Result<()>,
     ) -> Result<()> {
-        for batch in self.view_batches(audience, now, policy, batch_size) {
-            for view in batch? {
-                visit(view)?;
-            }
+        let scan = Scan {
+            batch_size,
+            ..Scan::new(audience, now, policy)
+        };
+        self.scan_views(
+            &scan,
+            |_, views| views,
+            |views| views.into_iter().try_for_each(&mut visit),
+        )
+    }
+
+    /// Loads the views of every customer in the scan's audience, in batches, runs `work` on
+    /// each batch, and calls `consume` with the results in customer id order.
+    ///
+    /// With `scan.readers` above one and a database file, batches load on that many threads,
+    /// each with its own read-only connection, and `work` runs on the thread that loaded the
+    /// batch, with that thread's connection. Batch `k` holds the customers with ids from
+    /// `k * batch_size + 1` to `(k + 1) * batch_size`, so batches are smaller where ids have
+    /// gaps. Customers created after the scan started are read at the end, on the calling
+    /// thread. A database in memory, an account's audience or a single reader reads every
+    /// batch on the calling thread, as [`Store::view_batches`] does.
+    ///
+    /// `consume` runs on the calling thread and may write through `self`. Each batch is read
+    /// in its own read transaction, so a batch loaded ahead may not see what `consume`
+    /// wrote for earlier batches. At most two batches per reader wait in memory.
+    ///
+    /// # Errors
+    ///
+    /// The first error from loading a batch, opening a reader, or `consume`; the readers
+    /// stop after the batch they are loading.
+    pub fn scan_views<T, E>(
+        &self,
+        scan: &Scan<'_>,
+        work: impl Fn(&Store, Vec<CustomerView>) -> T + Sync,
+        mut consume: impl FnMut(T) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E>
+    where
+        T: Send,
+        E: From<Error>,
+    {
+        let batch_size = scan.batch_size.max(1);
+        let window = Window::new(scan.now, scan.policy);
+        let mut after = 0;
+        let whole_range = !matches!(scan.audience, Audience::Account { .. });
+        if let Some(path) = self.path().filter(|_| scan.readers > 1 && whole_range) {
+            let last: i64 = self.read(|tx| {
+                let sql = "SELECT coalesce(max(id), 0) FROM customers";
+                Ok(tx.query_row(sql, [], |row| row.get(0))?)
+            })?;
+            let parallel = Parallel {
+                path,
+                audience: scan.audience,
+                window,
+                batch_size,
+                readers: scan.readers,
+                last,
+            };
+            parallel.run(&work, &mut consume)?;
+            after = last;
+        }
+        let batches = ViewBatches {
+            store: self,
+            audience: scan.audience.clone(),
+            window,
+            batch_size,
+            after,
+            done: false,
+        };
+        for batch in batches {
+            consume(work(self, batch?))?;
         }
         Ok(())
+    }
+}
+
+/// What [`Store::scan_views`] reads, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct Scan<'a> {
+    /// The customers to read.
+    pub audience: &'a Audience,
+    /// The time the views are for.
+    pub now: DateTime<Utc>,
+    /// The policy whose windows decide how much history each view holds.
+    pub policy: &'a Policy,
+    /// Customer ids per batch.
+    pub batch_size: usize,
+    /// Threads that load batches at once.
+    pub readers: usize,
+}
+
+impl<'a> Scan<'a> {
+    /// A scan in batches of 1,000 customers, with one reader per available core and at most
+    /// four.
+    pub fn new(audience: &'a Audience, now: DateTime<Utc>, policy: &'a Policy) -> Scan<'a> {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        Scan {
+            audience,
+            now,
+            policy,
+            batch_size: 1_000,
+            readers: cores.min(4),
+        }
+    }
+}
+
+/// The page cache of each reader thread of a scan, in KiB. Scans read each page once, so a
+/// small cache costs nothing and keeps memory down.
+const READER_CACHE_KIB: i64 = 8 * 1024;
+
+/// A scan of the ids from 1 to `last` by several reader threads.
+struct Parallel<'a> {
+    path: &'a std::path::Path,
+    audience: &'a Audience,
+    window: Window,
+    batch_size: usize,
+    readers: usize,
+    last: i64,
+}
+
+impl Parallel<'_> {
+    fn run<T, E>(
+        &self,
+        work: &(impl Fn(&Store, Vec<CustomerView>) -> T + Sync),
+        consume: &mut impl FnMut(T) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E>
+    where
+        T: Send,
+        E: From<Error>,
+    {
+        let size = self.batch_size as i64;
+        let batches = (self.last + size - 1) / size;
+        if batches == 0 {
+            return Ok(());
+        }
+        let readers = self.readers.min(batches as usize);
+        std::thread::scope(|threads| {
+            let mut receivers = Vec::with_capacity(readers);
+            for reader in 0..readers {
+                let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<T>>(1);
+                receivers.push(receiver);
+                threads.spawn(move || {
+                    let store = match Store::open_reader(self.path, READER_CACHE_KIB) {
+                        Ok(store) => store,
+                        Err(error) => {
+                            let _ = sender.send(Err(error));
+                            return;
+                        }
+                    };
+                    for k in (reader as i64..batches).step_by(readers) {
+                        let loaded = self.load(&store, k * size);
+                        let failed = loaded.is_err();
+                        let item = loaded.map(|views| work(&store, views));
+                        // A closed channel means the scan stopped early.
+                        if sender.send(item).is_err() || failed {
+                            return;
+                        }
+                    }
+                });
+            }
+            for k in 0..batches as usize {
+                // A reader that panicked closed its channel; leaving the loop lets the
+                // scope end, and it raises the panic again.
+                let Ok(item) = receivers[k % readers].recv() else {
+                    break;
+                };
+                consume(item?)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Loads the views of the customers with ids above `after` and up to one batch more.
+    fn load(&self, store: &Store, after: i64) -> Result<Vec<CustomerView>> {
+        let until = after + self.batch_size as i64;
+        store.read(|tx| {
+            let mut batch =
+                customers_between(tx, after, Some(until), self.batch_size, self.audience)?;
+            load_history(tx, &mut batch, self.window)?;
+            Ok(batch.customers)
+        })
     }
 }
 
@@ -309,16 +484,29 @@ fn customers_in_range(
     limit: usize,
     audience: &Audience,
 ) -> Result<Batch> {
+    customers_between(tx, after, None, limit, audience)
+}
+
+/// Reads up to `limit` customers with ids above `after` and not above `until`, in id order,
+/// keeping those in `audience`.
+fn customers_between(
+    tx: &Connection,
+    after: i64,
+    until: Option<i64>,
+    limit: usize,
+    audience: &Audience,
+) -> Result<Batch> {
     let account = match audience {
         Audience::Account { account } => Some(account.0),
         _ => None,
     };
     let sql = format!(
         "SELECT {CUSTOMER_COLUMNS}, preferences FROM customers \
-         WHERE id > ?1 AND (?3 IS NULL OR account_id = ?3) ORDER BY id LIMIT ?2"
+         WHERE id > ?1 AND (?4 IS NULL OR id <= ?4) AND (?3 IS NULL OR account_id = ?3) \
+         ORDER BY id LIMIT ?2"
     );
     let mut statement = tx.prepare_cached(&sql)?;
-    let mut rows = statement.query(params![after, limit as i64, account])?;
+    let mut rows = statement.query(params![after, limit as i64, account, until])?;
     let mut batch = Batch {
         customers: Vec::with_capacity(limit.min(MAX_RESERVED_VIEWS)),
         scanned: 0,

@@ -3,7 +3,7 @@ use tact_domain::{
     Actor, Bucket, Channel, ConsentChange, ConsentMark, ConsentSource, Contact, CustomerId, Limit,
     Outcome, Period, Policy, Purpose, Signal, SignalKind, Span, SuppressionReason, Topic,
 };
-use tact_storage::{Audience, Store};
+use tact_storage::{Audience, Scan, Store};
 
 use crate::common::{TestResult, customer, temp_store, utc};
 
@@ -169,5 +169,190 @@ fn audiences_select_customers() -> TestResult {
         everyone_but_four
     );
     assert_eq!(select(Audience::Account { account })?, vec![ids[0], ids[3]]);
+    Ok(())
+}
+
+#[test]
+fn parallel_scan_matches_load_view_in_order() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    let policy = Policy::default();
+    let now = utc(2026, 6, 1, 12, 0);
+    let ids = seed(&store, 25)?;
+    let loaded: Vec<_> = ids
+        .iter()
+        .map(|id| store.load_view(*id, now, &policy))
+        .collect::<Result<_, _>>()?;
+
+    for readers in [1, 2, 3, 8] {
+        let scan = Scan {
+            batch_size: 4,
+            readers,
+            ..Scan::new(&Audience::All, now, &policy)
+        };
+        let mut scanned = Vec::new();
+        let mut threads = std::collections::HashSet::new();
+        store.scan_views(
+            &scan,
+            |_, views| (std::thread::current().id(), views),
+            |(thread, views)| -> Result<(), tact_storage::Error> {
+                threads.insert(thread);
+                scanned.extend(views);
+                Ok(())
+            },
+        )?;
+        assert_eq!(scanned, loaded, "{readers} readers");
+        // One reader runs on the calling thread; more run on their own threads.
+        let expected_threads = if readers == 1 { 1 } else { readers.min(7) + 1 };
+        assert_eq!(threads.len(), expected_threads, "{readers} readers");
+    }
+    Ok(())
+}
+
+#[test]
+fn parallel_scan_lets_work_read_through_its_reader() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    let policy = Policy::default();
+    let now = utc(2026, 6, 1, 12, 0);
+    let ids = seed(&store, 9)?;
+    let scan = Scan {
+        batch_size: 2,
+        readers: 2,
+        ..Scan::new(&Audience::All, now, &policy)
+    };
+    let mut names = Vec::new();
+    store.scan_views(
+        &scan,
+        |reader, views| -> Result<Vec<String>, tact_storage::Error> {
+            views
+                .iter()
+                .map(|view| Ok(reader.customer(view.customer.id)?.external_id))
+                .collect()
+        },
+        |batch| -> Result<(), tact_storage::Error> {
+            names.extend(batch?);
+            Ok(())
+        },
+    )?;
+    let expected: Vec<String> = (0..ids.len()).map(|index| format!("c{index}")).collect();
+    assert_eq!(names, expected);
+    Ok(())
+}
+
+#[test]
+fn parallel_scan_stops_at_the_first_error_of_consume() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    let policy = Policy::default();
+    let now = utc(2026, 6, 1, 12, 0);
+    seed(&store, 30)?;
+    let scan = Scan {
+        batch_size: 3,
+        readers: 2,
+        ..Scan::new(&Audience::All, now, &policy)
+    };
+    let mut consumed = 0;
+    let result = store.scan_views(
+        &scan,
+        |_, views| views.len(),
+        |_| {
+            consumed += 1;
+            if consumed == 4 {
+                return Err(tact_storage::Error::InvalidField {
+                    field: "test",
+                    value: "4".to_owned(),
+                    reason: "stop here".to_owned(),
+                });
+            }
+            Ok(())
+        },
+    );
+    assert_eq!(
+        result.map_err(|error| error.to_string()),
+        Err("invalid test \"4\": stop here".to_owned())
+    );
+    assert_eq!(consumed, 4);
+    Ok(())
+}
+
+#[test]
+fn parallel_scan_reads_customers_created_while_it_runs() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    let policy = Policy::default();
+    let now = utc(2026, 6, 1, 12, 0);
+    let mut ids = seed(&store, 6)?;
+    let scan = Scan {
+        batch_size: 2,
+        readers: 2,
+        ..Scan::new(&Audience::All, now, &policy)
+    };
+    let mut scanned = Vec::new();
+    let mut created = false;
+    store.scan_views(
+        &scan,
+        |_, views| views,
+        |views| -> Result<(), tact_storage::Error> {
+            if !created {
+                created = true;
+                ids.push(store.upsert_customer(&customer("late"))?);
+            }
+            scanned.extend(views.into_iter().map(|view| view.customer.id));
+            Ok(())
+        },
+    )?;
+    assert_eq!(scanned, ids);
+    Ok(())
+}
+
+#[test]
+fn parallel_scan_skips_id_gaps_and_keeps_audience() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    let policy = Policy::default();
+    let now = utc(2026, 6, 1, 12, 0);
+    let ids = seed(&store, 3)?;
+    // Ids jump from 3 to 49: the batches in between are empty.
+    let path = store.path().ok_or("no file")?;
+    rusqlite::Connection::open(path)?.execute(
+        "INSERT INTO customers (id, external_id, time_zone, locale) \
+         VALUES (49, 'gap', 'UTC', 'en')",
+        [],
+    )?;
+    let far = store.upsert_customer(&customer("far"))?;
+    assert_eq!(far, CustomerId(50));
+    let offers = Topic::parse("offers")?;
+    let opt_out = ConsentChange::Topic {
+        topic: offers.clone(),
+        allowed: false,
+    };
+    let mark = ConsentMark {
+        actor: Actor::Customer,
+        source: ConsentSource::PreferenceCentre,
+        at: now,
+    };
+    store.apply_consent(ids[1], &opt_out, mark)?;
+    let audience = Audience::Topic { topic: offers };
+    let scan = Scan {
+        batch_size: 4,
+        readers: 2,
+        ..Scan::new(&audience, now, &policy)
+    };
+    let mut batches = Vec::new();
+    store.scan_views(
+        &scan,
+        |_, views| {
+            views
+                .iter()
+                .map(|view| view.customer.id)
+                .collect::<Vec<_>>()
+        },
+        |batch| -> Result<(), tact_storage::Error> {
+            batches.push(batch);
+            Ok(())
+        },
+    )?;
+    let mut expected = vec![vec![ids[0], ids[2]]];
+    expected.extend((0..11).map(|_| Vec::new()));
+    expected.push(vec![CustomerId(49), far]);
+    // The tail after the last id read when the scan started.
+    expected.push(Vec::new());
+    assert_eq!(batches, expected);
     Ok(())
 }
