@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::{FromSqlError, ValueRef};
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Row, params};
 use tact_domain::{
     CampaignId, CareCase, Channel, Contact, CustomerId, DeliveryId, Outcome, Signal, Suppression,
     SuppressionReason,
@@ -159,28 +159,27 @@ pub(crate) fn insert_contact(
     tx: &rusqlite::Connection,
     contact: &Contact,
 ) -> Result<(ContactId, Recorded)> {
+    // `changes` and `last_insert_rowid` instead of `RETURNING`, which makes SQLite open a
+    // temporary table for every row.
     let inserted = tx
         .prepare_cached(
             "INSERT OR IGNORE INTO contacts \
                  (customer_id, channel, purpose, topic, campaign_id, at_ms, duration_s, outcome) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?
-        .query_row(
-            params![
-                contact.customer.0,
-                contact.channel.as_str(),
-                contact.purpose.as_str(),
-                contact.topic.as_ref().map(|topic| topic.as_str()),
-                contact.campaign.map(|campaign| campaign.0),
-                to_ms(contact.at),
-                contact.duration_s,
-                outcome_text(contact.outcome),
-            ],
-            |row| row.get(0),
-        )
-        .optional();
-    let inserted = match inserted {
-        Ok(inserted) => inserted,
+        .execute(params![
+            contact.customer.0,
+            contact.channel.as_str(),
+            contact.purpose.as_str(),
+            contact.topic.as_ref().map(|topic| topic.as_str()),
+            contact.campaign.map(|campaign| campaign.0),
+            to_ms(contact.at),
+            contact.duration_s,
+            outcome_text(contact.outcome),
+        ]);
+    match inserted {
+        Ok(1) => return Ok((ContactId(tx.last_insert_rowid()), Recorded::New)),
+        Ok(_) => {}
         Err(error) if is_foreign_key_error(&error) => {
             return Err(Error::not_found(
                 "customer or campaign of contact",
@@ -188,9 +187,6 @@ pub(crate) fn insert_contact(
             ));
         }
         Err(error) => return Err(error.into()),
-    };
-    if let Some(id) = inserted {
-        return Ok((ContactId(id), Recorded::New));
     }
     let id = tx
         .prepare_cached(

@@ -383,8 +383,10 @@ fn with_import_settings<T>(store: &Store, work: impl FnOnce() -> Result<T>) -> R
 /// (64 MiB with 4 KiB pages), against SQLite's default of 1,000.
 const IMPORT_CHECKPOINT_PAGES: i64 = 16_384;
 
-/// The page cache during an import: 256 MiB, as a negative number of KiB.
-const IMPORT_CACHE_SIZE: i64 = -262_144;
+/// The page cache during an import: 64 MiB, as a negative number of KiB. SQLite also lets
+/// the sort that orders staged rows hold as much memory as the page cache, so the import's
+/// peak is about twice this size plus the external ids it remembers.
+const IMPORT_CACHE_SIZE: i64 = -65_536;
 
 fn import_rows<R: Read, F>(
     store: &Store,

@@ -193,6 +193,92 @@ impl Store {
         })
     }
 
+    /// Stores a campaign's decisions, one per customer, in one transaction, as
+    /// [`Store::plan_deliveries`] followed by [`Store::record_decisions`] would: a customer
+    /// without a delivery for the campaign gets one, written in its decided state at once.
+    /// A customer whose delivery is still planned has the decision recorded on it; one whose
+    /// delivery was already decided keeps that delivery unchanged.
+    ///
+    /// Returns, for each decision in the order given, the delivery it was stored on, or
+    /// `None` where the customer's delivery had been decided before.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when the campaign or a customer does not exist;
+    /// [`Error::InvalidField`] when an approval is for another customer or campaign. Then
+    /// nothing is stored.
+    pub fn record_planned(
+        &self,
+        campaign: CampaignId,
+        decisions: &[(CustomerId, Decision)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<DeliveryId>>> {
+        let now_ms = to_ms(now);
+        self.write(|tx| {
+            let mut existing = tx.prepare_cached(
+                "SELECT id, state FROM deliveries WHERE campaign_id = ?1 AND customer_id = ?2",
+            )?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO deliveries (campaign_id, customer_id, state, reasons, \
+                     decided_at_ms, next_attempt_at_ms, approval_expires_at_ms, contact_id, \
+                     updated_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?5)",
+            )?;
+            let mut stored = Vec::with_capacity(decisions.len());
+            for (customer, decision) in decisions {
+                let found: Option<(i64, String)> = existing
+                    .query_row(params![campaign.0, customer.0], |row| {
+                        Ok((row.get(0)?, row.get(1)?))
+                    })
+                    .optional()?;
+                if let Some((id, state)) = found {
+                    let delivery = DeliveryId(id);
+                    if state == DeliveryState::Planned.as_str() {
+                        record_decision_in(tx, delivery, decision, now)?;
+                        stored.push(Some(delivery));
+                    } else {
+                        stored.push(None);
+                    }
+                    continue;
+                }
+                let (state, reasons, next_ms, expires_ms, contact) = match decision {
+                    Decision::Approve(approval) => {
+                        let label = format!("the new delivery of customer {customer}");
+                        let contact =
+                            book_approval(tx, approval, campaign, *customer, &label, now)?;
+                        let expires_ms = to_ms(approval.expires_at());
+                        (
+                            "approved",
+                            "[]".to_owned(),
+                            Some(now_ms),
+                            Some(expires_ms),
+                            Some(contact.0),
+                        )
+                    }
+                    Decision::Defer { until, reasons } => (
+                        "deferred",
+                        to_json(reasons),
+                        Some(to_ms(*until)),
+                        None,
+                        None,
+                    ),
+                    Decision::Deny { reasons } => ("denied", to_json(reasons), None, None, None),
+                };
+                let inserted = insert.execute(params![
+                    campaign.0, customer.0, state, reasons, now_ms, next_ms, expires_ms, contact
+                ]);
+                match inserted {
+                    Ok(_) => stored.push(Some(DeliveryId(tx.last_insert_rowid()))),
+                    Err(error) if crate::customers::is_foreign_key_error(&error) => {
+                        return Err(missing_target(tx, campaign, *customer));
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            Ok(stored)
+        })
+    }
+
     /// Stores the decision on a planned or deferred delivery, decided at `now`.
     ///
     /// An approval books its contact (outcome pending, so it counts against budgets at
@@ -248,10 +334,11 @@ impl Store {
         self.query_deliveries(&sql, params![to_ms(now), limit as i64])
     }
 
-    /// Claims up to `limit` deliveries for `worker` until `now + lease`: approved ones that
-    /// are due, and ones left `sending` by a worker whose lease ran out. They become
-    /// `sending`. Claims run in one `BEGIN IMMEDIATE` transaction, so two workers never
-    /// claim the same delivery while its lease lasts.
+    /// Claims up to `limit` deliveries for `worker` until `now + lease`: first the ones left
+    /// `sending` by a worker whose lease ran out, earliest lease end first, then approved ones
+    /// that are due, earliest first. They become `sending` and are returned in id order.
+    /// Claims run in one `BEGIN IMMEDIATE` transaction, so two workers never claim the same
+    /// delivery while its lease lasts.
     ///
     /// A delivery whose worker died after handing the message to the channel but before
     /// [`Store::mark_sent`] is sent again when claimed again: the in-flight window is the
@@ -275,12 +362,16 @@ impl Store {
                 "UPDATE deliveries SET state = 'sending', lease_owner = ?1, \
                      lease_expires_at_ms = ?2, updated_at_ms = ?3 \
                  WHERE id IN ( \
-                     SELECT id FROM deliveries WHERE state = 'approved' \
-                         AND next_attempt_at_ms <= ?3 \
+                     SELECT id FROM ( \
+                         SELECT id FROM deliveries WHERE state = 'sending' \
+                             AND lease_expires_at_ms <= ?3 \
+                         ORDER BY lease_expires_at_ms, id LIMIT ?4) \
                      UNION ALL \
-                     SELECT id FROM deliveries WHERE state = 'sending' \
-                         AND lease_expires_at_ms <= ?3 \
-                     ORDER BY id LIMIT ?4) \
+                     SELECT id FROM ( \
+                         SELECT id FROM deliveries WHERE state = 'approved' \
+                             AND next_attempt_at_ms <= ?3 \
+                         ORDER BY next_attempt_at_ms, id LIMIT ?4) \
+                     LIMIT ?4) \
                  RETURNING id, campaign_id, customer_id, contact_id, attempts, \
                      approval_expires_at_ms",
             )?;
@@ -363,15 +454,47 @@ impl Store {
         message_id: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        let sent = [(delivery, message_id.to_owned(), now)];
+        let mut results = self.mark_sent_each(&sent, now)?;
+        results.pop().unwrap_or(Ok(()))
+    }
+
+    /// Marks several claimed deliveries as sent, as [`Store::mark_sent`] does for one, in
+    /// one transaction: each item is a delivery, its message id and the instant the channel
+    /// accepted it. Returns one result per item, in the order given; an item that fails
+    /// its check changes nothing and does not stop the others.
+    ///
+    /// # Errors
+    ///
+    /// The outer error when the transaction fails, and then nothing is marked. Per item,
+    /// [`Error::InvalidState`] when the delivery is not `sending` and [`Error::NotFound`]
+    /// when it does not exist.
+    pub fn mark_sent_each(
+        &self,
+        sent: &[(DeliveryId, String, DateTime<Utc>)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Result<()>>> {
         self.write(|tx| {
-            let contact = sending_contact(tx, delivery)?;
-            tx.prepare_cached(
-                "UPDATE deliveries SET state = 'sent', message_id = ?2, lease_owner = NULL, \
-                     lease_expires_at_ms = NULL, next_attempt_at_ms = NULL, updated_at_ms = ?3 \
-                 WHERE id = ?1",
-            )?
-            .execute(params![delivery.0, message_id, to_ms(now)])?;
-            set_outcome(tx, contact, Outcome::Sent, Some(now))
+            let mut results = Vec::with_capacity(sent.len());
+            for (delivery, message_id, at) in sent {
+                let contact = match sending_contact(tx, *delivery) {
+                    Ok(contact) => contact,
+                    Err(error) => {
+                        results.push(Err(error));
+                        continue;
+                    }
+                };
+                tx.prepare_cached(
+                    "UPDATE deliveries SET state = 'sent', message_id = ?2, lease_owner = NULL, \
+                         lease_expires_at_ms = NULL, next_attempt_at_ms = NULL, \
+                         updated_at_ms = ?3 \
+                     WHERE id = ?1",
+                )?
+                .execute(params![delivery.0, message_id, to_ms(now)])?;
+                set_outcome(tx, contact, Outcome::Sent, Some(*at))?;
+                results.push(Ok(()));
+            }
+            Ok(results)
         })
     }
 
@@ -525,30 +648,8 @@ fn record_decision_in(
     let now_ms = to_ms(now);
     match decision {
         Decision::Approve(approval) => {
-            let proposal = approval.proposal();
-            if proposal.customer != customer || proposal.campaign != Some(campaign) {
-                let value = format!(
-                    "customer {} campaign {:?}",
-                    proposal.customer, proposal.campaign
-                );
-                let reason = format!(
-                    "delivery {delivery} is for customer {customer} of campaign {campaign}"
-                );
-                return Err(Error::invalid_field("approval", &value, reason));
-            }
-            let (contact, _) = insert_contact(
-                tx,
-                &Contact {
-                    customer,
-                    channel: proposal.channel.clone(),
-                    purpose: proposal.purpose,
-                    topic: proposal.topic.clone(),
-                    campaign: Some(campaign),
-                    at: now,
-                    duration_s: proposal.duration_s,
-                    outcome: Outcome::Pending,
-                },
-            )?;
+            let label = format!("delivery {delivery}");
+            let contact = book_approval(tx, approval, campaign, customer, &label, now)?;
             tx.prepare_cached(
                 "UPDATE deliveries SET state = 'approved', contact_id = ?2, reasons = '[]', \
                      decided_at_ms = ?3, next_attempt_at_ms = ?3, approval_expires_at_ms = ?4, \
@@ -580,6 +681,41 @@ fn record_decision_in(
         }
     }
     Ok(())
+}
+
+/// Books the contact of an approval for `customer` in `campaign`, outcome pending, at `now`.
+/// `delivery` names the delivery in the error when the approval is for someone else.
+fn book_approval(
+    tx: &Connection,
+    approval: &tact_domain::Approval,
+    campaign: CampaignId,
+    customer: CustomerId,
+    delivery: &str,
+    now: DateTime<Utc>,
+) -> Result<ContactId> {
+    let proposal = approval.proposal();
+    if proposal.customer != customer || proposal.campaign != Some(campaign) {
+        let value = format!(
+            "customer {} campaign {:?}",
+            proposal.customer, proposal.campaign
+        );
+        let reason = format!("{delivery} is for customer {customer} of campaign {campaign}");
+        return Err(Error::invalid_field("approval", &value, reason));
+    }
+    let (contact, _) = insert_contact(
+        tx,
+        &Contact {
+            customer,
+            channel: proposal.channel.clone(),
+            purpose: proposal.purpose,
+            topic: proposal.topic.clone(),
+            campaign: Some(campaign),
+            at: now,
+            duration_s: proposal.duration_s,
+            outcome: Outcome::Pending,
+        },
+    )?;
+    Ok(contact)
 }
 
 /// Names the campaign or customer that a delivery could not be planned for.

@@ -6,7 +6,7 @@ use std::thread;
 use tact_domain::{CampaignId, CustomerId, Decision, DeliveryId, Outcome, Reason, RuleId};
 use tact_storage::{CampaignStatus, DeliveryState, Error, Store};
 
-use crate::common::{TestResult, approve, campaign, customer, temp_store, utc};
+use crate::common::{TestResult, approve, campaign, customer, decide_delivery, temp_store, utc};
 
 fn reasons(rule: RuleId) -> Vec<Reason> {
     vec![Reason {
@@ -369,5 +369,163 @@ fn claimed_delivery_reapproves_without_booking() -> TestResult {
     let proposal = crate::common::proposal(customers[0], campaign);
     let decision = tact_domain::decide(&proposal, &without, &policy, later);
     assert_eq!(decision.kind(), "approve", "{:?}", decision.reasons());
+    Ok(())
+}
+
+#[test]
+fn record_planned_writes_new_deliveries_and_keeps_decided_ones() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    let now = utc(2026, 6, 1, 12, 0);
+    let until = utc(2026, 6, 3, 8, 0);
+    let campaign = store.create_campaign(&campaign("June news", now))?;
+    let customers: Vec<CustomerId> = (0..4)
+        .map(|index| store.upsert_customer(&customer(&format!("c{index}"))))
+        .collect::<Result<_, _>>()?;
+    // c0 has a planned delivery from an earlier run, c1 one that was deferred.
+    let earlier = store.plan_deliveries(campaign, &customers[..2], now)?;
+    let defer = |rule| Decision::Defer {
+        until,
+        reasons: reasons(rule),
+    };
+    store.record_decision(earlier[1], &defer(RuleId::MinGap), now)?;
+
+    let decisions = vec![
+        (
+            customers[0],
+            decide_delivery(&store, customers[0], campaign, now),
+        ),
+        (
+            customers[1],
+            Decision::Deny {
+                reasons: reasons(RuleId::TopicOptOut),
+            },
+        ),
+        (customers[2], defer(RuleId::BucketCadence)),
+        (
+            customers[3],
+            decide_delivery(&store, customers[3], campaign, now),
+        ),
+    ];
+    let stored = store.record_planned(campaign, &decisions, now)?;
+
+    assert_eq!(stored[0], Some(earlier[0]));
+    assert_eq!(stored[1], None);
+    let (Some(third), Some(fourth)) = (stored[2], stored[3]) else {
+        panic!("no new deliveries: {stored:?}");
+    };
+    let kept = store.delivery(earlier[1])?;
+    assert_eq!(kept.state, DeliveryState::Deferred);
+    assert_eq!(kept.reasons, reasons(RuleId::MinGap));
+    let deferred = store.delivery(third)?;
+    assert_eq!(deferred.customer, customers[2]);
+    assert_eq!(deferred.state, DeliveryState::Deferred);
+    assert_eq!(deferred.next_attempt_at, Some(until));
+    assert_eq!(deferred.decided_at, Some(now));
+    assert_eq!(deferred.reasons, reasons(RuleId::BucketCadence));
+    for (delivery, customer) in [(earlier[0], customers[0]), (fourth, customers[3])] {
+        let approved = store.delivery(delivery)?;
+        assert_eq!(approved.state, DeliveryState::Approved);
+        assert_eq!(approved.next_attempt_at, Some(now));
+        assert_eq!(
+            approved.approval_expires_at,
+            Some(now + Duration::minutes(15))
+        );
+        let history = store.history(customer)?;
+        assert_eq!(history.contacts.len(), 1);
+        let (contact_id, contact) = &history.contacts[0];
+        assert_eq!(approved.contact, Some(*contact_id));
+        assert_eq!(contact.outcome, Outcome::Pending);
+        assert_eq!(contact.campaign, Some(campaign));
+        assert_eq!(contact.at, now);
+    }
+    let by_state = BTreeMap::from([(DeliveryState::Approved, 2), (DeliveryState::Deferred, 2)]);
+    assert_eq!(store.campaign_status(campaign)?.by_state, by_state);
+    Ok(())
+}
+
+#[test]
+fn record_planned_stores_nothing_on_a_wrong_approval() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    let now = utc(2026, 6, 1, 12, 0);
+    let campaign = store.create_campaign(&campaign("June news", now))?;
+    let ann = store.upsert_customer(&customer("ann"))?;
+    let bob = store.upsert_customer(&customer("bob"))?;
+    let deny = Decision::Deny {
+        reasons: reasons(RuleId::TopicOptOut),
+    };
+    // Bob's decision carries Ann's approval.
+    let decisions = vec![
+        (ann, deny.clone()),
+        (bob, decide_delivery(&store, ann, campaign, now)),
+    ];
+
+    let error = store.record_planned(campaign, &decisions, now).unwrap_err();
+
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "invalid approval \"customer {ann} campaign Some(CampaignId({campaign}))\": \
+             the new delivery of customer {bob} is for customer {bob} of campaign {campaign}"
+        )
+    );
+    assert_eq!(store.campaign_status(campaign)?.by_state, BTreeMap::new());
+    assert_eq!(store.history(ann)?.contacts.len(), 0);
+
+    let missing = store
+        .record_planned(campaign, &[(CustomerId(999), deny)], now)
+        .unwrap_err();
+    assert_eq!(missing.to_string(), "customer 999 not found");
+    Ok(())
+}
+
+#[test]
+fn mark_sent_each_marks_every_sending_delivery() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    let (campaign, customers, deliveries) = planned(&store, 3)?;
+    let now = utc(2026, 6, 1, 12, 0);
+    for (delivery, customer) in deliveries.iter().zip(&customers) {
+        approve(&store, *delivery, *customer, campaign, now);
+    }
+    store.claim_deliveries("w1", Duration::minutes(5), 10, now)?;
+    store.release(deliveries[1], now)?;
+    let at = |seconds| now + Duration::seconds(seconds);
+
+    let results = store.mark_sent_each(
+        &[
+            (deliveries[0], "<a@tact>".to_owned(), at(1)),
+            (deliveries[1], "<b@tact>".to_owned(), at(2)),
+            (deliveries[2], "<c@tact>".to_owned(), at(3)),
+        ],
+        at(4),
+    )?;
+
+    let results: Vec<_> = results
+        .into_iter()
+        .map(|result| result.map_err(|error| error.to_string()))
+        .collect();
+    assert_eq!(
+        results,
+        vec![
+            Ok(()),
+            Err(format!(
+                "delivery {} is approved, expected sending",
+                deliveries[1]
+            )),
+            Ok(()),
+        ]
+    );
+    for (index, seconds) in [(0, 1), (2, 3)] {
+        let sent = store.delivery(deliveries[index])?;
+        assert_eq!(sent.state, DeliveryState::Sent);
+        assert_eq!(sent.lease_owner, None);
+        let contact = &store.history(customers[index])?.contacts[0].1;
+        assert_eq!(contact.outcome, Outcome::Sent);
+        assert_eq!(contact.at, at(seconds));
+    }
+    assert_eq!(store.delivery(deliveries[1])?.message_id, None);
+    assert_eq!(
+        store.history(customers[1])?.contacts[0].1.outcome,
+        Outcome::Pending
+    );
     Ok(())
 }
