@@ -107,7 +107,9 @@ pub enum TokenError {
 /// The secret key that signs link tokens and VERP addresses. `Debug` does not show it.
 #[derive(Clone)]
 pub struct LinkKey {
-    secret: Vec<u8>,
+    /// HMAC-SHA256 with the secret already mixed in, cloned for every signature so that
+    /// signing hashes only the message.
+    keyed: HmacSha256,
 }
 
 impl fmt::Debug for LinkKey {
@@ -132,14 +134,13 @@ impl LinkKey {
                 ),
             });
         }
-        Ok(LinkKey {
-            secret: secret.to_vec(),
-        })
+        let keyed =
+            HmacSha256::new_from_slice(secret).expect("HMAC-SHA256 accepts a key of any length");
+        Ok(LinkKey { keyed })
     }
 
     fn mac(&self, domain: &[u8], data: &[u8]) -> HmacSha256 {
-        let mut mac = HmacSha256::new_from_slice(&self.secret)
-            .expect("HMAC-SHA256 accepts a key of any length");
+        let mut mac = self.keyed.clone();
         mac.update(domain);
         mac.update(data);
         mac
