@@ -20,6 +20,9 @@ customers=${1:-100000}
 runs=${2:-1}
 # Connections of tact's SMTP pool and of smtp-source.
 connections=4
+# Sends tact keeps in flight: each one decides its delivery again before it waits for a
+# connection, so more sends than connections keep the connections busy.
+concurrency=${BENCH_CONCURRENCY:-16}
 cd "$(dirname "$0")/.."
 scripts=$PWD/scripts
 
@@ -169,7 +172,7 @@ deliver() {
     TACT_LOG=warn "$tact" serve >"$work/serve.out" 2>"$work/serve.err" &
     serve=$!
     # Bounded wait: one hour, or until serve exits.
-    limit=$(awk -v s="$started" 'BEGIN { print s + 3600 }')
+    limit=$(awk -v s="$started" 'BEGIN { printf "%.3f", s + 3600 }')
     while [ "$(sink_messages)" -lt "$target" ]; do
         if ! kill -0 "$serve" 2>/dev/null; then
             echo "tact serve stopped early:" >&2
@@ -189,13 +192,13 @@ deliver() {
     wait "$serve" || true
     serve=""
     local seconds
-    seconds=$(awk -v a="$started" -v b="$finished" 'BEGIN { print b - a }')
+    seconds=$(awk -v a="$started" -v b="$finished" 'BEGIN { printf "%.3f", b - a }')
     record "$run" deliver.messages "$approved"
     record "$run" deliver.wall "$seconds"
     record "$run" deliver.messages_per_s "$(rate "$approved" "$seconds")"
     record "$run" deliver.peak_mb "$(megabytes "$peak")"
     record "$run" send_to_last_accepted.wall \
-        "$(awk -v a="$send_started" -v b="$finished" 'BEGIN { print b - a }')"
+        "$(awk -v a="$send_started" -v b="$finished" 'BEGIN { printf "%.3f", b - a }')"
     echo "run $run: tact serve delivered $approved messages in $seconds s"
 
     # smtp-source against the same sink: the same number of messages (at most 200,000) of
@@ -206,7 +209,7 @@ deliver() {
     /usr/sbin/smtp-source -d -s "$connections" -m "$messages" -l "$size" \
         -f news@example.com -t customer@example.com 127.0.0.1:"$port"
     finished=$(now)
-    seconds=$(awk -v a="$started" -v b="$finished" 'BEGIN { print b - a }')
+    seconds=$(awk -v a="$started" -v b="$finished" 'BEGIN { printf "%.3f", b - a }')
     record "$run" smtp_source.messages_per_s "$(rate "$messages" "$seconds")"
     echo "run $run: smtp-source sent $messages messages of $size bytes in $seconds s"
 }
@@ -229,7 +232,7 @@ if [ "$(id -u)" = 0 ]; then sink_user=(-u postfix); else sink_user=(); fi
 sink=$!
 sleep 0.5
 export TACT_DELIVERY_CHANNEL=smtp TACT_SMTP_HOST=127.0.0.1 TACT_SMTP_PORT=$port
-export TACT_SMTP_POOL_SIZE=$connections TACT_DELIVERY_CONCURRENCY=$connections
+export TACT_SMTP_POOL_SIZE=$connections TACT_DELIVERY_CONCURRENCY=$concurrency
 export TACT_HTTP_LISTEN=127.0.0.1:0
 
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, $(free -g | awk '/^Mem:/ { print $2 }') GiB"

@@ -14,7 +14,7 @@ pub use worker::{configured_channel, retry_policy};
 use anyhow::Context as _;
 use std::sync::{Arc, Mutex};
 use tact_delivery::{Channel, RetryPolicy};
-use tact_storage::{CampaignStatus, Store};
+use tact_storage::{CampaignStatus, ClaimedDelivery, Store};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -45,6 +45,15 @@ impl StepReport {
     /// Returns whether the step found nothing to do.
     pub fn is_idle(&self) -> bool {
         *self == StepReport::default()
+    }
+
+    fn count(&mut self, outcome: SendOutcome) {
+        match outcome {
+            SendOutcome::Sent => self.sent += 1,
+            SendOutcome::Retried => self.retried += 1,
+            SendOutcome::Failed => self.failed += 1,
+            SendOutcome::Released => self.released += 1,
+        }
     }
 }
 
@@ -181,39 +190,87 @@ impl Scheduler {
         tracing::debug!(count = claimed.len(), "claimed deliveries");
         let ids: Vec<_> = claimed.iter().map(|claimed| claimed.id).collect();
 
-        // Permits are taken here, in claim order, so deliveries start oldest first and each
-        // is decided again only when its send can begin.
-        let permits = Arc::new(Semaphore::new(delivery.concurrency));
+        let (accepted, marking) = tokio::sync::mpsc::unbounded_channel();
+        let marker = tokio::spawn(worker::mark_accepted(self.clone(), marking));
         let mut tasks = JoinSet::new();
+        let started = self
+            .send_claimed(claimed, &mut tasks, accepted, report)
+            .await;
+        // The sends already started finish even when starting the others failed. The marker
+        // ends once every send has handed over its message, so the deliveries still
+        // `sending` after it are exactly those not sent.
+        let grace_ran_out = self.drain(tasks, report).await?;
+        marker.await.context("marking sent deliveries failed")?;
+        if grace_ran_out {
+            tracing::warn!("shutdown grace ran out; giving back deliveries still in flight");
+            report.released += self.release_all(ids).await?;
+        }
+        started
+    }
+
+    /// Starts the sends of the claimed deliveries in claim order, with at most
+    /// `delivery.concurrency` at once. Each delivery is decided again only once its send slot
+    /// is free, so an unsubscribe that arrives while it waits still wins; the deliveries
+    /// whose slots freed up together are decided with one hold of the store. After shutdown
+    /// starts, gives back the deliveries not started.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the store fails while deciding a chunk; the deliveries not started then
+    /// stay claimed until their lease runs out.
+    async fn send_claimed(
+        self: &Arc<Self>,
+        claimed: Vec<ClaimedDelivery>,
+        tasks: &mut JoinSet<SendOutcome>,
+        accepted: tokio::sync::mpsc::UnboundedSender<worker::Accepted>,
+        report: &mut StepReport,
+    ) -> anyhow::Result<()> {
+        let permits = Arc::new(Semaphore::new(self.settings.config.delivery.concurrency));
         let mut pending = claimed.into_iter();
-        while let Some(item) = pending.next() {
-            let permit = tokio::select! {
+        while pending.len() > 0 {
+            let first = tokio::select! {
                 permit = permits.clone().acquire_owned() => permit?,
                 () = self.shutdown.cancelled() => {
-                    let unsent: Vec<_> = std::iter::once(item.id)
-                        .chain(pending.map(|item| item.id))
-                        .collect();
+                    let unsent: Vec<_> = pending.map(|item| item.id).collect();
                     report.released += self.release_all(unsent).await?;
                     break;
                 }
             };
-            let scheduler = self.clone();
-            tasks.spawn(async move {
-                let _permit = permit;
-                worker::process(scheduler, item).await
-            });
+            let mut slots = vec![first];
+            while slots.len() < pending.len() {
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    break;
+                };
+                slots.push(permit);
+            }
+            let chunk: Vec<_> = pending.by_ref().take(slots.len()).collect();
+            for (item, permit) in worker::prepare_chunk(self, chunk)
+                .await?
+                .into_iter()
+                .zip(slots)
+            {
+                match item {
+                    worker::Ready::Send(claimed, outgoing) => {
+                        let (scheduler, accepted) = (self.clone(), accepted.clone());
+                        tasks.spawn(async move {
+                            let _permit = permit;
+                            worker::send(scheduler, claimed, outgoing, accepted).await
+                        });
+                    }
+                    worker::Ready::Done(outcome) => report.count(outcome),
+                }
+            }
         }
-        self.drain(tasks, report, ids).await
+        Ok(())
     }
 
     /// Waits for the sends; after shutdown starts, waits at most `delivery.shutdown_grace`
-    /// and then gives back the deliveries still in flight.
+    /// and then aborts the sends still in flight. Returns whether it aborted any.
     async fn drain(
         &self,
         mut tasks: JoinSet<SendOutcome>,
         report: &mut StepReport,
-        ids: Vec<tact_domain::DeliveryId>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         let grace = self
             .settings
             .config
@@ -230,12 +287,9 @@ impl Scheduler {
         loop {
             tokio::select! {
                 next = tasks.join_next() => {
-                    let Some(result) = next else { return Ok(()) };
+                    let Some(result) = next else { return Ok(false) };
                     match result {
-                        Ok(SendOutcome::Sent) => report.sent += 1,
-                        Ok(SendOutcome::Retried) => report.retried += 1,
-                        Ok(SendOutcome::Failed) => report.failed += 1,
-                        Ok(SendOutcome::Released) => report.released += 1,
+                        Ok(outcome) => report.count(outcome),
                         Err(error) => tracing::error!(error = %error, "send task panicked"),
                     }
                 }
@@ -243,9 +297,8 @@ impl Scheduler {
             }
         }
         tasks.abort_all();
-        tracing::warn!("shutdown grace ran out; giving back deliveries still in flight");
-        report.released += self.release_all(ids).await?;
-        Ok(())
+        while tasks.join_next().await.is_some() {}
+        Ok(true)
     }
 
     /// Gives back the deliveries of `ids` that are still `sending` and returns how many.

@@ -5,9 +5,10 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use tact_domain::{
-    CampaignId, CustomerId, CustomerView, Decision, DeliveryId, Policy, Reason, RuleId,
+    AccountId, CampaignId, Contact, CustomerId, CustomerView, Decision, DeliveryId, Outcome,
+    Policy, Reason, RuleId,
 };
-use tact_storage::{Campaign, CampaignStatus, Delivery, DeliveryState, Store};
+use tact_storage::{Campaign, CampaignStatus, Delivery, Scan, Store};
 
 use super::content::{Mailer, campaign_proposal, content_of};
 use crate::ops::count_decision;
@@ -46,9 +47,13 @@ impl PlanReport {
 /// Decides the campaign for every member of its audience and stores the decisions:
 /// approvals book their contact and queue the delivery, deferrals wait in the outbox.
 ///
-/// Views stream from storage in batches of [`PLAN_BATCH`], so memory stays bounded. Running
-/// it again for a campaign that stopped half-way decides only the customers not decided yet.
-/// `progress` is called after each batch with the number of customers done so far.
+/// Views stream from storage in batches of [`PLAN_BATCH`] through [`Store::scan_views`], so
+/// memory stays bounded: reader threads load, render and decide batches while this thread
+/// stores the decisions of earlier ones, one transaction per batch. A policy with account
+/// caps reads one batch at a time instead, so each batch sees the bookings of the batches
+/// before it. Running it again for a campaign that stopped half-way decides only the
+/// customers not decided yet. `progress` is called after each batch with the number of
+/// customers done so far.
 ///
 /// # Errors
 ///
@@ -63,24 +68,39 @@ pub fn plan_campaign(
     progress: &mut dyn FnMut(u64),
 ) -> anyhow::Result<PlanReport> {
     mailer.template(campaign)?;
-    let resuming = campaign.status == CampaignStatus::Running;
     store.set_campaign_status(campaign.id, CampaignStatus::Running, now)?;
 
-    let mut report = PlanReport::default();
-    for batch in store.view_batches(&campaign.audience, now, policy, PLAN_BATCH) {
-        let views = batch?;
-        plan_batch(
-            store,
-            mailer,
-            policy,
-            campaign,
-            views,
-            now,
-            resuming,
-            &mut report,
-        )?;
-        progress(report.total());
+    let mut scan = Scan {
+        batch_size: PLAN_BATCH,
+        ..Scan::new(&campaign.audience, now, policy)
+    };
+    if has_account_caps(policy) {
+        scan.readers = 1;
     }
+    let mut report = PlanReport::default();
+    store.scan_views(
+        &scan,
+        |reader, views| decide_batch(reader, mailer, policy, campaign, views, now),
+        |decided| -> anyhow::Result<()> {
+            let decided = decided?;
+            report.skipped += decided.skipped;
+            let stored = store.record_planned(campaign.id, &decided.decisions, now)?;
+            for ((customer, decision), delivery) in decided.decisions.iter().zip(stored) {
+                // A delivery decided before, by an earlier run, keeps its decision.
+                let Some(delivery) = delivery else { continue };
+                count_decision(decision);
+                tracing::debug!(
+                    delivery.id = delivery.0,
+                    customer.id = customer.0,
+                    decision = decision.kind(),
+                    "decided a campaign delivery"
+                );
+                report.count(decision);
+            }
+            progress(report.total());
+            Ok(())
+        },
+    )?;
     store.set_campaign_status(campaign.id, CampaignStatus::Done, now)?;
     tracing::info!(
         campaign.id = campaign.id.0,
@@ -93,23 +113,42 @@ pub fn plan_campaign(
     Ok(report)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn plan_batch(
-    store: &Store,
+/// Whether the policy caps contacts per account, so that one customer's booking changes
+/// the decisions of the other people of their account.
+fn has_account_caps(policy: &Policy) -> bool {
+    policy.account.contacts.is_some() || policy.account.call_minutes.is_some()
+}
+
+/// The decisions of one batch of a campaign's audience.
+struct DecidedBatch {
+    decisions: Vec<(CustomerId, Decision)>,
+    /// Customers left out because their message could not be rendered.
+    skipped: u64,
+}
+
+/// Renders the campaign's message for each customer of a batch and decides it, reading the
+/// customers' imported fields through `reader`.
+///
+/// An approval in the batch counts against the account caps of the customers after it in
+/// the same account, as the booking it makes will once stored.
+fn decide_batch(
+    reader: &Store,
     mailer: &Mailer,
     policy: &Policy,
     campaign: &Campaign,
     views: Vec<CustomerView>,
     now: DateTime<Utc>,
-    resuming: bool,
-    report: &mut PlanReport,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<DecidedBatch> {
     let template = mailer.template(campaign)?;
-    let mut proposals = Vec::with_capacity(views.len());
-    let mut kept = Vec::with_capacity(views.len());
-    for view in views {
+    let account_caps = has_account_caps(policy);
+    let mut booked: HashMap<AccountId, Vec<Contact>> = HashMap::new();
+    let mut decided = DecidedBatch {
+        decisions: Vec::with_capacity(views.len()),
+        skipped: 0,
+    };
+    for mut view in views {
         let customer = &view.customer;
-        let rendered = match mailer.render(store, campaign, customer, now) {
+        let rendered = match mailer.render(reader, campaign, customer, now) {
             Ok(rendered) => rendered,
             Err(error) => {
                 tracing::debug!(
@@ -117,35 +156,41 @@ fn plan_batch(
                     error = format!("{error:#}"),
                     "skipped"
                 );
-                report.skipped += 1;
+                decided.skipped += 1;
                 continue;
             }
         };
         let content = content_of(&rendered, customer, &template);
-        proposals.push(campaign_proposal(campaign, customer, Some(content)));
-        kept.push(view);
-    }
-    let customers: Vec<_> = kept.iter().map(|view| view.customer.id).collect();
-    let deliveries = store.plan_deliveries(campaign.id, &customers, now)?;
-
-    let mut decisions = Vec::with_capacity(deliveries.len());
-    for ((delivery, proposal), mut view) in deliveries.into_iter().zip(proposals).zip(kept) {
-        if resuming && store.delivery(delivery)?.state != DeliveryState::Planned {
-            continue;
+        let proposal = campaign_proposal(campaign, customer, Some(content));
+        let account = customer.account.filter(|_| account_caps);
+        if let Some(contacts) = account.and_then(|account| booked.get(&account)) {
+            view.account_contacts.extend(contacts.iter().cloned());
         }
         let decision = decide_planned(&proposal, &mut view, policy, now);
-        count_decision(&decision);
-        tracing::debug!(
-            delivery.id = delivery.0,
-            customer.id = view.customer.id.0,
-            decision = decision.kind(),
-            "decided a campaign delivery"
-        );
-        report.count(&decision);
-        decisions.push((delivery, decision));
+        if let (Some(account), Decision::Approve(approval)) = (account, &decision) {
+            booked
+                .entry(account)
+                .or_default()
+                .push(booked_contact(approval, now));
+        }
+        decided.decisions.push((view.customer.id, decision));
     }
-    store.record_decisions(&decisions, now)?;
-    Ok(())
+    Ok(decided)
+}
+
+/// The contact an approval books when it is stored at `now`.
+fn booked_contact(approval: &tact_domain::Approval, now: DateTime<Utc>) -> Contact {
+    let proposal = approval.proposal();
+    Contact {
+        customer: proposal.customer,
+        channel: proposal.channel.clone(),
+        purpose: proposal.purpose,
+        topic: proposal.topic.clone(),
+        campaign: proposal.campaign,
+        at: now,
+        duration_s: proposal.duration_s,
+        outcome: Outcome::Pending,
+    }
 }
 
 /// Decides one customer's campaign proposal through the domain's batch planner.

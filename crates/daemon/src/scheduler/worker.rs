@@ -2,11 +2,16 @@
 //! sends it through the configured channel and records the outcome.
 
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 use std::time::Instant;
-use tact_delivery::{Channel, Outgoing, Receipt, Recipient, RetryPolicy, SendError};
-use tact_domain::{Decision, Signal, SignalKind, SuppressionReason};
-use tact_storage::{ClaimedDelivery, Store};
+use tact_delivery::{Channel, Outgoing, Recipient, RetryPolicy, SendError};
+use tact_domain::{
+    CampaignId, CustomerId, Decision, DeliveryId, Signal, SignalKind, SuppressionReason,
+};
+use tact_storage::{Campaign, ClaimedDelivery, Store};
+use tokio::sync::mpsc;
 
 use super::Scheduler;
 use super::content::{campaign_proposal, content_of};
@@ -27,6 +32,11 @@ pub enum SendOutcome {
 /// The result of deciding a claimed delivery again right before sending.
 enum Prepared {
     Send(Box<Outgoing>),
+    Held(Held),
+}
+
+/// Why the rules held a delivery back at send time.
+enum Held {
     Deferred { until: DateTime<Utc>, rules: String },
     Denied { rules: String },
 }
@@ -44,23 +54,27 @@ fn rule_list(decision: &Decision) -> String {
 /// unsubscribe or a suppression that arrived after planning always wins.
 ///
 /// The delivery's own booked contact is left out of the view, because it must not count
-/// against itself.
+/// against itself. `campaigns` keeps the campaigns read so far.
 fn prepare(
     scheduler: &Scheduler,
     store: &Store,
+    campaigns: &mut HashMap<CampaignId, Campaign>,
     claimed: &ClaimedDelivery,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Prepared> {
     let policy = &scheduler.settings.policy;
-    let campaign = store.campaign(claimed.campaign)?;
+    let campaign = match campaigns.entry(claimed.campaign) {
+        Entry::Occupied(entry) => entry.into_mut(),
+        Entry::Vacant(entry) => entry.insert(store.campaign(claimed.campaign)?),
+    };
     let view = store.load_view_without(claimed.customer.id, claimed.contact, now, policy)?;
 
     let rendered = scheduler
         .mailer
-        .render(store, &campaign, &view.customer, now)?;
-    let template = scheduler.mailer.template(&campaign)?;
+        .render(store, campaign, &view.customer, now)?;
+    let template = scheduler.mailer.template(campaign)?;
     let content = content_of(&rendered, &view.customer, &template);
-    let proposal = campaign_proposal(&campaign, &view.customer, Some(content));
+    let proposal = campaign_proposal(campaign, &view.customer, Some(content));
     let decision = tact_domain::decide(&proposal, &view, policy, now);
     crate::ops::count_decision(&decision);
     match decision {
@@ -69,27 +83,89 @@ fn prepare(
             let outgoing = Outgoing::new(approval, claimed.id, recipient, rendered)?;
             Ok(Prepared::Send(Box::new(outgoing)))
         }
-        Decision::Defer { until, .. } => Ok(Prepared::Deferred {
+        Decision::Defer { until, .. } => Ok(Prepared::Held(Held::Deferred {
             until,
             rules: rule_list(&decision),
-        }),
-        Decision::Deny { .. } => Ok(Prepared::Denied {
+        })),
+        Decision::Deny { .. } => Ok(Prepared::Held(Held::Denied {
             rules: rule_list(&decision),
-        }),
+        })),
     }
 }
 
-/// Sends one claimed delivery and records the outcome. Never returns an error: every failure
-/// is recorded on the delivery and logged.
-#[tracing::instrument(
-    name = "delivery",
-    skip_all,
-    fields(delivery.id = claimed.id.0, customer.id = claimed.customer.id.0)
-)]
-pub async fn process(scheduler: Arc<Scheduler>, claimed: ClaimedDelivery) -> SendOutcome {
-    let delivery = claimed.id.0;
-    let customer = claimed.customer.id.0;
-    match process_inner(&scheduler, &claimed).await {
+/// A claimed delivery after its decision right before sending.
+pub(super) enum Ready {
+    /// Approved again: the message to send.
+    Send(ClaimedDelivery, Box<Outgoing>),
+    /// Held back, failed or released; the outcome is recorded.
+    Done(SendOutcome),
+}
+
+/// Decides a chunk of claimed deliveries again with one hold of the store, and records the
+/// outcome of those that will not be sent.
+pub(super) async fn prepare_chunk(
+    scheduler: &Arc<Scheduler>,
+    chunk: Vec<ClaimedDelivery>,
+) -> anyhow::Result<Vec<Ready>> {
+    let now = scheduler.clock.now();
+    let for_prepare = scheduler.clone();
+    let prepared = scheduler
+        .with_store(move |store| {
+            let mut campaigns = HashMap::new();
+            Ok(chunk
+                .into_iter()
+                .map(|claimed| {
+                    let prepared = prepare(&for_prepare, store, &mut campaigns, &claimed, now);
+                    (claimed, prepared)
+                })
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    let mut ready = Vec::with_capacity(prepared.len());
+    for (claimed, prepared) in prepared {
+        let outcome = match prepared {
+            Ok(Prepared::Send(outgoing)) => {
+                ready.push(Ready::Send(claimed, outgoing));
+                continue;
+            }
+            Ok(Prepared::Held(held)) => settle_held(scheduler, &claimed, held, now).await,
+            Err(error) => {
+                let message = format!("cannot prepare the message: {error:#}");
+                finish_failed(scheduler, &claimed, message).await
+            }
+        };
+        ready.push(Ready::Done(counted(&claimed, outcome)));
+    }
+    Ok(ready)
+}
+
+/// Records a delivery that the rules held back at send time.
+async fn settle_held(
+    scheduler: &Arc<Scheduler>,
+    claimed: &ClaimedDelivery,
+    held: Held,
+    now: DateTime<Utc>,
+) -> anyhow::Result<SendOutcome> {
+    match held {
+        Held::Deferred { until, rules } => {
+            let message = format!("deferred at send time by {rules}");
+            tracing::info!(delivery.id = claimed.id.0, customer.id = claimed.customer.id.0, %until, rules, "delivery deferred at send time");
+            let id = claimed.id;
+            scheduler
+                .with_store(move |store| Ok(store.mark_retry(id, until, &message, now)?))
+                .await?;
+            Ok(SendOutcome::Retried)
+        }
+        Held::Denied { rules } => {
+            let message = format!("denied at send time by {rules}");
+            finish_failed(scheduler, claimed, message).await
+        }
+    }
+}
+
+/// Counts an outcome in the metrics, or logs why it could not be recorded.
+fn counted(claimed: &ClaimedDelivery, outcome: anyhow::Result<SendOutcome>) -> SendOutcome {
+    match outcome {
         Ok(outcome) => {
             let state = match outcome {
                 SendOutcome::Sent => "sent",
@@ -102,8 +178,8 @@ pub async fn process(scheduler: Arc<Scheduler>, claimed: ClaimedDelivery) -> Sen
         }
         Err(error) => {
             tracing::error!(
-                delivery.id = delivery,
-                customer.id = customer,
+                delivery.id = claimed.id.0,
+                customer.id = claimed.customer.id.0,
                 error = format!("{error:#}"),
                 "recording a delivery outcome failed; the lease will expire and it is retried"
             );
@@ -112,42 +188,86 @@ pub async fn process(scheduler: Arc<Scheduler>, claimed: ClaimedDelivery) -> Sen
     }
 }
 
-async fn process_inner(
+/// A message the channel accepted, waiting to be marked sent.
+#[derive(Debug)]
+pub(super) struct Accepted {
+    id: DeliveryId,
+    customer: CustomerId,
+    message_id: String,
+    at: DateTime<Utc>,
+}
+
+/// The most accepted messages marked sent in one transaction.
+const MARK_BATCH: usize = 256;
+
+/// Marks accepted messages as sent until every sender of `accepted` is gone, with one
+/// transaction for all the messages that arrived while the previous one ran.
+///
+/// A message accepted by the channel stays `sending` until its transaction commits; if the
+/// daemon dies before that, the delivery is sent again once its lease runs out, as it is
+/// when the daemon dies during the send itself.
+pub(super) async fn mark_accepted(
+    scheduler: Arc<Scheduler>,
+    mut accepted: mpsc::UnboundedReceiver<Accepted>,
+) {
+    let mut batch = Vec::with_capacity(MARK_BATCH);
+    while accepted.recv_many(&mut batch, MARK_BATCH).await > 0 {
+        let items: Vec<_> = batch
+            .iter()
+            .map(|item| (item.id, item.message_id.clone(), item.at))
+            .collect();
+        let now = scheduler.clock.now();
+        let marked = scheduler
+            .with_store(move |store| Ok(store.mark_sent_each(&items, now)?))
+            .await;
+        match marked {
+            Ok(results) => {
+                for (item, result) in batch.iter().zip(results) {
+                    if let Err(error) = result {
+                        log_unmarked(item, &anyhow::Error::from(error));
+                    }
+                }
+            }
+            Err(error) => batch.iter().for_each(|item| log_unmarked(item, &error)),
+        }
+        batch.clear();
+    }
+}
+
+fn log_unmarked(item: &Accepted, error: &anyhow::Error) {
+    tracing::error!(
+        delivery.id = item.id.0,
+        customer.id = item.customer.0,
+        error = format!("{error:#}"),
+        "marking a sent delivery failed; the lease will expire and it is sent again"
+    );
+}
+
+/// Sends one prepared delivery and hands its outcome on: an accepted message to
+/// [`mark_accepted`] through `accepted`, any other outcome to the store. Never returns an
+/// error: every failure is recorded on the delivery and logged.
+#[tracing::instrument(
+    name = "delivery",
+    skip_all,
+    fields(delivery.id = claimed.id.0, customer.id = claimed.customer.id.0)
+)]
+pub(super) async fn send(
+    scheduler: Arc<Scheduler>,
+    claimed: ClaimedDelivery,
+    outgoing: Box<Outgoing>,
+    accepted: mpsc::UnboundedSender<Accepted>,
+) -> SendOutcome {
+    let outcome = send_inner(&scheduler, &claimed, &outgoing, &accepted).await;
+    counted(&claimed, outcome)
+}
+
+async fn send_inner(
     scheduler: &Arc<Scheduler>,
     claimed: &ClaimedDelivery,
+    outgoing: &Outgoing,
+    accepted: &mpsc::UnboundedSender<Accepted>,
 ) -> anyhow::Result<SendOutcome> {
     let now = scheduler.clock.now();
-    let prepared = {
-        let claimed = claimed.clone();
-        let scheduler_for_prepare = scheduler.clone();
-        scheduler
-            .with_store(move |store| prepare(&scheduler_for_prepare, store, &claimed, now))
-            .await
-    };
-    let prepared = match prepared {
-        Ok(prepared) => prepared,
-        Err(error) => {
-            let message = format!("cannot prepare the message: {error:#}");
-            return finish_failed(scheduler, claimed, message).await;
-        }
-    };
-    let outgoing = match prepared {
-        Prepared::Send(outgoing) => outgoing,
-        Prepared::Deferred { until, rules } => {
-            let message = format!("deferred at send time by {rules}");
-            tracing::info!(delivery.id = claimed.id.0, customer.id = claimed.customer.id.0, %until, rules, "delivery deferred at send time");
-            let id = claimed.id;
-            scheduler
-                .with_store(move |store| Ok(store.mark_retry(id, until, &message, now)?))
-                .await?;
-            return Ok(SendOutcome::Retried);
-        }
-        Prepared::Denied { rules } => {
-            let message = format!("denied at send time by {rules}");
-            return finish_failed(scheduler, claimed, message).await;
-        }
-    };
-
     if scheduler.shutdown.is_cancelled() {
         let id = claimed.id;
         scheduler
@@ -156,47 +276,50 @@ async fn process_inner(
         return Ok(SendOutcome::Released);
     }
     // A delivery that waited for a send slot longer than its lease may have been claimed by
-    // another daemon meanwhile; only the worker that still holds the lease sends it.
-    let (id, worker) = (claimed.id, scheduler.worker.clone());
+    // another daemon meanwhile; only the worker that still holds the lease sends it. While
+    // more than half of the lease is left, no one else can hold it, and the send ends well
+    // before the rest runs out, so the lease is renewed only past its half.
     let lease = scheduler.settings.config.delivery.lease.duration();
-    let renewed_at = scheduler.clock.now();
-    let renewed = scheduler
-        .with_store(move |store| Ok(store.renew_lease(id, &worker, lease, renewed_at)?))
-        .await?;
-    if !renewed {
-        tracing::warn!(
-            delivery.id = id.0,
-            customer.id = claimed.customer.id.0,
-            "lease ran out before sending; the delivery is left to the worker that claimed it"
-        );
-        return Ok(SendOutcome::Released);
+    if now + lease / 2 > claimed.lease_expires_at {
+        let (id, worker) = (claimed.id, scheduler.worker.clone());
+        let renewed = scheduler
+            .with_store(move |store| Ok(store.renew_lease(id, &worker, lease, now)?))
+            .await?;
+        if !renewed {
+            tracing::warn!(
+                delivery.id = id.0,
+                customer.id = claimed.customer.id.0,
+                "lease ran out before sending; the delivery is left to the worker that claimed it"
+            );
+            return Ok(SendOutcome::Released);
+        }
     }
     let started = Instant::now();
-    let result = scheduler.channel.send(&outgoing, now).await;
+    let result = scheduler.channel.send(outgoing, now).await;
     metrics::histogram!("tact_send_seconds").record(started.elapsed().as_secs_f64());
     match result {
-        Ok(receipt) => finish_sent(scheduler, claimed, receipt).await,
+        Ok(receipt) => {
+            tracing::debug!(reply = receipt.reply, "sent");
+            let item = Accepted {
+                id: claimed.id,
+                customer: claimed.customer.id,
+                message_id: receipt.message_id,
+                at: scheduler.clock.now(),
+            };
+            if let Err(unsent) = accepted.send(item) {
+                // The marker stopped, which happens only when the step is ending; mark
+                // this one on its own.
+                let item = unsent.0;
+                scheduler
+                    .with_store(move |store| {
+                        Ok(store.mark_sent(item.id, &item.message_id, item.at)?)
+                    })
+                    .await?;
+            }
+            Ok(SendOutcome::Sent)
+        }
         Err(error) => finish_error(scheduler, claimed, error).await,
     }
-}
-
-async fn finish_sent(
-    scheduler: &Arc<Scheduler>,
-    claimed: &ClaimedDelivery,
-    receipt: Receipt,
-) -> anyhow::Result<SendOutcome> {
-    let id = claimed.id;
-    let now = scheduler.clock.now();
-    tracing::debug!(
-        delivery.id = id.0,
-        customer.id = claimed.customer.id.0,
-        reply = receipt.reply,
-        "sent"
-    );
-    scheduler
-        .with_store(move |store| Ok(store.mark_sent(id, &receipt.message_id, now)?))
-        .await?;
-    Ok(SendOutcome::Sent)
 }
 
 async fn finish_failed(
