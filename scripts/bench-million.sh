@@ -20,9 +20,10 @@ customers=${1:-100000}
 runs=${2:-1}
 # Connections of tact's SMTP pool and of smtp-source.
 connections=4
-# Sends tact keeps in flight: each one decides its delivery again before it waits for a
-# connection, so more sends than connections keep the connections busy.
-concurrency=${BENCH_CONCURRENCY:-16}
+# Sends tact keeps in flight: each one also decides its delivery again before it waits for
+# a connection and waits for its sent mark after, so more sends than connections keep the
+# connections busy.
+concurrency=${BENCH_CONCURRENCY:-32}
 cd "$(dirname "$0")/.."
 scripts=$PWD/scripts
 

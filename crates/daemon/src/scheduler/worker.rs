@@ -11,7 +11,7 @@ use tact_domain::{
     CampaignId, CustomerId, Decision, DeliveryId, Signal, SignalKind, SuppressionReason,
 };
 use tact_storage::{Campaign, ClaimedDelivery, Store};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::Scheduler;
 use super::content::{campaign_proposal, content_of};
@@ -195,17 +195,21 @@ pub(super) struct Accepted {
     customer: CustomerId,
     message_id: String,
     at: DateTime<Utc>,
+    /// Told once the mark is written or has failed.
+    marked: oneshot::Sender<()>,
 }
 
 /// The most accepted messages marked sent in one transaction.
 const MARK_BATCH: usize = 256;
 
 /// Marks accepted messages as sent until every sender of `accepted` is gone, with one
-/// transaction for all the messages that arrived while the previous one ran.
+/// transaction for all the messages that arrived while the previous one ran, and tells
+/// each message's send when its mark is written.
 ///
 /// A message accepted by the channel stays `sending` until its transaction commits; if the
 /// daemon dies before that, the delivery is sent again once its lease runs out, as it is
-/// when the daemon dies during the send itself.
+/// when the daemon dies during the send itself. Each send keeps its slot until it is told,
+/// so at most `delivery.concurrency` accepted messages lack their mark at any time.
 pub(super) async fn mark_accepted(
     scheduler: Arc<Scheduler>,
     mut accepted: mpsc::UnboundedReceiver<Accepted>,
@@ -230,7 +234,10 @@ pub(super) async fn mark_accepted(
             }
             Err(error) => batch.iter().for_each(|item| log_unmarked(item, &error)),
         }
-        batch.clear();
+        for item in batch.drain(..) {
+            // A send that was aborted no longer waits.
+            let _ = item.marked.send(());
+        }
     }
 }
 
@@ -300,21 +307,29 @@ async fn send_inner(
     match result {
         Ok(receipt) => {
             tracing::debug!(reply = receipt.reply, "sent");
+            let (marked, wait) = oneshot::channel();
             let item = Accepted {
                 id: claimed.id,
                 customer: claimed.customer.id,
                 message_id: receipt.message_id,
                 at: scheduler.clock.now(),
+                marked,
             };
-            if let Err(unsent) = accepted.send(item) {
-                // The marker stopped, which happens only when the step is ending; mark
-                // this one on its own.
-                let item = unsent.0;
-                scheduler
-                    .with_store(move |store| {
-                        Ok(store.mark_sent(item.id, &item.message_id, item.at)?)
-                    })
-                    .await?;
+            match accepted.send(item) {
+                // A closed `wait` means the marker stopped; it logged why.
+                Ok(()) => {
+                    let _ = wait.await;
+                }
+                Err(unsent) => {
+                    // The marker stopped, which happens only when the step is ending; mark
+                    // this one on its own.
+                    let item = unsent.0;
+                    scheduler
+                        .with_store(move |store| {
+                            Ok(store.mark_sent(item.id, &item.message_id, item.at)?)
+                        })
+                        .await?;
+                }
             }
             Ok(SendOutcome::Sent)
         }
