@@ -8,14 +8,14 @@
 # microseconds of planning the newsletter, and wall-clock microseconds of delivery per
 # approved message.
 $figures << EOD
-10000    57   212  1309
-100000   63   418  1370
-1000000  89   551  1326
+10000    82   48  212
+100000   96   44  165
+1000000  135  47  149
 EOD
 
 set terminal pngcairo size 800,480 font ",10"
 set output "docs/benchmarks-million.png"
-set title "tact end to end: cost per customer or message (2 vCPUs, shared)"
+set title "tact end to end: cost per customer or message (2 vCPUs)"
 set logscale x
 set logscale y
 set xrange [5000:2000000]
