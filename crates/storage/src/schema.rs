@@ -271,7 +271,7 @@ mod tests {
     }
 
     #[test]
-    fn version_three_keeps_deliveries_and_their_checks() -> Result<(), Box<dyn std::error::Error>> {
+    fn version_three_keeps_deliveries() -> Result<(), Box<dyn std::error::Error>> {
         let mut connection = Connection::open_in_memory()?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
         Migrations::new(vec![M::up(SCHEMA_V1), M::up(SCHEMA_V2)]).to_latest(&mut connection)?;

@@ -210,7 +210,7 @@ impl Scheduler {
 
     /// Starts the sends of the claimed deliveries in claim order, with at most
     /// `delivery.concurrency` at once. Each delivery is decided again only once its send slot
-    /// is free, so an unsubscribe that arrives while it waits still wins; the deliveries
+    /// is free, so an unsubscribe that arrives while it waits still wins. The deliveries
     /// whose slots freed up together are decided with one hold of the store. After shutdown
     /// starts, gives back the deliveries not started.
     ///

@@ -35,7 +35,7 @@ enum Prepared {
     Held(Held),
 }
 
-/// Why the rules held a delivery back at send time.
+/// A decision at send time that holds the delivery back, with the rules that made it.
 enum Held {
     Deferred { until: DateTime<Utc>, rules: String },
     Denied { rules: String },
@@ -195,7 +195,7 @@ pub(super) struct Accepted {
     customer: CustomerId,
     message_id: String,
     at: DateTime<Utc>,
-    /// Told once the mark is written or has failed.
+    /// Signalled once the mark is written or has failed.
     marked: oneshot::Sender<()>,
 }
 
@@ -203,12 +203,12 @@ pub(super) struct Accepted {
 const MARK_BATCH: usize = 256;
 
 /// Marks accepted messages as sent until every sender of `accepted` is gone, with one
-/// transaction for all the messages that arrived while the previous one ran, and tells
-/// each message's send when its mark is written.
+/// transaction for all the messages that arrived while the previous one ran, and signals
+/// each message's send once its mark is written.
 ///
 /// A message accepted by the channel stays `sending` until its transaction commits; if the
 /// daemon dies before that, the delivery is sent again once its lease runs out, as it is
-/// when the daemon dies during the send itself. Each send keeps its slot until it is told,
+/// when the daemon dies during the send itself. Each send keeps its slot until signalled,
 /// so at most `delivery.concurrency` accepted messages lack their mark at any time.
 pub(super) async fn mark_accepted(
     scheduler: Arc<Scheduler>,

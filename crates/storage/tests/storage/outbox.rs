@@ -373,7 +373,7 @@ fn claimed_delivery_reapproves_without_booking() -> TestResult {
 }
 
 #[test]
-fn record_planned_writes_new_deliveries_and_keeps_decided_ones() -> TestResult {
+fn record_planned_keeps_decided_deliveries() -> TestResult {
     let (_folder, store) = temp_store()?;
     let now = utc(2026, 6, 1, 12, 0);
     let until = utc(2026, 6, 3, 8, 0);
@@ -444,7 +444,7 @@ fn record_planned_writes_new_deliveries_and_keeps_decided_ones() -> TestResult {
 }
 
 #[test]
-fn record_planned_stores_nothing_on_a_wrong_approval() -> TestResult {
+fn record_planned_rejects_foreign_approval() -> TestResult {
     let (_folder, store) = temp_store()?;
     let now = utc(2026, 6, 1, 12, 0);
     let campaign = store.create_campaign(&campaign("June news", now))?;
@@ -479,7 +479,7 @@ fn record_planned_stores_nothing_on_a_wrong_approval() -> TestResult {
 }
 
 #[test]
-fn mark_sent_each_marks_every_sending_delivery() -> TestResult {
+fn mark_sent_each_skips_unclaimed() -> TestResult {
     let (_folder, store) = temp_store()?;
     let (campaign, customers, deliveries) = planned(&store, 3)?;
     let now = utc(2026, 6, 1, 12, 0);
