@@ -207,7 +207,8 @@ impl Store {
     ///
     /// `consume` runs on the calling thread and may write through `self`. Each batch is read
     /// in its own read transaction, so a batch loaded ahead may not see what `consume`
-    /// wrote for earlier batches. At most two batches per reader wait in memory.
+    /// wrote for earlier batches. At most five batches per reader are in memory at once: four
+    /// waiting and one loading.
     ///
     /// # Errors
     ///
@@ -288,6 +289,11 @@ impl<'a> Scan<'a> {
     }
 }
 
+/// Loaded batches each reader thread of a scan may keep waiting for the caller. A few absorb
+/// the moments when the caller's work on one batch takes longer than loading the next: with
+/// room for one, planning 100,000 customers took about a tenth longer.
+const BATCHES_AHEAD: usize = 4;
+
 /// The page cache of each reader thread of a scan, in KiB. Scans read each page once, so a
 /// small cache costs nothing and keeps memory down.
 const READER_CACHE_KIB: i64 = 8 * 1024;
@@ -321,7 +327,7 @@ impl Parallel<'_> {
         std::thread::scope(|threads| {
             let mut receivers = Vec::with_capacity(readers);
             for reader in 0..readers {
-                let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<T>>(1);
+                let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<T>>(BATCHES_AHEAD);
                 receivers.push(receiver);
                 threads.spawn(move || {
                     let store = match Store::open_reader(self.path, READER_CACHE_KIB) {
