@@ -151,3 +151,65 @@ async fn invalid_template_returns_to_draft() {
     );
     assert_eq!(store.campaign_status(broken).unwrap().by_state.len(), 0);
 }
+
+/// Two customers of one account whose deferrals end at the same instant are decided again
+/// in one round. An account cap of one contact per week lets exactly one of them through.
+#[tokio::test]
+async fn redecided_deferrals_respect_account_cap() {
+    let folder = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.http.api_token = "test-token".to_owned();
+    config.links.secret_key = "0123456789abcdef0123456789abcdef".to_owned();
+    config.policy = toml::from_str("[account]\ncontacts = { max = 1, per = \"7d\" }\n").unwrap();
+    let settings = Settings::from_config(config, folder.path()).unwrap();
+    let night = utc(2, 21);
+    let store = seed(&settings, night);
+    let account = store.upsert_account("acme").unwrap();
+    for external_id in ["c1", "c2"] {
+        let mut customer = NewCustomer::new(external_id);
+        customer.name = Some(format!("Customer {external_id}"));
+        customer.email = Some(format!("{external_id}@example.com"));
+        customer.account = Some(account);
+        store.upsert_customer(&customer).unwrap();
+    }
+    let clock = Arc::new(SimulatedClock::new(night));
+    let channel = configured_channel(&settings).unwrap();
+    let scheduler = Arc::new(
+        Scheduler::new(
+            settings.clone(),
+            clock.clone(),
+            channel,
+            CancellationToken::new(),
+        )
+        .unwrap(),
+    );
+
+    let at_night = scheduler.step().await.unwrap();
+    clock.advance_to(utc(3, 8));
+    let at_opening = scheduler.step().await.unwrap();
+    clock.advance_to(utc(3, 9));
+    let later = scheduler.step().await.unwrap();
+
+    let mut states = Vec::new();
+    let mut contacts = 0;
+    for external_id in ["c1", "c2"] {
+        let customer = store.customer_by_external_id(external_id).unwrap().id;
+        let delivery = store.deliveries_for(customer).unwrap()[0].clone();
+        states.push(delivery.state);
+        contacts += store
+            .load_view(customer, utc(3, 9), &settings.policy)
+            .unwrap()
+            .contacts
+            .len();
+    }
+    let files = std::fs::read_dir(folder.path().join("outbox/new"))
+        .unwrap()
+        .count();
+    assert_eq!(at_night.campaigns, 1, "{at_night:?}");
+    assert_eq!(at_opening.redecided, 2, "{at_opening:?} then {later:?}");
+    assert_eq!(
+        contacts, 1,
+        "contacts booked for the account; states {states:?}, {at_opening:?} then {later:?}"
+    );
+    assert_eq!(files, 1, "messages delivered; states {states:?}");
+}

@@ -428,16 +428,39 @@ impl Store {
         lease: chrono::Duration,
         now: DateTime<Utc>,
     ) -> Result<bool> {
+        let renewed = self.renew_leases(&[delivery], worker, lease, now)?;
+        Ok(renewed.first().copied().unwrap_or(false))
+    }
+
+    /// Extends the leases of `worker` on several claimed deliveries as
+    /// [`Store::renew_lease`] does for one, in one transaction. Returns, per delivery in the
+    /// order given, whether its lease was renewed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sqlite`] or [`Error::Busy`] when the update fails; then nothing is renewed.
+    pub fn renew_leases(
+        &self,
+        deliveries: &[DeliveryId],
+        worker: &str,
+        lease: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>> {
         let until = now.checked_add_signed(lease).unwrap_or(now);
         self.write(|tx| {
-            let updated = tx
-                .prepare_cached(
-                    "UPDATE deliveries SET lease_expires_at_ms = ?3, updated_at_ms = ?4 \
-                     WHERE id = ?1 AND state = 'sending' AND lease_owner = ?2 \
-                       AND lease_expires_at_ms > ?4",
-                )?
-                .execute(params![delivery.0, worker, to_ms(until), to_ms(now)])?;
-            Ok(updated == 1)
+            let mut update = tx.prepare_cached(
+                "UPDATE deliveries SET lease_expires_at_ms = ?3, updated_at_ms = ?4 \
+                 WHERE id = ?1 AND state = 'sending' AND lease_owner = ?2 \
+                   AND lease_expires_at_ms > ?4",
+            )?;
+            deliveries
+                .iter()
+                .map(|delivery| {
+                    let updated =
+                        update.execute(params![delivery.0, worker, to_ms(until), to_ms(now)])?;
+                    Ok(updated == 1)
+                })
+                .collect()
         })
     }
 

@@ -140,8 +140,7 @@ fn decide_batch(
     now: DateTime<Utc>,
 ) -> anyhow::Result<DecidedBatch> {
     let template = mailer.template(campaign)?;
-    let account_caps = has_account_caps(policy);
-    let mut booked: HashMap<AccountId, Vec<Contact>> = HashMap::new();
+    let mut booked = AccountBookings::new(policy);
     let mut decided = DecidedBatch {
         decisions: Vec::with_capacity(views.len()),
         skipped: 0,
@@ -162,34 +161,60 @@ fn decide_batch(
         };
         let content = content_of(&rendered, customer, &template);
         let proposal = campaign_proposal(campaign, customer, Some(content));
-        let account = customer.account.filter(|_| account_caps);
-        if let Some(contacts) = account.and_then(|account| booked.get(&account)) {
-            view.account_contacts.extend(contacts.iter().cloned());
-        }
+        booked.add_to(&mut view);
         let decision = decide_planned(&proposal, &mut view, policy, now);
-        if let (Some(account), Decision::Approve(approval)) = (account, &decision) {
-            booked
-                .entry(account)
-                .or_default()
-                .push(booked_contact(approval, now));
-        }
+        booked.record(&view, &decision, now);
         decided.decisions.push((view.customer.id, decision));
     }
     Ok(decided)
 }
 
-/// The contact an approval books when it is stored at `now`.
-fn booked_contact(approval: &tact_domain::Approval, now: DateTime<Utc>) -> Contact {
-    let proposal = approval.proposal();
-    Contact {
-        customer: proposal.customer,
-        channel: proposal.channel.clone(),
-        purpose: proposal.purpose,
-        topic: proposal.topic.clone(),
-        campaign: proposal.campaign,
-        at: now,
-        duration_s: proposal.duration_s,
-        outcome: Outcome::Pending,
+/// The contacts that approvals not stored yet will book, per account, so that they count
+/// against the account caps of the account's other people. Empty when the policy sets no
+/// account cap.
+struct AccountBookings {
+    enabled: bool,
+    booked: HashMap<AccountId, Vec<Contact>>,
+}
+
+impl AccountBookings {
+    fn new(policy: &Policy) -> AccountBookings {
+        AccountBookings {
+            enabled: has_account_caps(policy),
+            booked: HashMap::new(),
+        }
+    }
+
+    /// Adds the bookings of the view's account to its account contacts. They are at the
+    /// decision time, after all stored history, so the list stays in time order.
+    fn add_to(&self, view: &mut CustomerView) {
+        let Some(account) = view.customer.account.filter(|_| self.enabled) else {
+            return;
+        };
+        if let Some(contacts) = self.booked.get(&account) {
+            view.account_contacts.extend(contacts.iter().cloned());
+        }
+    }
+
+    /// Remembers the contact that `decision`, when it is an approval, books at `now`.
+    fn record(&mut self, view: &CustomerView, decision: &Decision, now: DateTime<Utc>) {
+        let Some(account) = view.customer.account.filter(|_| self.enabled) else {
+            return;
+        };
+        let Decision::Approve(approval) = decision else {
+            return;
+        };
+        let proposal = approval.proposal();
+        self.booked.entry(account).or_default().push(Contact {
+            customer: proposal.customer,
+            channel: proposal.channel.clone(),
+            purpose: proposal.purpose,
+            topic: proposal.topic.clone(),
+            campaign: proposal.campaign,
+            at: now,
+            duration_s: proposal.duration_s,
+            outcome: Outcome::Pending,
+        });
     }
 }
 
@@ -245,16 +270,16 @@ pub fn redecide_due(
     }
 
     let mut decisions: Vec<(DeliveryId, Decision)> = Vec::with_capacity(due.len());
+    let mut booked = AccountBookings::new(policy);
     for (customer, deliveries) in by_customer {
-        let decided = redecide_customer(
+        let round = Round {
             store,
             mailer,
             policy,
-            &campaigns,
-            customer,
-            &deliveries,
+            campaigns: &campaigns,
             now,
-        )?;
+        };
+        let decided = redecide_customer(&round, &mut booked, customer, &deliveries)?;
         for (delivery, decision) in deliveries.iter().zip(decided) {
             count_decision(&decision);
             tracing::debug!(
@@ -270,18 +295,33 @@ pub fn redecide_due(
     Ok(decisions.len())
 }
 
+/// What the deliveries of one round of [`redecide_due`] are decided with.
+struct Round<'a> {
+    store: &'a Store,
+    mailer: &'a Mailer,
+    policy: &'a Policy,
+    campaigns: &'a HashMap<CampaignId, Campaign>,
+    now: DateTime<Utc>,
+}
+
 /// Decides one customer's due deliveries together; returns one decision per delivery, in
-/// the order given.
+/// the order given. The approvals of the round so far count against the customer's account
+/// caps, because the round stores its decisions only at its end.
 fn redecide_customer(
-    store: &Store,
-    mailer: &Mailer,
-    policy: &Policy,
-    campaigns: &HashMap<CampaignId, Campaign>,
+    round: &Round<'_>,
+    booked: &mut AccountBookings,
     customer: CustomerId,
     deliveries: &[&Delivery],
-    now: DateTime<Utc>,
 ) -> anyhow::Result<Vec<Decision>> {
+    let Round {
+        store,
+        mailer,
+        policy,
+        campaigns,
+        now,
+    } = *round;
     let mut view = store.load_view(customer, now, policy)?;
+    booked.add_to(&mut view);
     let mut decisions: Vec<Option<Decision>> = vec![None; deliveries.len()];
     let mut proposals = Vec::with_capacity(deliveries.len());
     let mut planned = Vec::with_capacity(deliveries.len());
@@ -305,6 +345,7 @@ fn redecide_customer(
     }
     let decided = tact_domain::plan(&proposals, &mut view, policy, now);
     for (index, decision) in planned.into_iter().zip(decided) {
+        booked.record(&view, &decision, now);
         decisions[index] = Some(decision);
     }
     Ok(decisions

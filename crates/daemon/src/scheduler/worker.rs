@@ -101,32 +101,54 @@ pub(super) enum Ready {
     Done(SendOutcome),
 }
 
-/// Decides a chunk of claimed deliveries again with one hold of the store, and records the
-/// outcome of those that will not be sent.
+/// Decides a chunk of claimed deliveries again with one hold of the store, renews the leases
+/// of those to be sent, and records the outcome of those that will not be sent.
+///
+/// The leases are renewed right before the sends start, so each send, including its wait
+/// for an SMTP connection, has a whole lease. A delivery whose lease ran out while it waited
+/// for its slot may have been claimed by another daemon meanwhile, so only the worker that
+/// still holds the lease sends it.
 pub(super) async fn prepare_chunk(
     scheduler: &Arc<Scheduler>,
     chunk: Vec<ClaimedDelivery>,
 ) -> anyhow::Result<Vec<Ready>> {
     let now = scheduler.clock.now();
     let for_prepare = scheduler.clone();
-    let prepared = scheduler
+    let (prepared, renewed) = scheduler
         .with_store(move |store| {
             let mut campaigns = HashMap::new();
-            Ok(chunk
+            let prepared: Vec<_> = chunk
                 .into_iter()
                 .map(|claimed| {
                     let prepared = prepare(&for_prepare, store, &mut campaigns, &claimed, now);
                     (claimed, prepared)
                 })
-                .collect::<Vec<_>>())
+                .collect();
+            let sending: Vec<_> = prepared
+                .iter()
+                .filter(|(_, prepared)| matches!(prepared, Ok(Prepared::Send(_))))
+                .map(|(claimed, _)| claimed.id)
+                .collect();
+            let lease = for_prepare.settings.config.delivery.lease.duration();
+            let renewed = store.renew_leases(&sending, &for_prepare.worker, lease, now)?;
+            Ok((prepared, renewed))
         })
         .await?;
+    let mut renewed = renewed.into_iter();
     let mut ready = Vec::with_capacity(prepared.len());
     for (claimed, prepared) in prepared {
         let outcome = match prepared {
             Ok(Prepared::Send(outgoing)) => {
-                ready.push(Ready::Send(claimed, outgoing));
-                continue;
+                if renewed.next().unwrap_or(false) {
+                    ready.push(Ready::Send(claimed, outgoing));
+                    continue;
+                }
+                tracing::warn!(
+                    delivery.id = claimed.id.0,
+                    customer.id = claimed.customer.id.0,
+                    "lease ran out before sending; the delivery is left to the worker that claimed it"
+                );
+                Ok(SendOutcome::Released)
             }
             Ok(Prepared::Held(held)) => settle_held(scheduler, &claimed, held, now).await,
             Err(error) => {
@@ -246,7 +268,7 @@ fn log_unmarked(item: &Accepted, error: &anyhow::Error) {
         delivery.id = item.id.0,
         customer.id = item.customer.0,
         error = format!("{error:#}"),
-        "marking a sent delivery failed; the lease will expire and it is sent again"
+        "marking a sent delivery failed; if it is still sending, it is sent again once its lease runs out"
     );
 }
 
@@ -281,25 +303,6 @@ async fn send_inner(
             .with_store(move |store| Ok(store.release(id, now)?))
             .await?;
         return Ok(SendOutcome::Released);
-    }
-    // A delivery that waited for a send slot longer than its lease may have been claimed by
-    // another daemon meanwhile; only the worker that still holds the lease sends it. While
-    // more than half of the lease is left, no one else can hold it, and the send ends well
-    // before the rest runs out, so the lease is renewed only past its half.
-    let lease = scheduler.settings.config.delivery.lease.duration();
-    if now + lease / 2 > claimed.lease_expires_at {
-        let (id, worker) = (claimed.id, scheduler.worker.clone());
-        let renewed = scheduler
-            .with_store(move |store| Ok(store.renew_lease(id, &worker, lease, now)?))
-            .await?;
-        if !renewed {
-            tracing::warn!(
-                delivery.id = id.0,
-                customer.id = claimed.customer.id.0,
-                "lease ran out before sending; the delivery is left to the worker that claimed it"
-            );
-            return Ok(SendOutcome::Released);
-        }
     }
     let started = Instant::now();
     let result = scheduler.channel.send(outgoing, now).await;

@@ -280,6 +280,31 @@ fn renew_lease_only_by_holder() -> TestResult {
 }
 
 #[test]
+fn renew_leases_skips_lost_claims() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    let (campaign, customers, deliveries) = planned(&store, 3)?;
+    let now = utc(2026, 6, 1, 12, 0);
+    for (delivery, customer) in deliveries.iter().zip(&customers) {
+        approve(&store, *delivery, *customer, campaign, now);
+    }
+    store.claim_deliveries("w1", Duration::minutes(5), 2, now)?;
+    // The third delivery belongs to another worker.
+    store.claim_deliveries("w2", Duration::minutes(5), 1, now)?;
+    store.mark_sent(deliveries[1], "<b@tact>", now)?;
+    let later = now + Duration::minutes(2);
+
+    let renewed = store.renew_leases(&deliveries, "w1", Duration::minutes(5), later)?;
+
+    assert_eq!(renewed, vec![true, false, false]);
+    let first = store.delivery(deliveries[0])?;
+    assert_eq!(first.lease_expires_at, Some(later + Duration::minutes(5)));
+    let other = store.delivery(deliveries[2])?;
+    assert_eq!(other.lease_owner.as_deref(), Some("w2"));
+    assert_eq!(other.lease_expires_at, Some(now + Duration::minutes(5)));
+    Ok(())
+}
+
+#[test]
 fn expired_lease_is_claimable_again() -> TestResult {
     let (_folder, store) = temp_store()?;
     let (campaign, customers, deliveries) = planned(&store, 1)?;
