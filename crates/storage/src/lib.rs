@@ -6,11 +6,12 @@
 //! domain's types ([`tact_domain`]); no other crate writes SQL.
 //!
 //! - [`Store`]: one connection. Open one per thread or blocking task on the same file.
-//! - [`Store::load_view`] and [`Store::view_batches`]: the [`tact_domain::CustomerView`]s the
-//!   rules need, for one customer or streamed for a whole [`Audience`].
+//! - [`Store::load_view`], [`Store::view_batches`] and [`Store::scan_views`]: the
+//!   [`tact_domain::CustomerView`]s the rules need, for one customer or streamed for a whole
+//!   [`Audience`], on several reader threads with `scan_views`.
 //!   [`Store::load_view_without`] leaves out a claimed delivery's own booked contact.
 //! - The outbox: [`Store::plan_deliveries`], [`Store::record_decision`],
-//!   [`Store::claim_deliveries`] and the `mark_*` methods.
+//!   [`Store::record_planned`], [`Store::claim_deliveries`] and the `mark_*` methods.
 //! - [`import`]: bulk CSV import of customers, contacts and signals.
 //!
 //! The schema, the outbox states and the concurrency and crash guarantees are described in
