@@ -224,7 +224,8 @@ impl Store {
         T: Send,
         E: From<Error>,
     {
-        let batch_size = scan.batch_size.max(1);
+        // Clamped so that id arithmetic in SQLite's 64-bit integers cannot overflow.
+        let batch_size = scan.batch_size.clamp(1, u32::MAX as usize);
         let window = Window::new(scan.now, scan.policy);
         let mut after = 0;
         let whole_range = !matches!(scan.audience, Audience::Account { .. });
@@ -238,7 +239,7 @@ impl Store {
                 audience: scan.audience,
                 window,
                 batch_size,
-                readers: scan.readers,
+                readers: scan.readers.min(MAX_READERS),
                 last,
             };
             parallel.run(&work, &mut consume)?;
@@ -270,7 +271,7 @@ pub struct Scan<'a> {
     pub policy: &'a Policy,
     /// Customer ids per batch.
     pub batch_size: usize,
-    /// Threads that load batches at once.
+    /// Threads that load batches at once, at most 64.
     pub readers: usize,
 }
 
@@ -288,6 +289,9 @@ impl<'a> Scan<'a> {
         }
     }
 }
+
+/// The most reader threads a scan starts, whatever [`Scan::readers`] asks for.
+const MAX_READERS: usize = 64;
 
 /// Loaded batches each reader thread of a scan may keep waiting for the caller. A few absorb
 /// the moments when the caller's work on one batch takes longer than loading the next: with

@@ -356,3 +356,32 @@ fn parallel_scan_skips_id_gaps_and_keeps_audience() -> TestResult {
     assert_eq!(batches, expected);
     Ok(())
 }
+
+#[test]
+fn parallel_scan_takes_huge_batch_sizes() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    let policy = Policy::default();
+    let now = utc(2026, 6, 1, 12, 0);
+    let ids = seed(&store, 5)?;
+    let scan = Scan {
+        batch_size: usize::MAX,
+        readers: 1_000,
+        ..Scan::new(&Audience::All, now, &policy)
+    };
+    let mut batches = Vec::new();
+    store.scan_views(
+        &scan,
+        |_, views| {
+            views
+                .iter()
+                .map(|view| view.customer.id)
+                .collect::<Vec<_>>()
+        },
+        |batch| -> Result<(), tact_storage::Error> {
+            batches.push(batch);
+            Ok(())
+        },
+    )?;
+    assert_eq!(batches, vec![ids, Vec::new()]);
+    Ok(())
+}
