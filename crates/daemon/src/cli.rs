@@ -47,7 +47,7 @@ pub enum Command {
     /// Create, preview, send and follow campaigns.
     #[command(subcommand)]
     Campaign(CampaignCommand),
-    /// List what was sent to a customer, and what was held back.
+    /// List a customer's contacts and signals; `tact explain` shows held-back deliveries.
     History(CustomerArg),
     /// Explain why each of a customer's deliveries was sent, deferred or denied.
     Explain(CustomerArg),

@@ -558,8 +558,10 @@ async fn save_preferences(
                 }
             })
             .await?;
-        tracing::info!(customer.id = customer_id.0, "customer saved preferences");
         let saved = error.is_none();
+        if saved {
+            tracing::info!(customer.id = customer_id.0, "customer saved preferences");
+        }
         let status = if saved {
             StatusCode::OK
         } else {
