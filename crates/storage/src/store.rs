@@ -36,6 +36,7 @@ impl Store {
     /// unchanged. [`crate::Error::Sqlite`] when the file cannot be opened or is not a
     /// database, and [`crate::Error::Migration`] when a migration fails.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        create_private(path.as_ref());
         let connection = schema::open_connection(path.as_ref())?;
         Ok(Store {
             connection,
@@ -69,7 +70,7 @@ impl Store {
         Ok(store)
     }
 
-    /// The database file, or `None` for a database in memory.
+    /// Returns the database file, or `None` for a database in memory.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
@@ -81,6 +82,7 @@ impl Store {
     ///
     /// [`crate::Error::Sqlite`] when the target cannot be written.
     pub fn backup_to(&self, path: impl AsRef<Path>) -> Result<()> {
+        create_private(path.as_ref());
         let mut target = Connection::open(path.as_ref())?;
         let backup = rusqlite::backup::Backup::new(&self.connection, &mut target)?;
         backup.run_to_completion(1024, std::time::Duration::from_millis(5), None)?;
@@ -116,6 +118,26 @@ impl Store {
         open.finished = true;
         Ok(value)
     }
+}
+
+/// Creates `path` as an empty file that only its owner may read and write, unless it exists,
+/// because the database contains customers' personal data. SQLite gives the `-wal` and `-shm`
+/// files it creates beside a database the database file's permissions.
+///
+/// When the file cannot be created here, SQLite's own open reports why, so the error is
+/// left to it.
+fn create_private(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 /// Rolls back the transaction it guards when dropped before the commit, so an error or a

@@ -163,3 +163,25 @@ fn store_is_send() {
     fn assert_send<T: Send>() {}
     assert_send::<Store>();
 }
+
+#[cfg(unix)]
+#[test]
+fn new_files_are_private() -> TestResult {
+    use std::os::unix::fs::PermissionsExt;
+    let folder = tempfile::tempdir()?;
+    let path = folder.path().join("tact.db");
+    let store = Store::open(&path)?;
+    store.upsert_customer(&crate::common::customer("c1"))?;
+    let backup = folder.path().join("backup.db");
+    store.backup_to(&backup)?;
+
+    let mode = |name: &str| -> std::io::Result<u32> {
+        let metadata = std::fs::metadata(folder.path().join(name))?;
+        Ok(metadata.permissions().mode() & 0o777)
+    };
+    assert_eq!(mode("tact.db")?, 0o600);
+    assert_eq!(mode("tact.db-wal")?, 0o600);
+    assert_eq!(mode("tact.db-shm")?, 0o600);
+    assert_eq!(mode("backup.db")?, 0o600);
+    Ok(())
+}
