@@ -433,6 +433,49 @@ fn campaign_unknown_field_is_named() {
 }
 
 #[test]
+fn campaign_send_names_skipped_customer() {
+    let workspace = Workspace::new();
+    let customers = workspace.write(
+        "customers.csv",
+        "external_id,name,email,timezone,locale,plan\n\
+         c1,Ann Lee,ann@example.com,UTC,en,gold\n\
+         c2,Bob Stone,bob@example.com,UTC,en,\n",
+    );
+    workspace.run_ok(&["import", "customers", customers.to_str().unwrap()]);
+    let template = workspace.write(
+        "offer.toml",
+        "subject = \"Offer\"\ntext = \"Your plan: {{ plan }}\"\n",
+    );
+    workspace.run_ok(&[
+        "campaign",
+        "create",
+        "--name",
+        "offer",
+        "--template",
+        template.to_str().unwrap(),
+        "--purpose",
+        "value",
+    ]);
+
+    let output = workspace.run(&["campaign", "send", "1"]);
+
+    assert!(output.status.success(), "{output:?}");
+    // Ann is approved, or deferred when the run falls outside contact hours.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let decided = [
+        "1 approved and queued, 0 deferred",
+        "0 approved and queued, 1 deferred",
+    ]
+    .map(|counts| format!("campaign 1: {counts}, 0 denied, 1 skipped\n"));
+    assert!(decided.contains(&stdout.to_string()), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let bob = workspace.store().customer_by_external_id("c2").unwrap().id;
+    assert!(stderr.contains("cannot be rendered"), "{stderr}");
+    assert!(stderr.contains(&format!("customer.id={bob}")), "{stderr}");
+    assert!(stderr.contains("skipped=1"), "{stderr}");
+}
+
+#[test]
 fn explain_lists_held_back_deliveries() {
     let workspace = Workspace::new();
     workspace.import_customers();

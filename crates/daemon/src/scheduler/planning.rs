@@ -84,6 +84,16 @@ pub fn plan_campaign(
         |decided| -> anyhow::Result<()> {
             let decided = decided?;
             report.skipped += decided.skipped;
+            if let Some((customer, error)) = &decided.first_skipped {
+                tracing::warn!(
+                    campaign.id = campaign.id.0,
+                    customer.id = customer.0,
+                    skipped = decided.skipped,
+                    error,
+                    "customers left out of a batch because their message cannot be rendered; \
+                     the first is named"
+                );
+            }
             let stored = store.record_planned(campaign.id, &decided.decisions, now)?;
             for ((customer, decision), delivery) in decided.decisions.iter().zip(stored) {
                 // A delivery decided before, by an earlier run, keeps its decision.
@@ -113,8 +123,8 @@ pub fn plan_campaign(
     Ok(report)
 }
 
-/// Whether the policy caps contacts per account, so that one customer's booking changes
-/// the decisions of the other people of their account.
+/// Returns whether the policy caps contacts per account, so that one customer's booking
+/// changes the decisions of the other people of their account.
 fn has_account_caps(policy: &Policy) -> bool {
     policy.account.contacts.is_some() || policy.account.call_minutes.is_some()
 }
@@ -124,6 +134,8 @@ struct DecidedBatch {
     decisions: Vec<(CustomerId, Decision)>,
     /// Customers left out because their message could not be rendered.
     skipped: u64,
+    /// The first customer left out, and why.
+    first_skipped: Option<(CustomerId, String)>,
 }
 
 /// Renders the campaign's message for each customer of a batch and decides it, reading the
@@ -144,18 +156,17 @@ fn decide_batch(
     let mut decided = DecidedBatch {
         decisions: Vec::with_capacity(views.len()),
         skipped: 0,
+        first_skipped: None,
     };
     for mut view in views {
         let customer = &view.customer;
         let rendered = match mailer.render(reader, campaign, customer, now) {
             Ok(rendered) => rendered,
             Err(error) => {
-                tracing::debug!(
-                    customer.id = customer.id.0,
-                    error = format!("{error:#}"),
-                    "skipped"
-                );
+                let error = format!("{error:#}");
+                tracing::debug!(customer.id = customer.id.0, error, "skipped");
                 decided.skipped += 1;
+                decided.first_skipped.get_or_insert((customer.id, error));
                 continue;
             }
         };
