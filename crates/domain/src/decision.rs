@@ -5,7 +5,7 @@ use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 
-use crate::{CampaignId, Channel, CustomerId, Topic};
+use crate::{CampaignId, Channel, Contact, CustomerId, Outcome, Topic};
 
 /// Why a contact is made. Purposes are fixed because rules treat each one differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -111,6 +111,21 @@ impl Proposal {
             content: None,
             relevant_until: None,
             duration_s: 0,
+        }
+    }
+
+    /// Returns the contact that approving this proposal books at `at`: pending, so that it
+    /// counts against budgets before its outcome is known.
+    pub fn booking(&self, at: DateTime<Utc>) -> Contact {
+        Contact {
+            customer: self.customer,
+            channel: self.channel.clone(),
+            purpose: self.purpose,
+            topic: self.topic.clone(),
+            campaign: self.campaign,
+            at,
+            duration_s: self.duration_s,
+            outcome: Outcome::Pending,
         }
     }
 }

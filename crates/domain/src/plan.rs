@@ -2,12 +2,12 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{Contact, CustomerView, Decision, Outcome, Policy, Proposal, decide};
+use crate::{CustomerView, Decision, Policy, Proposal, decide};
 
 /// Decides competing proposals for the customer of `view`, highest priority first (ties in
 /// input order), and returns the decisions in input order.
 ///
-/// Each approval is booked into `view.contacts` as a [`Outcome::Pending`] contact at `now`,
+/// Each approval is booked into `view.contacts` as a [`crate::Outcome::Pending`] contact at `now`,
 /// so it counts against the budgets of the proposals decided after it, and the caller can
 /// store the same contacts. Every proposal must be for `view.customer`; to plan for many
 /// customers, group the proposals by customer and call this once per customer.
@@ -25,31 +25,18 @@ pub fn plan(
         let proposal = &proposals[index];
         let decision = decide(proposal, view, policy, now);
         if let Decision::Approve(_) = decision {
-            view.contacts.push(booked(proposal, now));
+            view.contacts.push(proposal.booking(now));
         }
         decisions[index] = Some(decision);
     }
     decisions.into_iter().flatten().collect()
 }
 
-fn booked(proposal: &Proposal, now: DateTime<Utc>) -> Contact {
-    Contact {
-        customer: proposal.customer,
-        channel: proposal.channel.clone(),
-        purpose: proposal.purpose,
-        topic: proposal.topic.clone(),
-        campaign: proposal.campaign,
-        at: now,
-        duration_s: proposal.duration_s,
-        outcome: Outcome::Pending,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testing::{proposal, utc, view};
-    use crate::{Channel, Purpose, RuleId};
+    use crate::{Channel, Outcome, Purpose, RuleId};
 
     #[test]
     fn plan_honours_priority_order() {

@@ -5,9 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
-use tact_domain::{
-    CampaignId, Contact, Customer, CustomerId, Decision, DeliveryId, Outcome, Reason,
-};
+use tact_domain::{CampaignId, Customer, CustomerId, Decision, DeliveryId, Outcome, Reason};
 
 use crate::codec::{from_json, from_ms, outcome_text, parse_enum, to_json, to_ms};
 use crate::customers::{CUSTOMER_COLUMNS, customer_from_row};
@@ -243,9 +241,7 @@ impl Store {
                 }
                 let (state, reasons, next_ms, expires_ms, contact) = match decision {
                     Decision::Approve(approval) => {
-                        let label = format!("the new delivery of customer {customer}");
-                        let contact =
-                            book_approval(tx, approval, campaign, *customer, &label, now)?;
+                        let contact = book_approval(tx, approval, campaign, *customer, None, now)?;
                         let expires_ms = to_ms(approval.expires_at());
                         (
                             "approved",
@@ -671,8 +667,7 @@ fn record_decision_in(
     let now_ms = to_ms(now);
     match decision {
         Decision::Approve(approval) => {
-            let label = format!("delivery {delivery}");
-            let contact = book_approval(tx, approval, campaign, customer, &label, now)?;
+            let contact = book_approval(tx, approval, campaign, customer, Some(delivery), now)?;
             tx.prepare_cached(
                 "UPDATE deliveries SET state = 'approved', contact_id = ?2, reasons = '[]', \
                      decided_at_ms = ?3, next_attempt_at_ms = ?3, approval_expires_at_ms = ?4, \
@@ -707,13 +702,14 @@ fn record_decision_in(
 }
 
 /// Books the contact of an approval for `customer` in `campaign`, outcome pending, at `now`.
-/// `delivery` names the delivery in the error when the approval is for someone else.
+/// `delivery` is the existing delivery the approval is stored on, `None` for a new one; the
+/// error names it when the approval is for someone else.
 fn book_approval(
     tx: &Connection,
     approval: &tact_domain::Approval,
     campaign: CampaignId,
     customer: CustomerId,
-    delivery: &str,
+    delivery: Option<DeliveryId>,
     now: DateTime<Utc>,
 ) -> Result<ContactId> {
     let proposal = approval.proposal();
@@ -722,22 +718,14 @@ fn book_approval(
             "customer {} campaign {:?}",
             proposal.customer, proposal.campaign
         );
+        let delivery = match delivery {
+            Some(delivery) => format!("delivery {delivery}"),
+            None => format!("the new delivery of customer {customer}"),
+        };
         let reason = format!("{delivery} is for customer {customer} of campaign {campaign}");
         return Err(Error::invalid_field("approval", &value, reason));
     }
-    let (contact, _) = insert_contact(
-        tx,
-        &Contact {
-            customer,
-            channel: proposal.channel.clone(),
-            purpose: proposal.purpose,
-            topic: proposal.topic.clone(),
-            campaign: Some(campaign),
-            at: now,
-            duration_s: proposal.duration_s,
-            outcome: Outcome::Pending,
-        },
-    )?;
+    let (contact, _) = insert_contact(tx, &proposal.booking(now))?;
     Ok(contact)
 }
 

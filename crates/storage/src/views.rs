@@ -131,7 +131,7 @@ impl Store {
     fn load_view_in(&self, customer: CustomerId, window: Window) -> Result<CustomerView> {
         self.read(|tx| {
             let mut batch =
-                customers_in_range(tx, customer.0.saturating_sub(1), 1, &Audience::All)?;
+                customers_between(tx, customer.0.saturating_sub(1), None, 1, &Audience::All)?;
             batch.customers.retain(|view| view.customer.id == customer);
             if batch.customers.is_empty() {
                 return Err(Error::not_found("customer", customer));
@@ -199,7 +199,7 @@ impl Store {
     ///
     /// With `scan.readers` above one and a database file, batches load on that many threads,
     /// each with its own read-only connection, and `work` runs on the thread that loaded the
-    /// batch, with that thread's connection. Batch `k` holds the customers with ids from
+    /// batch, with that thread's connection. Batch `k` contains the customers with ids from
     /// `k * batch_size + 1` to `(k + 1) * batch_size`, so batches are smaller where ids have
     /// gaps. Customers created after the scan started are read at the end, on the calling
     /// thread. A database in memory, an account's audience or a single reader reads every
@@ -260,7 +260,7 @@ impl Store {
     }
 }
 
-/// What [`Store::scan_views`] reads, and how.
+/// The audience, time, policy, batch size and reader count of a [`Store::scan_views`] call.
 #[derive(Debug, Clone, Copy)]
 pub struct Scan<'a> {
     /// The customers to read.
@@ -276,8 +276,8 @@ pub struct Scan<'a> {
 }
 
 impl<'a> Scan<'a> {
-    /// A scan in batches of 1,000 customers, with one reader per available core and at most
-    /// four.
+    /// Returns a scan in batches of 1,000 customers, with one reader per available core and at
+    /// most four.
     pub fn new(audience: &'a Audience, now: DateTime<Utc>, policy: &'a Policy) -> Scan<'a> {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         Scan {
@@ -290,7 +290,7 @@ impl<'a> Scan<'a> {
     }
 }
 
-/// The most reader threads a scan starts, whatever [`Scan::readers`] asks for.
+/// The maximum number of reader threads a scan starts, whatever [`Scan::readers`] requests.
 const MAX_READERS: usize = 64;
 
 /// Loaded batches each reader thread of a scan may keep waiting for the caller. A few absorb
@@ -367,13 +367,33 @@ impl Parallel<'_> {
     /// Loads the views of the customers with ids above `after` and up to one batch more.
     fn load(&self, store: &Store, after: i64) -> Result<Vec<CustomerView>> {
         let until = after + self.batch_size as i64;
-        store.read(|tx| {
-            let mut batch =
-                customers_between(tx, after, Some(until), self.batch_size, self.audience)?;
-            load_history(tx, &mut batch, self.window)?;
-            Ok(batch.customers)
-        })
+        let batch = read_batch(
+            store,
+            self.audience,
+            self.window,
+            after,
+            Some(until),
+            self.batch_size,
+        )?;
+        Ok(batch.customers)
     }
+}
+
+/// Reads, in one read transaction, the customers that [`customers_between`] selects, with
+/// their history.
+fn read_batch(
+    store: &Store,
+    audience: &Audience,
+    window: Window,
+    after: i64,
+    until: Option<i64>,
+    limit: usize,
+) -> Result<Batch> {
+    store.read(|tx| {
+        let mut batch = customers_between(tx, after, until, limit, audience)?;
+        load_history(tx, &mut batch, window)?;
+        Ok(batch)
+    })
 }
 
 /// Batches of customer views, from [`Store::view_batches`].
@@ -397,12 +417,15 @@ impl Iterator for ViewBatches<'_> {
         if self.done {
             return None;
         }
-        let result = self.store.read(|tx| {
-            let mut batch = customers_in_range(tx, self.after, self.batch_size, &self.audience)?;
-            load_history(tx, &mut batch, self.window)?;
-            Ok(batch)
-        });
-        match result {
+        let read = read_batch(
+            self.store,
+            &self.audience,
+            self.window,
+            self.after,
+            None,
+            self.batch_size,
+        );
+        match read {
             Ok(batch) => {
                 if batch.scanned < self.batch_size {
                     self.done = true;
@@ -484,17 +507,6 @@ impl<T> Gathered<T> {
         let owner = self.owner.take()?;
         Some((owner, self.rows.drain(..).collect()))
     }
-}
-
-/// Reads up to `limit` customers with ids above `after`, in id order, keeping those in
-/// `audience`.
-fn customers_in_range(
-    tx: &Connection,
-    after: i64,
-    limit: usize,
-    audience: &Audience,
-) -> Result<Batch> {
-    customers_between(tx, after, None, limit, audience)
 }
 
 /// Reads up to `limit` customers with ids above `after` and not above `until`, in id order,

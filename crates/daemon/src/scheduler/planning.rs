@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use tact_domain::{
-    AccountId, CampaignId, Contact, CustomerId, CustomerView, Decision, DeliveryId, Outcome,
-    Policy, Reason, RuleId,
+    AccountId, CampaignId, Contact, CustomerId, CustomerView, Decision, DeliveryId, Policy, Reason,
+    RuleId,
 };
 use tact_storage::{Campaign, CampaignStatus, Delivery, Scan, Store};
 
@@ -50,8 +50,8 @@ impl PlanReport {
 /// Views stream from storage in batches of [`PLAN_BATCH`] through [`Store::scan_views`], so
 /// memory stays bounded: reader threads load, render and decide batches while this thread
 /// stores the decisions of earlier ones, one transaction per batch. A policy with account
-/// caps reads one batch at a time instead, so each batch sees the bookings of the batches
-/// before it. Running it again for a campaign that stopped half-way decides only the
+/// caps reads one batch at a time instead, so each batch is loaded after the bookings of the
+/// batches before it are stored. Running it again for a campaign that stopped half-way decides only the
 /// customers not decided yet. `progress` is called after each batch with the number of
 /// customers done so far.
 ///
@@ -215,17 +215,8 @@ impl AccountBookings {
         let Decision::Approve(approval) = decision else {
             return;
         };
-        let proposal = approval.proposal();
-        self.booked.entry(account).or_default().push(Contact {
-            customer: proposal.customer,
-            channel: proposal.channel.clone(),
-            purpose: proposal.purpose,
-            topic: proposal.topic.clone(),
-            campaign: proposal.campaign,
-            at: now,
-            duration_s: proposal.duration_s,
-            outcome: Outcome::Pending,
-        });
+        let booking = approval.proposal().booking(now);
+        self.booked.entry(account).or_default().push(booking);
     }
 }
 
@@ -281,15 +272,15 @@ pub fn redecide_due(
     }
 
     let mut decisions: Vec<(DeliveryId, Decision)> = Vec::with_capacity(due.len());
+    let round = Round {
+        store,
+        mailer,
+        policy,
+        campaigns: &campaigns,
+        now,
+    };
     let mut booked = AccountBookings::new(policy);
     for (customer, deliveries) in by_customer {
-        let round = Round {
-            store,
-            mailer,
-            policy,
-            campaigns: &campaigns,
-            now,
-        };
         let decided = redecide_customer(&round, &mut booked, customer, &deliveries)?;
         for (delivery, decision) in deliveries.iter().zip(decided) {
             count_decision(&decision);
@@ -306,7 +297,8 @@ pub fn redecide_due(
     Ok(decisions.len())
 }
 
-/// What the deliveries of one round of [`redecide_due`] are decided with.
+/// The store, mailer, policy, campaigns and time that one round of [`redecide_due`] decides
+/// its deliveries with.
 struct Round<'a> {
     store: &'a Store,
     mailer: &'a Mailer,

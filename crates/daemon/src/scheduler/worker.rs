@@ -35,7 +35,7 @@ enum Prepared {
     Held(Held),
 }
 
-/// A decision at send time that holds the delivery back, with the rules that made it.
+/// A decision at send time to defer or deny the delivery, with the rules that made it.
 enum Held {
     Deferred { until: DateTime<Utc>, rules: String },
     Denied { rules: String },
@@ -228,7 +228,7 @@ const MARK_BATCH: usize = 256;
 /// transaction for all the messages that arrived while the previous one ran, and signals
 /// each message's send once its mark is written.
 ///
-/// A message accepted by the channel stays `sending` until its transaction commits; if the
+/// A message accepted by the channel stays `sending` until its transaction commits. If the
 /// daemon dies before that, the delivery is sent again once its lease runs out, as it is
 /// when the daemon dies during the send itself. Each send keeps its slot until signalled,
 /// so at most `delivery.concurrency` accepted messages lack their mark at any time.

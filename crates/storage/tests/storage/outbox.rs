@@ -438,9 +438,9 @@ fn record_planned_keeps_decided_deliveries() -> TestResult {
     let (Some(third), Some(fourth)) = (stored[2], stored[3]) else {
         panic!("no new deliveries: {stored:?}");
     };
-    let kept = store.delivery(earlier[1])?;
-    assert_eq!(kept.state, DeliveryState::Deferred);
-    assert_eq!(kept.reasons, reasons(RuleId::MinGap));
+    let still_deferred = store.delivery(earlier[1])?;
+    assert_eq!(still_deferred.state, DeliveryState::Deferred);
+    assert_eq!(still_deferred.reasons, reasons(RuleId::MinGap));
     let deferred = store.delivery(third)?;
     assert_eq!(deferred.customer, customers[2]);
     assert_eq!(deferred.state, DeliveryState::Deferred);

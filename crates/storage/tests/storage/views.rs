@@ -239,7 +239,7 @@ fn parallel_scan_lets_work_read_through_its_reader() -> TestResult {
 }
 
 #[test]
-fn parallel_scan_stops_at_the_first_error_of_consume() -> TestResult {
+fn parallel_scan_stops_on_consume_error() -> TestResult {
     let (_folder, store) = temp_store()?;
     let policy = Policy::default();
     let now = utc(2026, 6, 1, 12, 0);
@@ -308,6 +308,7 @@ fn parallel_scan_skips_id_gaps_and_keeps_audience() -> TestResult {
     let policy = Policy::default();
     let now = utc(2026, 6, 1, 12, 0);
     let ids = seed(&store, 3)?;
+
     // Ids jump from 3 to 49: the batches in between are empty.
     let path = store.path().ok_or("no file")?;
     rusqlite::Connection::open(path)?.execute(
@@ -317,6 +318,7 @@ fn parallel_scan_skips_id_gaps_and_keeps_audience() -> TestResult {
     )?;
     let far = store.upsert_customer(&customer("far"))?;
     assert_eq!(far, CustomerId(50));
+
     let offers = Topic::parse("offers")?;
     let opt_out = ConsentChange::Topic {
         topic: offers.clone(),
@@ -334,20 +336,9 @@ fn parallel_scan_skips_id_gaps_and_keeps_audience() -> TestResult {
         readers: 2,
         ..Scan::new(&audience, now, &policy)
     };
-    let mut batches = Vec::new();
-    store.scan_views(
-        &scan,
-        |_, views| {
-            views
-                .iter()
-                .map(|view| view.customer.id)
-                .collect::<Vec<_>>()
-        },
-        |batch| -> Result<(), tact_storage::Error> {
-            batches.push(batch);
-            Ok(())
-        },
-    )?;
+
+    let batches = scanned_ids(&store, &scan)?;
+
     let mut expected = vec![vec![ids[0], ids[2]]];
     expected.extend((0..11).map(|_| Vec::new()));
     expected.push(vec![CustomerId(49), far]);
@@ -368,9 +359,21 @@ fn parallel_scan_takes_huge_batch_sizes() -> TestResult {
         readers: 1_000,
         ..Scan::new(&Audience::All, now, &policy)
     };
+
+    let batches = scanned_ids(&store, &scan)?;
+
+    assert_eq!(batches, vec![ids, Vec::new()]);
+    Ok(())
+}
+
+/// Scans and returns the customer ids of each batch, in the order `consume` received them.
+fn scanned_ids(
+    store: &Store,
+    scan: &Scan<'_>,
+) -> Result<Vec<Vec<CustomerId>>, tact_storage::Error> {
     let mut batches = Vec::new();
     store.scan_views(
-        &scan,
+        scan,
         |_, views| {
             views
                 .iter()
@@ -382,6 +385,5 @@ fn parallel_scan_takes_huge_batch_sizes() -> TestResult {
             Ok(())
         },
     )?;
-    assert_eq!(batches, vec![ids, Vec::new()]);
-    Ok(())
+    Ok(batches)
 }
