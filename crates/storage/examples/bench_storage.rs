@@ -136,6 +136,8 @@ fn fill(
         }
     }
     transaction.commit()?;
+    drop(connection);
+    Store::open(path)?.rebuild_timelines()?;
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::{FromSqlError, ValueRef};
-use rusqlite::{Row, params};
+use rusqlite::{OptionalExtension, Row, params};
 use tact_domain::{
     CampaignId, CareCase, Channel, Contact, CustomerId, DeliveryId, Outcome, Signal, Suppression,
     SuppressionReason,
@@ -13,7 +13,7 @@ use crate::codec::{
     parse_signal_kind, parse_topic, to_ms,
 };
 use crate::customers::is_foreign_key_error;
-use crate::{CaseId, ContactId, Error, Result, Store};
+use crate::{CaseId, ContactId, Error, Result, Store, timeline};
 
 /// Whether a write added a row or found the same row already stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +68,14 @@ pub(crate) fn text_at<'r>(row: &'r Row<'_>, index: usize) -> Result<&'r str> {
     value
         .as_str()
         .map_err(|error| conversion_error(index, error))
+}
+
+/// Borrows the blob in column `index` from the row.
+pub(crate) fn blob_at<'r>(row: &'r Row<'_>, index: usize) -> Result<&'r [u8]> {
+    match row.get_ref(index)? {
+        ValueRef::Blob(bytes) => Ok(bytes),
+        _ => Err(conversion_error(index, FromSqlError::InvalidType)),
+    }
 }
 
 /// Borrows the bytes of the text in column `index` from the row, for names that are
@@ -178,7 +186,11 @@ pub(crate) fn insert_contact(
             outcome_text(contact.outcome),
         ]);
     match inserted {
-        Ok(1) => return Ok((ContactId(tx.last_insert_rowid()), Recorded::New)),
+        Ok(1) => {
+            let id = ContactId(tx.last_insert_rowid());
+            timeline::add_contact(tx, id, contact)?;
+            return Ok((id, Recorded::New));
+        }
         Ok(_) => {}
         Err(error) if is_foreign_key_error(&error) => {
             return Err(Error::not_found(
@@ -208,6 +220,22 @@ pub(crate) fn insert_contact(
     Ok((ContactId(id), Recorded::Duplicate))
 }
 
+/// Sets the outcome of a stored contact of `customer`, and its instant when `at` is given,
+/// in `contacts` and in the customer's timeline.
+pub(crate) fn update_contact(
+    tx: &rusqlite::Connection,
+    customer: CustomerId,
+    contact: ContactId,
+    outcome: Outcome,
+    at: Option<DateTime<Utc>>,
+) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE contacts SET outcome = ?2, at_ms = coalesce(?3, at_ms) WHERE id = ?1",
+    )?
+    .execute(params![contact.0, outcome_text(outcome), at.map(to_ms)])?;
+    timeline::update_contact(tx, customer, contact, outcome, at)
+}
+
 /// Inserts a signal unless an identical one exists.
 pub(crate) fn insert_signal(
     tx: &rusqlite::Connection,
@@ -232,7 +260,10 @@ pub(crate) fn insert_signal(
         ]);
     match changed {
         Ok(0) => Ok(Recorded::Duplicate),
-        Ok(_) => Ok(Recorded::New),
+        Ok(_) => {
+            timeline::add_signal(tx, customer, tx.last_insert_rowid(), signal)?;
+            Ok(Recorded::New)
+        }
         Err(error) if is_foreign_key_error(&error) => Err(Error::not_found("customer", customer)),
         Err(error) => Err(error.into()),
     }
@@ -257,16 +288,27 @@ impl Store {
     ///
     /// [`Error::NotFound`] when the contact does not exist.
     pub fn set_contact_outcome(&self, contact: ContactId, outcome: Outcome) -> Result<()> {
-        let changed = self.write(|tx| {
-            let sql = "UPDATE contacts SET outcome = ?2 WHERE id = ?1";
-            Ok(tx
+        self.write(|tx| {
+            let sql = "SELECT customer_id FROM contacts WHERE id = ?1";
+            let customer = tx
                 .prepare_cached(sql)?
-                .execute(params![contact.0, outcome_text(outcome)])?)
-        })?;
-        if changed == 0 {
-            return Err(Error::not_found("contact", contact));
-        }
-        Ok(())
+                .query_row([contact.0], |row| row.get(0))
+                .optional()?
+                .ok_or_else(|| Error::not_found("contact", contact))?;
+            update_contact(tx, CustomerId(customer), contact, outcome, None)
+        })
+    }
+
+    /// Derives every customer's timeline again from the `contacts` and `signals` tables,
+    /// in one transaction, and returns how many customers have history. Every write through
+    /// the store keeps timelines up to date; this is for rows written to those tables by
+    /// other means.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidRow`] when a stored contact or signal cannot be read.
+    pub fn rebuild_timelines(&self) -> Result<u64> {
+        self.write(|tx| timeline::rebuild(tx, timeline::Scope::All, timeline::Rebuild::Both))
     }
 
     /// Records a signal. An identical signal (same customer, instant to the millisecond,

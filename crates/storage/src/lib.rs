@@ -38,6 +38,7 @@ pub mod import;
 mod outbox;
 mod schema;
 mod store;
+mod timeline;
 mod views;
 
 pub use campaigns::{Campaign, CampaignStatus, NewCampaign};

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use tact_domain::{CampaignId, Customer, CustomerId, Decision, DeliveryId, Outcome, Reason};
 
-use crate::codec::{from_json, from_ms, outcome_text, parse_enum, to_json, to_ms};
+use crate::codec::{from_json, from_ms, parse_enum, to_json, to_ms};
 use crate::customers::{CUSTOMER_COLUMNS, customer_from_row};
-use crate::history::insert_contact;
+use crate::history::{insert_contact, update_contact};
 use crate::{ContactId, Error, Result, Store};
 
 /// The state of a delivery in the outbox. docs/storage.md lists the transitions.
@@ -496,8 +496,8 @@ impl Store {
         self.write(|tx| {
             let mut results = Vec::with_capacity(sent.len());
             for (delivery, message_id, at) in sent {
-                let contact = match sending_contact(tx, *delivery) {
-                    Ok(contact) => contact,
+                let (customer, contact) = match sending_contact(tx, *delivery) {
+                    Ok(found) => found,
                     Err(error) => {
                         results.push(Err(error));
                         continue;
@@ -510,7 +510,7 @@ impl Store {
                      WHERE id = ?1",
                 )?
                 .execute(params![delivery.0, message_id, to_ms(now)])?;
-                set_outcome(tx, contact, Outcome::Sent, Some(*at))?;
+                update_contact(tx, customer, contact, Outcome::Sent, Some(*at))?;
                 results.push(Ok(()));
             }
             Ok(results)
@@ -553,7 +553,7 @@ impl Store {
     /// it does not exist.
     pub fn mark_failed(&self, delivery: DeliveryId, error: &str, now: DateTime<Utc>) -> Result<()> {
         self.write(|tx| {
-            let contact = sending_contact(tx, delivery)?;
+            let (customer, contact) = sending_contact(tx, delivery)?;
             tx.prepare_cached(
                 "UPDATE deliveries SET state = 'failed', attempts = attempts + 1, \
                      last_error = ?2, next_attempt_at_ms = NULL, lease_owner = NULL, \
@@ -561,7 +561,7 @@ impl Store {
                  WHERE id = ?1",
             )?
             .execute(params![delivery.0, error, to_ms(now)])?;
-            set_outcome(tx, contact, Outcome::Failed, None)
+            update_contact(tx, customer, contact, Outcome::Failed, None)
         })
     }
 
@@ -758,33 +758,23 @@ fn delivery_target(
 }
 
 /// Returns the contact of a delivery that must be `sending`.
-fn sending_contact(tx: &Connection, delivery: DeliveryId) -> Result<ContactId> {
-    let row: Option<(String, Option<i64>)> = tx
-        .prepare_cached("SELECT state, contact_id FROM deliveries WHERE id = ?1")?
-        .query_row([delivery.0], |row| Ok((row.get(0)?, row.get(1)?)))
+/// Returns the customer and booked contact of a delivery that is `sending`.
+fn sending_contact(tx: &Connection, delivery: DeliveryId) -> Result<(CustomerId, ContactId)> {
+    let row: Option<(String, i64, Option<i64>)> = tx
+        .prepare_cached("SELECT state, customer_id, contact_id FROM deliveries WHERE id = ?1")?
+        .query_row([delivery.0], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
         .optional()?;
-    let (state, contact) = row.ok_or_else(|| Error::not_found("delivery", delivery))?;
+    let (state, customer, contact) = row.ok_or_else(|| Error::not_found("delivery", delivery))?;
     match (state.as_str(), contact) {
-        ("sending", Some(contact)) => Ok(ContactId(contact)),
+        ("sending", Some(contact)) => Ok((CustomerId(customer), ContactId(contact))),
         _ => Err(Error::InvalidState {
             delivery: delivery.0,
             state,
             expected: "sending",
         }),
     }
-}
-
-fn set_outcome(
-    tx: &Connection,
-    contact: ContactId,
-    outcome: Outcome,
-    at: Option<DateTime<Utc>>,
-) -> Result<()> {
-    tx.prepare_cached(
-        "UPDATE contacts SET outcome = ?2, at_ms = coalesce(?3, at_ms) WHERE id = ?1",
-    )?
-    .execute(params![contact.0, outcome_text(outcome), at.map(to_ms)])?;
-    Ok(())
 }
 
 fn customer_in(tx: &Connection, customer: CustomerId) -> Result<Customer> {

@@ -1,10 +1,11 @@
 //! The schema and its migrations, and opening a connection with the right settings.
 
 use rusqlite::Connection;
-use rusqlite_migration::{M, Migrations};
+use rusqlite_migration::{HookError, M, Migrations};
 use std::time::Duration;
 
 use crate::error::BUSY_TIMEOUT_MS;
+use crate::timeline::{self, Rebuild, Scope};
 use crate::{Error, Result};
 
 /// The first schema. Instants are milliseconds since the Unix epoch (UTC).
@@ -193,14 +194,36 @@ CREATE INDEX deliveries_lease ON deliveries(state, lease_expires_at_ms);
 CREATE INDEX deliveries_customer ON deliveries(customer_id);
 "#;
 
+/// Adds each customer's timeline: their contacts and signals packed into one row, so that
+/// a view reads one row per customer (crate::timeline). The hook fills it from the history
+/// already stored.
+const SCHEMA_V4: &str = r#"
+CREATE TABLE timelines (
+    customer_id INTEGER PRIMARY KEY REFERENCES customers(id),
+    contacts BLOB NOT NULL DEFAULT x'',
+    signals BLOB NOT NULL DEFAULT x''
+);
+"#;
+
+fn fill_timelines(tx: &rusqlite::Transaction<'_>) -> rusqlite_migration::HookResult {
+    timeline::rebuild(tx, Scope::All, Rebuild::Both)
+        .map(|_| ())
+        .map_err(|error| HookError::Hook(error.to_string()))
+}
+
 /// Lists the migrations, oldest first. A released migration is never edited, so a change
 /// goes in a new migration appended here.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA_V1), M::up(SCHEMA_V2), M::up(SCHEMA_V3)])
+    Migrations::new(vec![
+        M::up(SCHEMA_V1),
+        M::up(SCHEMA_V2),
+        M::up(SCHEMA_V3),
+        M::up_with_hook(SCHEMA_V4, fill_timelines),
+    ])
 }
 
 /// The newest schema version this build supports (`PRAGMA user_version` after all migrations).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Prepared statements each connection keeps. The store prepares about 55 distinct
 /// statements through the cache, and one pushed out of it is parsed again on its next use.
@@ -320,6 +343,66 @@ mod tests {
             planned_with_contact.map_err(|error| error.sqlite_error_code()),
             violated
         );
+        Ok(())
+    }
+
+    #[test]
+    fn version_four_fills_timelines() -> Result<(), Box<dyn std::error::Error>> {
+        let mut connection = Connection::open_in_memory()?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
+        Migrations::new(vec![M::up(SCHEMA_V1), M::up(SCHEMA_V2), M::up(SCHEMA_V3)])
+            .to_latest(&mut connection)?;
+        connection.execute_batch(
+            "INSERT INTO customers (id, external_id, time_zone, locale)
+                 VALUES (1, 'c1', 'UTC', 'en'), (2, 'c2', 'UTC', 'en'), (3, 'c3', 'UTC', 'en');
+             INSERT INTO contacts (id, customer_id, channel, purpose, topic, at_ms, outcome)
+                 VALUES (5, 1, 'email', 'value', 'news', 30, 'sent'),
+                        (6, 1, 'phone', 'care', NULL, 10, 'answered'),
+                        (7, 3, 'sms', 'sales', NULL, 20, 'failed');
+             INSERT INTO signals (id, customer_id, kind, at_ms, channel, value)
+                 VALUES (9, 2, 'purchase', 15, NULL, 12.5), (8, 2, 'opened', 15, 'email', NULL);",
+        )?;
+
+        migrations().to_latest(&mut connection)?;
+
+        let span = timeline::Span {
+            since_ms: 0,
+            until_ms: 100,
+            excluded_contact: None,
+        };
+        let columns = |customer: i64| -> rusqlite::Result<(Vec<u8>, Vec<u8>)> {
+            connection.query_row(
+                "SELECT contacts, signals FROM timelines WHERE customer_id = ?1",
+                [customer],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+        };
+        let (contacts, signals) = columns(1)?;
+        let contacts = timeline::contacts_in(tact_domain::CustomerId(1), &contacts, span)?;
+        let described: Vec<(&str, i64, &str)> = contacts
+            .iter()
+            .map(|c| {
+                (
+                    c.channel.as_str(),
+                    c.at.timestamp_millis(),
+                    crate::codec::outcome_text(c.outcome),
+                )
+            })
+            .collect();
+        assert_eq!(
+            described,
+            [("phone", 10, "answered"), ("email", 30, "sent")]
+        );
+        assert!(signals.is_empty());
+        let (contacts, signals) = columns(2)?;
+        let signals = timeline::signals_in(tact_domain::CustomerId(2), &signals, span)?;
+        let described: Vec<(&str, Option<f64>)> =
+            signals.iter().map(|s| (s.kind.as_str(), s.value)).collect();
+        assert_eq!(described, [("opened", None), ("purchase", Some(12.5))]);
+        assert!(contacts.is_empty());
+        let (contacts, _) = columns(3)?;
+        let contacts = timeline::contacts_in(tact_domain::CustomerId(3), &contacts, span)?;
+        assert_eq!(contacts.len(), 1);
         Ok(())
     }
 }

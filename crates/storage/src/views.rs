@@ -12,9 +12,10 @@ use tact_domain::{
 use crate::codec::to_ms;
 use crate::customers::{CUSTOMER_COLUMNS, customer_from_row, parse_preferences};
 use crate::history::{
-    CASE_COLUMNS, CONTACT_COLUMNS, SIGNAL_COLUMNS, SUPPRESSION_COLUMNS, case_from_row,
-    contact_fields, contact_from_row, signal_from_row, suppression_from_row, text_at,
+    CASE_COLUMNS, CONTACT_COLUMNS, SUPPRESSION_COLUMNS, blob_at, case_from_row, contact_from_row,
+    suppression_from_row, text_at,
 };
+use crate::timeline::{self, Span};
 use crate::{ContactId, Error, Result, Store};
 
 /// The customers a campaign addresses.
@@ -475,40 +476,6 @@ impl Cursor {
     }
 }
 
-/// Collects the rows of one view at a time, for rows that arrive in customer order, so that
-/// each view's list is allocated once at its final size instead of growing row by row.
-struct Gathered<T> {
-    owner: Option<usize>,
-    rows: Vec<T>,
-}
-
-impl<T> Gathered<T> {
-    fn new() -> Gathered<T> {
-        Gathered {
-            owner: None,
-            rows: Vec::new(),
-        }
-    }
-
-    /// Adds a row of the view at `index`. When it starts a new view, returns the previous
-    /// view's index and rows.
-    fn push(&mut self, index: usize, row: T) -> Option<(usize, Vec<T>)> {
-        let finished = match self.owner {
-            Some(owner) if owner != index => self.finish(),
-            _ => None,
-        };
-        self.owner = Some(index);
-        self.rows.push(row);
-        finished
-    }
-
-    /// Returns the index and rows of the view gathered last, if any.
-    fn finish(&mut self) -> Option<(usize, Vec<T>)> {
-        let owner = self.owner.take()?;
-        Some((owner, self.rows.drain(..).collect()))
-    }
-}
-
 /// Reads up to `limit` customers with ids above `after` and not above `until`, in id order,
 /// keeping those in `audience`.
 fn customers_between(
@@ -559,8 +526,8 @@ fn empty_view(customer: tact_domain::Customer, preferences: Preferences) -> Cust
     }
 }
 
-/// Fills in the history of every customer of the batch, with one range query per table
-/// and one query per account.
+/// Fills in the history of every customer of the batch: contacts and signals from their
+/// timelines, then one range query per table and one query per account.
 fn load_history(tx: &Connection, batch: &mut Batch, window: Window) -> Result<()> {
     if batch.customers.is_empty() {
         return Ok(());
@@ -572,51 +539,24 @@ fn load_history(tx: &Connection, batch: &mut Batch, window: Window) -> Result<()
         window.now_ms
     ];
 
-    let sql = format!(
-        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE customer_id BETWEEN ?1 AND ?2 \
-         AND at_ms > ?3 AND at_ms <= ?4 ORDER BY customer_id, at_ms"
-    );
-    let mut statement = tx.prepare_cached(&sql)?;
-    let mut rows = statement.query(range)?;
+    let span = Span {
+        since_ms: window.since_ms,
+        until_ms: window.now_ms,
+        excluded_contact: window.excluded_contact,
+    };
+    let sql = "SELECT customer_id, contacts, signals FROM timelines \
+               WHERE customer_id BETWEEN ?1 AND ?2 ORDER BY customer_id";
+    let mut statement = tx.prepare_cached(sql)?;
+    let mut rows = statement.query(params![batch.first_id, batch.last_id])?;
     let mut cursor = Cursor::new();
-    let mut gathered = Gathered::new();
     while let Some(row) = rows.next()? {
-        let customer: i64 = row.get(1)?;
-        let Some(index) = cursor.find(&batch.customers, customer) else {
+        let customer = CustomerId(row.get(0)?);
+        let Some(index) = cursor.find(&batch.customers, customer.0) else {
             continue;
         };
-        let id: i64 = row.get(0)?;
-        if Some(id) == window.excluded_contact {
-            continue;
-        }
-        let contact = contact_fields(row, id, CustomerId(customer))?;
-        if let Some((index, contacts)) = gathered.push(index, contact) {
-            batch.customers[index].contacts = contacts;
-        }
-    }
-    if let Some((index, contacts)) = gathered.finish() {
-        batch.customers[index].contacts = contacts;
-    }
-
-    let sql = format!(
-        "SELECT {SIGNAL_COLUMNS} FROM signals WHERE customer_id BETWEEN ?1 AND ?2 \
-         AND at_ms > ?3 AND at_ms <= ?4 ORDER BY customer_id, at_ms"
-    );
-    let mut statement = tx.prepare_cached(&sql)?;
-    let mut rows = statement.query(range)?;
-    let mut cursor = Cursor::new();
-    let mut gathered = Gathered::new();
-    while let Some(row) = rows.next()? {
-        let customer: i64 = row.get(1)?;
-        let Some(index) = cursor.find(&batch.customers, customer) else {
-            continue;
-        };
-        if let Some((index, signals)) = gathered.push(index, signal_from_row(row)?) {
-            batch.customers[index].signals = signals;
-        }
-    }
-    if let Some((index, signals)) = gathered.finish() {
-        batch.customers[index].signals = signals;
+        let view = &mut batch.customers[index];
+        view.contacts = timeline::contacts_in(customer, blob_at(row, 1)?, span)?;
+        view.signals = timeline::signals_in(customer, blob_at(row, 2)?, span)?;
     }
 
     let sql = format!(

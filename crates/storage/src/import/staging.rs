@@ -9,6 +9,7 @@
 use rusqlite::{Connection, OptionalExtension, Params, params};
 
 use super::{BATCH_ROWS, begin};
+use crate::timeline::{self, Rebuild, Scope};
 use crate::{Result, Store};
 
 /// The statements of one staged history table.
@@ -21,6 +22,8 @@ use crate::{Result, Store};
 /// table rows.
 struct Table {
     name: &'static str,
+    /// The timeline column the copied rows go into.
+    timeline: Rebuild,
     create: &'static str,
     index: &'static str,
     insert: &'static str,
@@ -29,6 +32,7 @@ struct Table {
 
 const CONTACTS: Table = Table {
     name: "temp.import_contacts",
+    timeline: Rebuild::Contacts,
     create: "DROP TABLE IF EXISTS temp.import_contacts;
         CREATE TEMP TABLE import_contacts (
             customer_id INTEGER NOT NULL,
@@ -55,6 +59,7 @@ const CONTACTS: Table = Table {
 
 const SIGNALS: Table = Table {
     name: "temp.import_signals",
+    timeline: Rebuild::Signals,
     create: "DROP TABLE IF EXISTS temp.import_signals;
         CREATE TEMP TABLE import_signals (
             customer_id INTEGER NOT NULL,
@@ -116,7 +121,7 @@ impl<'c> Stage<'c> {
 
     /// Copies the staged rows into the history in customer order, in transactions of
     /// about [`BATCH_ROWS`] rows that each hold whole customers, and returns how many were
-    /// new. A row identical to a stored one, or to an earlier line, is skipped.
+    /// new. Each transaction also derives again the timelines of its customers. A row identical to a stored one, or to an earlier line, is skipped.
     pub(super) fn copy_into_history(&self, store: &Store) -> Result<u64> {
         self.connection.execute_batch(self.table.index)?;
         let mut inserted = 0;
@@ -124,9 +129,16 @@ impl<'c> Stage<'c> {
         loop {
             let chunk_end = self.chunk_end(after)?;
             let transaction = begin(store)?;
+            let until = chunk_end.unwrap_or(i64::MAX);
             let copied = transaction
                 .prepare_cached(self.table.copy)?
-                .execute(params![after, chunk_end.unwrap_or(i64::MAX)])?;
+                .execute(params![after, until])?;
+            let staged = Scope::Staged {
+                table: self.table.name,
+                after,
+                until,
+            };
+            timeline::rebuild(&transaction, staged, self.table.timeline)?;
             transaction.commit()?;
             inserted += copied as u64;
             match chunk_end {

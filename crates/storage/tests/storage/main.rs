@@ -8,4 +8,5 @@ mod customers;
 mod import;
 mod outbox;
 mod schema;
+mod timelines;
 mod views;

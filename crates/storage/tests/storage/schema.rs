@@ -30,6 +30,7 @@ fn open_migrates_new_file() -> TestResult {
         "deliveries",
         "signals",
         "suppressions",
+        "timelines",
     ];
     assert_eq!(tables, expected);
     Ok(())
@@ -70,7 +71,7 @@ fn newer_schema_rejected_and_unchanged() -> TestResult {
     ));
     assert_eq!(
         error.to_string(),
-        "database schema version 99 is newer than this build supports (3); \
+        "database schema version 99 is newer than this build supports (4); \
          upgrade tact or open a backup made by this version"
     );
     assert_eq!(std::fs::read(&path)?, bytes);

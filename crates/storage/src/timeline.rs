@@ -1,0 +1,502 @@
+//! Each customer's contacts and signals packed into one row of `timelines`, so that loading
+//! a view reads one row per customer instead of one per contact and signal.
+//!
+//! The `contacts` and `signals` tables stay the record: every write to them rewrites the
+//! customer's timeline in the same transaction, and [`rebuild`] derives timelines from them
+//! again (after a bulk import, and when the table is created).
+//!
+//! A column holds [`FORMAT`] followed by the entries, oldest first and by id among equal
+//! instants. Each entry is its length and then its fields encoded with postcard
+//! (variable-length integers and length-prefixed text), instant and id first, so that a
+//! reader skips an entry outside its window after two integers, and a writer finds where a
+//! new entry goes without decoding the others. Names are stored as the same text as in the
+//! tables, so a new channel or purpose needs no change here. An empty column means no
+//! entries.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
+use tact_domain::{CampaignId, Contact, CustomerId, DeliveryId, Outcome, Signal};
+
+use crate::codec::{
+    from_ms, outcome_text, parse_channel, parse_outcome, parse_purpose, parse_signal_kind,
+    parse_topic, to_ms,
+};
+use crate::history::{CONTACT_COLUMNS, SIGNAL_COLUMNS, contact_from_row, signal_from_row};
+use crate::{ContactId, Error, Result};
+
+/// The first byte of every non-empty column, so that a later encoding can be told apart.
+const FORMAT: u8 = 1;
+
+/// One contact as stored in a timeline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PackedContact<'a> {
+    at_ms: i64,
+    id: i64,
+    channel: &'a str,
+    purpose: &'a str,
+    topic: Option<&'a str>,
+    campaign: Option<i64>,
+    duration_s: u32,
+    outcome: &'a str,
+}
+
+impl<'a> PackedContact<'a> {
+    fn new(id: ContactId, contact: &'a Contact) -> PackedContact<'a> {
+        PackedContact {
+            id: id.0,
+            at_ms: to_ms(contact.at),
+            channel: contact.channel.as_str(),
+            purpose: contact.purpose.as_str(),
+            topic: contact.topic.as_ref().map(|topic| topic.as_str()),
+            campaign: contact.campaign.map(|campaign| campaign.0),
+            duration_s: contact.duration_s,
+            outcome: outcome_text(contact.outcome),
+        }
+    }
+
+    fn to_contact(&self, customer: CustomerId) -> Result<Contact> {
+        let id = self.id;
+        Ok(Contact {
+            customer,
+            channel: parse_channel("contact", id, self.channel.as_bytes())?,
+            purpose: parse_purpose("contact", id, self.purpose.as_bytes())?,
+            topic: parse_topic("contact", id, self.topic)?,
+            campaign: self.campaign.map(CampaignId),
+            at: from_ms("contact", id, self.at_ms)?,
+            duration_s: self.duration_s,
+            outcome: parse_outcome("contact", id, self.outcome.as_bytes())?,
+        })
+    }
+
+    fn key(&self) -> (i64, i64) {
+        (self.at_ms, self.id)
+    }
+}
+
+/// One signal as stored in a timeline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PackedSignal<'a> {
+    at_ms: i64,
+    id: i64,
+    kind: &'a str,
+    channel: Option<&'a str>,
+    topic: Option<&'a str>,
+    delivery: Option<i64>,
+    machine: bool,
+    value: Option<f64>,
+}
+
+impl<'a> PackedSignal<'a> {
+    fn new(id: i64, signal: &'a Signal) -> PackedSignal<'a> {
+        PackedSignal {
+            id,
+            at_ms: to_ms(signal.at),
+            kind: signal.kind.as_str(),
+            channel: signal.channel.as_ref().map(|channel| channel.as_str()),
+            topic: signal.topic.as_ref().map(|topic| topic.as_str()),
+            delivery: signal.delivery.map(|delivery| delivery.0),
+            machine: signal.machine,
+            value: signal.value,
+        }
+    }
+
+    fn to_signal(&self) -> Result<Signal> {
+        let id = self.id;
+        Ok(Signal {
+            kind: parse_signal_kind("signal", id, self.kind.as_bytes())?,
+            at: from_ms("signal", id, self.at_ms)?,
+            channel: self
+                .channel
+                .map(|name| parse_channel("signal", id, name.as_bytes()))
+                .transpose()?,
+            topic: parse_topic("signal", id, self.topic)?,
+            delivery: self.delivery.map(DeliveryId),
+            machine: self.machine,
+            value: self.value,
+        })
+    }
+
+    fn key(&self) -> (i64, i64) {
+        (self.at_ms, self.id)
+    }
+}
+
+/// The instants of history a view reads: after `since_ms` and up to `until_ms`, leaving out
+/// one contact.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Span {
+    pub(crate) since_ms: i64,
+    pub(crate) until_ms: i64,
+    pub(crate) excluded_contact: Option<i64>,
+}
+
+impl Span {
+    fn includes(&self, at_ms: i64) -> bool {
+        at_ms > self.since_ms && at_ms <= self.until_ms
+    }
+}
+
+/// The instant and id that lead every entry, in the order entries are stored.
+type Key = (i64, i64);
+
+/// One entry of a column: where it lies in the column, length included, its key and its
+/// encoded fields.
+struct Slot<'a> {
+    range: Range<usize>,
+    key: Key,
+    fields: &'a [u8],
+}
+
+/// Calls `visit` with each entry of a column, oldest first.
+fn each_slot<'a>(
+    customer: CustomerId,
+    column: &'a [u8],
+    mut visit: impl FnMut(Slot<'a>) -> Result<()>,
+) -> Result<()> {
+    let Some((&format, _)) = column.split_first() else {
+        return Ok(());
+    };
+    if format != FORMAT {
+        return Err(unreadable(customer, format!("unknown format {format}")));
+    }
+    let mut start = 1;
+    while start < column.len() {
+        let rest = &column[start..];
+        let (length, after) = postcard::take_from_bytes::<u32>(rest)
+            .map_err(|error| unreadable(customer, error.to_string()))?;
+        let fields = after
+            .get(..length as usize)
+            .ok_or_else(|| unreadable(customer, format!("entry at byte {start} is cut short")))?;
+        let (key, _) = postcard::take_from_bytes::<Key>(fields)
+            .map_err(|error| unreadable(customer, error.to_string()))?;
+        let end = start + (rest.len() - after.len()) + fields.len();
+        visit(Slot {
+            range: start..end,
+            key,
+            fields,
+        })?;
+        start = end;
+    }
+    Ok(())
+}
+
+fn decode<'a, T: Deserialize<'a>>(customer: CustomerId, fields: &'a [u8]) -> Result<T> {
+    postcard::from_bytes(fields).map_err(|error| unreadable(customer, error.to_string()))
+}
+
+fn unreadable(customer: CustomerId, reason: String) -> Error {
+    Error::InvalidRow {
+        entity: "timeline",
+        id: customer.0,
+        reason,
+    }
+}
+
+/// Returns the contacts of a `contacts` column that fall in `span`, oldest first.
+pub(crate) fn contacts_in(customer: CustomerId, column: &[u8], span: Span) -> Result<Vec<Contact>> {
+    let mut contacts = Vec::new();
+    each_slot(customer, column, |slot| {
+        let (at_ms, id) = slot.key;
+        if span.includes(at_ms) && Some(id) != span.excluded_contact {
+            let entry: PackedContact<'_> = decode(customer, slot.fields)?;
+            contacts.push(entry.to_contact(customer)?);
+        }
+        Ok(())
+    })?;
+    Ok(contacts)
+}
+
+/// Returns the signals of a `signals` column that fall in `span`, oldest first.
+pub(crate) fn signals_in(customer: CustomerId, column: &[u8], span: Span) -> Result<Vec<Signal>> {
+    let mut signals = Vec::new();
+    each_slot(customer, column, |slot| {
+        if span.includes(slot.key.0) {
+            let entry: PackedSignal<'_> = decode(customer, slot.fields)?;
+            signals.push(entry.to_signal()?);
+        }
+        Ok(())
+    })?;
+    Ok(signals)
+}
+
+/// Appends one entry, its length first, to `column`.
+fn push_entry<T: Serialize>(customer: CustomerId, entry: &T, column: &mut Vec<u8>) -> Result<()> {
+    let failed = |error: postcard::Error| unreadable(customer, error.to_string());
+    let fields = postcard::to_allocvec(entry).map_err(failed)?;
+    let length = u32::try_from(fields.len())
+        .map_err(|_| unreadable(customer, format!("entry of {} bytes", fields.len())))?;
+    let mut encoded = postcard::to_extend(&length, std::mem::take(column)).map_err(failed)?;
+    encoded.extend_from_slice(&fields);
+    *column = encoded;
+    Ok(())
+}
+
+/// Puts an encoded entry with `key` into `column`, after every entry with a smaller key.
+fn insert_entry(customer: CustomerId, column: &mut Vec<u8>, key: Key, entry: &[u8]) -> Result<()> {
+    if column.is_empty() {
+        column.push(FORMAT);
+    }
+    let mut at = column.len();
+    let mut found = false;
+    each_slot(customer, column, |slot| {
+        if !found && slot.key > key {
+            at = slot.range.start;
+            found = true;
+        }
+        Ok(())
+    })?;
+    column.splice(at..at, entry.iter().copied());
+    Ok(())
+}
+
+fn encoded<T: Serialize>(customer: CustomerId, entry: &T) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    push_entry(customer, entry, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// Which column of `timelines` a change is for.
+#[derive(Debug, Clone, Copy)]
+enum Column {
+    Contacts,
+    Signals,
+}
+
+impl Column {
+    fn read(self, tx: &Connection, customer: CustomerId) -> Result<Vec<u8>> {
+        let sql = match self {
+            Column::Contacts => "SELECT contacts FROM timelines WHERE customer_id = ?1",
+            Column::Signals => "SELECT signals FROM timelines WHERE customer_id = ?1",
+        };
+        let column = tx
+            .prepare_cached(sql)?
+            .query_row([customer.0], |row| row.get::<_, Vec<u8>>(0))
+            .optional()?;
+        Ok(column.unwrap_or_default())
+    }
+
+    fn write(self, tx: &Connection, customer: CustomerId, column: &[u8]) -> Result<()> {
+        let sql = match self {
+            Column::Contacts => {
+                "INSERT INTO timelines (customer_id, contacts) VALUES (?1, ?2) \
+                 ON CONFLICT (customer_id) DO UPDATE SET contacts = excluded.contacts"
+            }
+            Column::Signals => {
+                "INSERT INTO timelines (customer_id, signals) VALUES (?1, ?2) \
+                 ON CONFLICT (customer_id) DO UPDATE SET signals = excluded.signals"
+            }
+        };
+        tx.prepare_cached(sql)?
+            .execute(params![customer.0, column])?;
+        Ok(())
+    }
+}
+
+/// Adds a contact just inserted into `contacts` to its customer's timeline.
+pub(crate) fn add_contact(tx: &Connection, id: ContactId, contact: &Contact) -> Result<()> {
+    let customer = contact.customer;
+    let added = PackedContact::new(id, contact);
+    let mut column = Column::Contacts.read(tx, customer)?;
+    insert_entry(
+        customer,
+        &mut column,
+        added.key(),
+        &encoded(customer, &added)?,
+    )?;
+    Column::Contacts.write(tx, customer, &column)
+}
+
+/// Sets the outcome, and the instant when `at` is given, of a contact of `customer` in
+/// their timeline, as was just done in `contacts`. A timeline that lacks the contact is
+/// derived again from `contacts`.
+pub(crate) fn update_contact(
+    tx: &Connection,
+    customer: CustomerId,
+    id: ContactId,
+    outcome: Outcome,
+    at: Option<DateTime<Utc>>,
+) -> Result<()> {
+    let mut column = Column::Contacts.read(tx, customer)?;
+    let mut found = None;
+    each_slot(customer, &column, |slot| {
+        if slot.key.1 == id.0 {
+            found = Some((slot.range, slot.fields.to_vec()));
+        }
+        Ok(())
+    })?;
+    let Some((range, fields)) = found else {
+        return rebuild_contacts(tx, customer);
+    };
+    let mut entry: PackedContact<'_> = decode(customer, &fields)?;
+    entry.outcome = outcome_text(outcome);
+    if let Some(at) = at {
+        entry.at_ms = to_ms(at);
+    }
+    let (key, entry) = (entry.key(), encoded(customer, &entry)?);
+    column.drain(range);
+    insert_entry(customer, &mut column, key, &entry)?;
+    Column::Contacts.write(tx, customer, &column)
+}
+
+/// Adds a signal just inserted into `signals` with row id `id` to its customer's timeline.
+pub(crate) fn add_signal(
+    tx: &Connection,
+    customer: CustomerId,
+    id: i64,
+    signal: &Signal,
+) -> Result<()> {
+    let added = PackedSignal::new(id, signal);
+    let mut column = Column::Signals.read(tx, customer)?;
+    insert_entry(
+        customer,
+        &mut column,
+        added.key(),
+        &encoded(customer, &added)?,
+    )?;
+    Column::Signals.write(tx, customer, &column)
+}
+
+fn rebuild_contacts(tx: &Connection, customer: CustomerId) -> Result<()> {
+    rebuild(tx, Scope::Customer(customer), Rebuild::Contacts)?;
+    Ok(())
+}
+
+/// What [`rebuild`] derives again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rebuild {
+    Contacts,
+    Signals,
+    Both,
+}
+
+/// The customers whose timelines [`rebuild`] derives again.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Scope {
+    /// Every customer.
+    All,
+    /// One customer.
+    Customer(CustomerId),
+    /// The customers with rows in a staging table (`table`) whose ids are above `after`
+    /// and up to `until`.
+    Staged {
+        table: &'static str,
+        after: i64,
+        until: i64,
+    },
+}
+
+impl Scope {
+    /// The condition on `customer_id` and its two parameters.
+    fn condition(self) -> (String, i64, i64) {
+        match self {
+            Scope::All => ("?1 = ?2".to_owned(), 0, 0),
+            Scope::Customer(customer) => (
+                "customer_id = ?1 AND ?1 = ?2".to_owned(),
+                customer.0,
+                customer.0,
+            ),
+            Scope::Staged {
+                table,
+                after,
+                until,
+            } => (
+                format!(
+                    "customer_id IN (SELECT customer_id FROM {table} \
+                     WHERE customer_id > ?1 AND customer_id <= ?2)"
+                ),
+                after,
+                until,
+            ),
+        }
+    }
+}
+
+/// Derives the timelines of the customers in `scope` from the `contacts` and `signals`
+/// tables. Returns how many customers have history there.
+pub(crate) fn rebuild(tx: &Connection, scope: Scope, what: Rebuild) -> Result<u64> {
+    let mut customers = 0;
+    if what != Rebuild::Signals {
+        customers = rebuild_column(tx, Column::Contacts, scope)?;
+    }
+    if what != Rebuild::Contacts {
+        customers = customers.max(rebuild_column(tx, Column::Signals, scope)?);
+    }
+    Ok(customers)
+}
+
+fn rebuild_column(tx: &Connection, column: Column, scope: Scope) -> Result<u64> {
+    let (condition, first, second) = scope.condition();
+    let (name, columns) = match column {
+        Column::Contacts => ("contacts", CONTACT_COLUMNS),
+        Column::Signals => ("signals", SIGNAL_COLUMNS),
+    };
+    let clear = format!("UPDATE timelines SET {name} = x'' WHERE {condition}");
+    tx.prepare_cached(&clear)?.execute(params![first, second])?;
+    // In the order of the history index, which covers the query; entries with the same
+    // instant are put in id order below.
+    let sql = format!("SELECT {columns} FROM {name} WHERE {condition} ORDER BY customer_id, at_ms");
+    let mut statement = tx.prepare_cached(&sql)?;
+    let mut rows = statement.query(params![first, second])?;
+    let mut customers = 0;
+    let mut current: Option<CustomerId> = None;
+    let mut contacts: Vec<(ContactId, Contact)> = Vec::new();
+    let mut signals: Vec<(i64, Signal)> = Vec::new();
+    let mut finish = |customer: CustomerId,
+                      contacts: &mut Vec<(ContactId, Contact)>,
+                      signals: &mut Vec<(i64, Signal)>|
+     -> Result<()> {
+        let encoded = match column {
+            Column::Contacts => {
+                let mut packed: Vec<PackedContact<'_>> = contacts
+                    .iter()
+                    .map(|(id, contact)| PackedContact::new(*id, contact))
+                    .collect();
+                packed.sort_by_key(PackedContact::key);
+                encode_all(customer, &packed)?
+            }
+            Column::Signals => {
+                let mut packed: Vec<PackedSignal<'_>> = signals
+                    .iter()
+                    .map(|(id, signal)| PackedSignal::new(*id, signal))
+                    .collect();
+                packed.sort_by_key(PackedSignal::key);
+                encode_all(customer, &packed)?
+            }
+        };
+        contacts.clear();
+        signals.clear();
+        customers += 1;
+        column.write(tx, customer, &encoded)
+    };
+    while let Some(row) = rows.next()? {
+        let customer = CustomerId(row.get(1)?);
+        if current != Some(customer) {
+            if let Some(previous) = current {
+                finish(previous, &mut contacts, &mut signals)?;
+            }
+            current = Some(customer);
+        }
+        match column {
+            Column::Contacts => contacts.push(contact_from_row(row)?),
+            Column::Signals => signals.push((row.get(0)?, signal_from_row(row)?)),
+        }
+    }
+    if let Some(last) = current {
+        finish(last, &mut contacts, &mut signals)?;
+    }
+    Ok(customers)
+}
+
+/// Encodes a whole column from entries in stored order.
+fn encode_all<T: Serialize>(customer: CustomerId, entries: &[T]) -> Result<Vec<u8>> {
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut column = vec![FORMAT];
+    for entry in entries {
+        push_entry(customer, entry, &mut column)?;
+    }
+    Ok(column)
+}

@@ -1,0 +1,357 @@
+//! Views read contacts and signals from each customer's packed timeline; these tests check
+//! that every write path keeps the timelines equal to the `contacts` and `signals` tables.
+
+use chrono::{DateTime, Duration, Utc};
+use proptest::prelude::*;
+use tact_domain::{
+    Channel, Contact, CustomerId, Outcome, Policy, Purpose, Signal, SignalKind, Topic,
+};
+use tact_storage::import::{import_contacts, import_customers, import_signals};
+use tact_storage::{ContactId, Store};
+
+use crate::common::{TestResult, approve, campaign, raw, temp_store, utc};
+
+/// The instant the tests decide at; every write lies within the week before it, inside the
+/// default policy's lookback.
+fn now() -> DateTime<Utc> {
+    utc(2026, 3, 10, 12, 0)
+}
+
+fn contact(customer: CustomerId, channel: Channel, purpose: Purpose, at: DateTime<Utc>) -> Contact {
+    Contact {
+        customer,
+        channel,
+        purpose,
+        topic: None,
+        campaign: None,
+        at,
+        duration_s: 0,
+        outcome: Outcome::Sent,
+    }
+}
+
+/// Asserts that the view of every customer holds exactly the contacts and signals of the
+/// tables in its window, oldest first, and that leaving out one contact drops only it.
+fn assert_views_match_tables(store: &Store, customers: &[CustomerId]) {
+    let policy = Policy::default();
+    let since = now() - policy.lookback();
+    let in_window = |at: DateTime<Utc>| at > since && at <= now();
+    for &customer in customers {
+        let history = store.history(customer).unwrap();
+        let contacts: Vec<Contact> = history
+            .contacts
+            .iter()
+            .filter(|(_, contact)| in_window(contact.at))
+            .map(|(_, contact)| contact.clone())
+            .collect();
+        let signals: Vec<Signal> = history
+            .signals
+            .iter()
+            .filter(|signal| in_window(signal.at))
+            .cloned()
+            .collect();
+        let view = store.load_view(customer, now(), &policy).unwrap();
+        assert_eq!(view.contacts, contacts, "contacts of customer {customer}");
+        assert_eq!(view.signals, signals, "signals of customer {customer}");
+        if let Some((first, _)) = history.contacts.first() {
+            let without = store
+                .load_view_without(customer, *first, now(), &policy)
+                .unwrap();
+            let expected: Vec<Contact> = history
+                .contacts
+                .iter()
+                .filter(|(id, contact)| id != first && in_window(contact.at))
+                .map(|(_, contact)| contact.clone())
+                .collect();
+            assert_eq!(
+                without.contacts, expected,
+                "customer {customer} without {first}"
+            );
+        }
+    }
+}
+
+/// One write through the public API.
+#[derive(Debug, Clone)]
+enum Write {
+    Contact {
+        customer: usize,
+        minutes_ago: i64,
+        channel: usize,
+        purpose: usize,
+        topic: bool,
+    },
+    Outcome {
+        contact: usize,
+        outcome: usize,
+    },
+    Signal {
+        customer: usize,
+        minutes_ago: i64,
+        kind: usize,
+        value: Option<u8>,
+    },
+}
+
+const CUSTOMERS: usize = 3;
+const CHANNELS: [Channel; 3] = [Channel::EMAIL, Channel::PHONE, Channel::SMS];
+const OUTCOMES: [Outcome; 4] = [
+    Outcome::Sent,
+    Outcome::Answered,
+    Outcome::Failed,
+    Outcome::Pending,
+];
+const KINDS: [SignalKind; 3] = [
+    SignalKind::Opened,
+    SignalKind::Purchase,
+    SignalKind::Complaint,
+];
+
+fn write() -> impl Strategy<Value = Write> {
+    // Few distinct instants, so that writes collide on the same millisecond and repeat
+    // stored rows.
+    let minutes = 0..6i64;
+    prop_oneof![
+        (
+            0..CUSTOMERS,
+            minutes.clone(),
+            0..3usize,
+            0..Purpose::ALL.len(),
+            any::<bool>()
+        )
+            .prop_map(
+                |(customer, minutes_ago, channel, purpose, topic)| Write::Contact {
+                    customer,
+                    minutes_ago,
+                    channel,
+                    purpose,
+                    topic
+                }
+            ),
+        (0..16usize, 0..OUTCOMES.len())
+            .prop_map(|(contact, outcome)| Write::Outcome { contact, outcome }),
+        (
+            0..CUSTOMERS,
+            minutes,
+            0..KINDS.len(),
+            proptest::option::of(0..3u8)
+        )
+            .prop_map(|(customer, minutes_ago, kind, value)| Write::Signal {
+                customer,
+                minutes_ago,
+                kind,
+                value
+            }),
+    ]
+}
+
+fn apply(store: &Store, customers: &[CustomerId], contacts: &mut Vec<ContactId>, write: &Write) {
+    match *write {
+        Write::Contact {
+            customer,
+            minutes_ago,
+            channel,
+            purpose,
+            topic,
+        } => {
+            let mut contact = contact(
+                customers[customer],
+                CHANNELS[channel].clone(),
+                Purpose::ALL[purpose],
+                now() - Duration::minutes(minutes_ago),
+            );
+            contact.topic = topic.then(|| Topic::parse("offers").unwrap());
+            contacts.push(store.record_contact(&contact).unwrap());
+        }
+        Write::Outcome { contact, outcome } => {
+            if let Some(&id) = contacts.get(contact) {
+                store.set_contact_outcome(id, OUTCOMES[outcome]).unwrap();
+            }
+        }
+        Write::Signal {
+            customer,
+            minutes_ago,
+            kind,
+            value,
+        } => {
+            let mut signal = Signal::new(KINDS[kind], now() - Duration::minutes(minutes_ago));
+            signal.value = value.map(f64::from);
+            store.record_signal(customers[customer], &signal).unwrap();
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn writes_keep_timelines_equal_to_tables(writes in proptest::collection::vec(write(), 0..40)) {
+        let store = Store::open_in_memory().unwrap();
+        import_customers(&store, "external_id\nc1\nc2\nc3\n".as_bytes()).unwrap();
+        let customers: Vec<CustomerId> = (1..=CUSTOMERS as i64).map(CustomerId).collect();
+        let mut contacts = Vec::new();
+        for write in &writes {
+            apply(&store, &customers, &mut contacts, write);
+        }
+        assert_views_match_tables(&store, &customers);
+    }
+}
+
+#[test]
+fn imports_merge_into_timelines() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    import_customers(&store, "external_id\nc1\nc2\nc3\n".as_bytes())?;
+    let customers = [CustomerId(1), CustomerId(2), CustomerId(3)];
+    // A contact recorded before the import, at an instant between imported ones.
+    let mut early = contact(
+        customers[0],
+        Channel::SMS,
+        Purpose::Care,
+        utc(2026, 3, 8, 9, 0),
+    );
+    early.outcome = Outcome::Delivered;
+    store.record_contact(&early)?;
+    let contacts = "\
+external_id,channel,purpose,topic,at,duration_s,outcome
+c1,email,value,newsletter,2026-03-09T09:30:00Z,,
+c1,phone,sales,,2026-03-07T10:00:00Z,240,answered
+c3,email,value,,2026-03-09T09:30:00Z,,
+c1,email,value,newsletter,2026-03-09T09:30:00Z,,
+";
+    let signals = "\
+external_id,kind,channel,at,topic,value,machine
+c3,opened,email,2026-03-09T10:30:00Z,,,true
+c1,purchase,,2026-03-09T11:30:00Z,shoes,19.99,
+c1,purchase,,2026-03-09T11:30:00Z,shoes,5,
+";
+
+    let imported = import_contacts(&store, contacts.as_bytes())?;
+    let imported_signals = import_signals(&store, signals.as_bytes())?;
+    let again = import_contacts(&store, contacts.as_bytes())?;
+
+    assert_eq!((imported.inserted, imported.unchanged), (3, 1));
+    assert_eq!(imported_signals.inserted, 3);
+    assert_eq!((again.inserted, again.unchanged), (0, 4));
+    let view = store.load_view(customers[0], now(), &Policy::default())?;
+    let channels: Vec<&str> = view.contacts.iter().map(|c| c.channel.as_str()).collect();
+    assert_eq!(channels, ["phone", "sms", "email"]);
+    assert_eq!(view.signals.len(), 2);
+    assert_views_match_tables(&store, &customers);
+    Ok(())
+}
+
+#[test]
+fn sending_updates_the_booked_contact_in_timelines() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    import_customers(
+        &store,
+        "external_id,email\nc1,c1@example.com\nc2,c2@example.com\n".as_bytes(),
+    )?;
+    let customers = [CustomerId(1), CustomerId(2)];
+    let planned_at = now() - Duration::hours(2);
+    let news = store.create_campaign(&campaign("News", planned_at))?;
+    let deliveries = store.plan_deliveries(news, &customers, planned_at)?;
+    for (delivery, customer) in deliveries.iter().zip(customers) {
+        approve(&store, *delivery, customer, news, planned_at);
+    }
+    let claimed = store.claim_deliveries("w1", Duration::minutes(5), 10, planned_at)?;
+    assert_eq!(claimed.len(), 2);
+
+    let sent_at = now() - Duration::hours(1);
+    store.mark_sent(deliveries[0], "<d1@tact>", sent_at)?;
+    store.mark_failed(deliveries[1], "550 no such user", sent_at)?;
+
+    let view = store.load_view(customers[0], now(), &Policy::default())?;
+    let booked: Vec<(Outcome, DateTime<Utc>)> =
+        view.contacts.iter().map(|c| (c.outcome, c.at)).collect();
+    assert_eq!(booked, [(Outcome::Sent, sent_at)]);
+    let view = store.load_view(customers[1], now(), &Policy::default())?;
+    let booked: Vec<Outcome> = view.contacts.iter().map(|c| c.outcome).collect();
+    assert_eq!(booked, [Outcome::Failed]);
+    assert_views_match_tables(&store, &customers);
+    Ok(())
+}
+
+#[test]
+fn unreadable_timeline_names_the_customer() -> TestResult {
+    let (folder, store) = temp_store()?;
+    import_customers(&store, "external_id\nc1\n".as_bytes())?;
+    store.record_contact(&contact(
+        CustomerId(1),
+        Channel::EMAIL,
+        Purpose::Value,
+        utc(2026, 3, 9, 9, 0),
+    ))?;
+    raw(&folder).execute(
+        "UPDATE timelines SET contacts = x'07' WHERE customer_id = 1",
+        [],
+    )?;
+
+    let error = store
+        .load_view(CustomerId(1), now(), &Policy::default())
+        .unwrap_err();
+
+    assert_eq!(
+        error.to_string(),
+        "invalid timeline row 1: unknown format 7"
+    );
+    Ok(())
+}
+
+#[test]
+fn cut_short_timeline_names_the_customer() -> TestResult {
+    let (folder, store) = temp_store()?;
+    import_customers(&store, "external_id\nc1\n".as_bytes())?;
+    store.record_signal(
+        CustomerId(1),
+        &Signal::new(SignalKind::Opened, utc(2026, 3, 9, 9, 0)),
+    )?;
+    raw(&folder).execute(
+        "UPDATE timelines SET signals = x'0105' WHERE customer_id = 1",
+        [],
+    )?;
+
+    let error = store
+        .load_view(CustomerId(1), now(), &Policy::default())
+        .unwrap_err();
+
+    assert_eq!(
+        error.to_string(),
+        "invalid timeline row 1: entry at byte 1 is cut short"
+    );
+    Ok(())
+}
+
+#[test]
+fn rebuild_takes_rows_written_around_the_store() -> TestResult {
+    let (folder, store) = temp_store()?;
+    import_customers(&store, "external_id\nc1\nc2\n".as_bytes())?;
+    let customers = [CustomerId(1), CustomerId(2)];
+    store.record_contact(&contact(
+        customers[0],
+        Channel::EMAIL,
+        Purpose::Value,
+        utc(2026, 3, 9, 9, 0),
+    ))?;
+    raw(&folder).execute_batch(
+        "INSERT INTO contacts (customer_id, channel, purpose, at_ms, outcome)
+             VALUES (1, 'sms', 'care', 1773046800000, 'delivered'),
+                    (2, 'phone', 'sales', 1773046800000, 'answered');
+         INSERT INTO signals (customer_id, kind, at_ms) VALUES (2, 'replied', 1773046800000);",
+    )?;
+    assert_eq!(
+        store
+            .load_view(customers[1], now(), &Policy::default())?
+            .contacts
+            .len(),
+        0
+    );
+
+    assert_eq!(store.rebuild_timelines()?, 2);
+
+    let view = store.load_view(customers[1], now(), &Policy::default())?;
+    assert_eq!(view.contacts.len(), 1);
+    assert_eq!(view.signals.len(), 1);
+    assert_views_match_tables(&store, &customers);
+    Ok(())
+}
