@@ -197,12 +197,30 @@ CREATE INDEX deliveries_customer ON deliveries(customer_id);
 /// Adds each customer's timeline: their contacts and signals packed into one row, so that
 /// a view reads one row per customer (crate::timeline). The hook fills it from the history
 /// already stored.
+///
+/// Views no longer read history rows, so the covering history indexes go: the identity
+/// indexes, which also begin with customer and instant, serve `tact history`, account caps
+/// and the derivation of timelines, and every contact written updates one index fewer.
+///
+/// It also limits the outbox's two time indexes to the rows that have that time: only
+/// deliveries waiting for an attempt have `next_attempt_at_ms`, and only `sending` ones a
+/// lease. Every query on them compares the time, which tells SQLite that the partial index
+/// holds every row it can match. Planned, sent, failed and denied deliveries then cost no
+/// entry in the lease index, and finished ones none in either.
 const SCHEMA_V4: &str = r#"
 CREATE TABLE timelines (
     customer_id INTEGER PRIMARY KEY REFERENCES customers(id),
     contacts BLOB NOT NULL DEFAULT x'',
     signals BLOB NOT NULL DEFAULT x''
 );
+DROP INDEX contacts_history;
+DROP INDEX signals_history;
+DROP INDEX deliveries_due;
+DROP INDEX deliveries_lease;
+CREATE INDEX deliveries_due ON deliveries(state, next_attempt_at_ms)
+    WHERE next_attempt_at_ms IS NOT NULL;
+CREATE INDEX deliveries_lease ON deliveries(state, lease_expires_at_ms)
+    WHERE lease_expires_at_ms IS NOT NULL;
 "#;
 
 fn fill_timelines(tx: &rusqlite::Transaction<'_>) -> rusqlite_migration::HookResult {
@@ -403,6 +421,34 @@ mod tests {
         let (contacts, _) = columns(3)?;
         let contacts = timeline::contacts_in(tact_domain::CustomerId(3), &contacts, span)?;
         assert_eq!(contacts.len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn outbox_time_queries_use_the_partial_indexes() -> Result<(), Box<dyn std::error::Error>> {
+        let mut connection = Connection::open_in_memory()?;
+        migrations().to_latest(&mut connection)?;
+        let queries = [
+            (
+                "SELECT id FROM deliveries WHERE state = 'sending' AND lease_expires_at_ms <= 5 \
+                 ORDER BY lease_expires_at_ms, id LIMIT 10",
+                "SEARCH deliveries USING COVERING INDEX deliveries_lease \
+                 (state=? AND lease_expires_at_ms<?)",
+            ),
+            (
+                "SELECT id FROM deliveries WHERE state = 'approved' AND next_attempt_at_ms <= 5 \
+                 ORDER BY next_attempt_at_ms, id LIMIT 10",
+                "SEARCH deliveries USING COVERING INDEX deliveries_due \
+                 (state=? AND next_attempt_at_ms<?)",
+            ),
+        ];
+        for (query, expected) in queries {
+            let plan: Vec<String> = connection
+                .prepare(&format!("EXPLAIN QUERY PLAN {query}"))?
+                .query_map([], |row| row.get(3))?
+                .collect::<Result<_, _>>()?;
+            assert_eq!(plan, [expected], "{query}");
+        }
         Ok(())
     }
 }

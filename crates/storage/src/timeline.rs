@@ -9,20 +9,17 @@
 //! instants. Each entry is its length and then its fields encoded with postcard
 //! (variable-length integers and length-prefixed text), instant and id first, so that a
 //! reader skips an entry outside its window after two integers, and a writer finds where a
-//! new entry goes without decoding the others. Names are stored as the same text as in the
-//! tables, so a new channel or purpose needs no change here. An empty column means no
-//! entries.
+//! new entry goes without decoding the others. Purposes, outcomes and signal kinds are
+//! one-byte codes (see `codes`), the built-in channels too, and other channels and topics
+//! their names. An empty column means no entries.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
-use tact_domain::{CampaignId, Contact, CustomerId, DeliveryId, Outcome, Signal};
+use tact_domain::{CampaignId, Channel, Contact, CustomerId, DeliveryId, Outcome, Signal};
 
-use crate::codec::{
-    from_ms, outcome_text, parse_channel, parse_outcome, parse_purpose, parse_signal_kind,
-    parse_topic, to_ms,
-};
+use crate::codec::{from_ms, parse_channel, parse_topic, to_ms};
 use crate::history::{CONTACT_COLUMNS, SIGNAL_COLUMNS, contact_from_row, signal_from_row};
 use crate::{ContactId, Error, Result};
 
@@ -34,12 +31,12 @@ const FORMAT: u8 = 1;
 struct PackedContact<'a> {
     at_ms: i64,
     id: i64,
-    channel: &'a str,
-    purpose: &'a str,
+    channel: PackedChannel<'a>,
+    purpose: u8,
     topic: Option<&'a str>,
     campaign: Option<i64>,
     duration_s: u32,
-    outcome: &'a str,
+    outcome: u8,
 }
 
 impl<'a> PackedContact<'a> {
@@ -47,12 +44,12 @@ impl<'a> PackedContact<'a> {
         PackedContact {
             id: id.0,
             at_ms: to_ms(contact.at),
-            channel: contact.channel.as_str(),
-            purpose: contact.purpose.as_str(),
+            channel: PackedChannel::new(&contact.channel),
+            purpose: codes::purpose(contact.purpose),
             topic: contact.topic.as_ref().map(|topic| topic.as_str()),
             campaign: contact.campaign.map(|campaign| campaign.0),
             duration_s: contact.duration_s,
-            outcome: outcome_text(contact.outcome),
+            outcome: codes::outcome(contact.outcome),
         }
     }
 
@@ -60,13 +57,15 @@ impl<'a> PackedContact<'a> {
         let id = self.id;
         Ok(Contact {
             customer,
-            channel: parse_channel("contact", id, self.channel.as_bytes())?,
-            purpose: parse_purpose("contact", id, self.purpose.as_bytes())?,
+            channel: self.channel.to_channel("contact", id)?,
+            purpose: codes::to_purpose(self.purpose)
+                .ok_or_else(|| unknown_code("contact", id, "purpose", self.purpose))?,
             topic: parse_topic("contact", id, self.topic)?,
             campaign: self.campaign.map(CampaignId),
             at: from_ms("contact", id, self.at_ms)?,
             duration_s: self.duration_s,
-            outcome: parse_outcome("contact", id, self.outcome.as_bytes())?,
+            outcome: codes::to_outcome(self.outcome)
+                .ok_or_else(|| unknown_code("contact", id, "outcome", self.outcome))?,
         })
     }
 
@@ -80,8 +79,8 @@ impl<'a> PackedContact<'a> {
 struct PackedSignal<'a> {
     at_ms: i64,
     id: i64,
-    kind: &'a str,
-    channel: Option<&'a str>,
+    kind: u8,
+    channel: Option<PackedChannel<'a>>,
     topic: Option<&'a str>,
     delivery: Option<i64>,
     machine: bool,
@@ -93,8 +92,8 @@ impl<'a> PackedSignal<'a> {
         PackedSignal {
             id,
             at_ms: to_ms(signal.at),
-            kind: signal.kind.as_str(),
-            channel: signal.channel.as_ref().map(|channel| channel.as_str()),
+            kind: codes::signal_kind(signal.kind),
+            channel: signal.channel.as_ref().map(PackedChannel::new),
             topic: signal.topic.as_ref().map(|topic| topic.as_str()),
             delivery: signal.delivery.map(|delivery| delivery.0),
             machine: signal.machine,
@@ -105,11 +104,13 @@ impl<'a> PackedSignal<'a> {
     fn to_signal(&self) -> Result<Signal> {
         let id = self.id;
         Ok(Signal {
-            kind: parse_signal_kind("signal", id, self.kind.as_bytes())?,
+            kind: codes::to_signal_kind(self.kind)
+                .ok_or_else(|| unknown_code("signal", id, "kind", self.kind))?,
             at: from_ms("signal", id, self.at_ms)?,
             channel: self
                 .channel
-                .map(|name| parse_channel("signal", id, name.as_bytes()))
+                .as_ref()
+                .map(|channel| channel.to_channel("signal", id))
                 .transpose()?,
             topic: parse_topic("signal", id, self.topic)?,
             delivery: self.delivery.map(DeliveryId),
@@ -120,6 +121,109 @@ impl<'a> PackedSignal<'a> {
 
     fn key(&self) -> (i64, i64) {
         (self.at_ms, self.id)
+    }
+}
+
+/// A channel as stored in a timeline: a code for the built-in ones, the name for others.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum PackedChannel<'a> {
+    Email,
+    Phone,
+    Sms,
+    Named(&'a str),
+}
+
+impl<'a> PackedChannel<'a> {
+    fn new(channel: &'a Channel) -> PackedChannel<'a> {
+        match channel.as_str() {
+            "email" => PackedChannel::Email,
+            "phone" => PackedChannel::Phone,
+            "sms" => PackedChannel::Sms,
+            name => PackedChannel::Named(name),
+        }
+    }
+
+    fn to_channel(&self, entity: &'static str, id: i64) -> Result<Channel> {
+        match self {
+            PackedChannel::Email => Ok(Channel::EMAIL),
+            PackedChannel::Phone => Ok(Channel::PHONE),
+            PackedChannel::Sms => Ok(Channel::SMS),
+            PackedChannel::Named(name) => parse_channel(entity, id, name.as_bytes()),
+        }
+    }
+}
+
+fn unknown_code(entity: &'static str, id: i64, what: &str, code: u8) -> Error {
+    Error::InvalidRow {
+        entity,
+        id,
+        reason: format!("unknown {what} code {code} in its timeline"),
+    }
+}
+
+/// The one-byte codes of purposes, outcomes and signal kinds in timelines. A code, once
+/// written, keeps its meaning: a new name gets a new code, and a code is never reused.
+mod codes {
+    use tact_domain::{Outcome, Purpose, SignalKind};
+
+    pub(super) fn purpose(purpose: Purpose) -> u8 {
+        match purpose {
+            Purpose::Care => 0,
+            Purpose::Sales => 1,
+            Purpose::Value => 2,
+            Purpose::Survey => 3,
+            Purpose::Transactional => 4,
+        }
+    }
+
+    pub(super) fn to_purpose(code: u8) -> Option<Purpose> {
+        Purpose::ALL.into_iter().find(|p| purpose(*p) == code)
+    }
+
+    pub(super) fn outcome(outcome: Outcome) -> u8 {
+        match outcome {
+            Outcome::Pending => 0,
+            Outcome::Sent => 1,
+            Outcome::Delivered => 2,
+            Outcome::Answered => 3,
+            Outcome::NoAnswer => 4,
+            Outcome::Failed => 5,
+        }
+    }
+
+    pub(super) fn to_outcome(code: u8) -> Option<Outcome> {
+        [
+            Outcome::Pending,
+            Outcome::Sent,
+            Outcome::Delivered,
+            Outcome::Answered,
+            Outcome::NoAnswer,
+            Outcome::Failed,
+        ]
+        .into_iter()
+        .find(|o| outcome(*o) == code)
+    }
+
+    pub(super) fn signal_kind(kind: SignalKind) -> u8 {
+        match kind {
+            SignalKind::Complaint => 0,
+            SignalKind::NegativeTone => 1,
+            SignalKind::Declined => 2,
+            SignalKind::Unsubscribed => 3,
+            SignalKind::Bounced => 4,
+            SignalKind::Opened => 5,
+            SignalKind::Clicked => 6,
+            SignalKind::Replied => 7,
+            SignalKind::CaseOpened => 8,
+            SignalKind::CaseClosed => 9,
+            SignalKind::Purchase => 10,
+        }
+    }
+
+    pub(super) fn to_signal_kind(code: u8) -> Option<SignalKind> {
+        SignalKind::ALL
+            .into_iter()
+            .find(|k| signal_kind(*k) == code)
     }
 }
 
@@ -330,7 +434,7 @@ pub(crate) fn update_contact(
         return rebuild_contacts(tx, customer);
     };
     let mut entry: PackedContact<'_> = decode(customer, &fields)?;
-    entry.outcome = outcome_text(outcome);
+    entry.outcome = codes::outcome(outcome);
     if let Some(at) = at {
         entry.at_ms = to_ms(at);
     }

@@ -94,7 +94,15 @@ enum Write {
 }
 
 const CUSTOMERS: usize = 3;
-const CHANNELS: [Channel; 3] = [Channel::EMAIL, Channel::PHONE, Channel::SMS];
+/// The built-in channels, stored as codes, and one stored by name.
+fn channel_of(index: usize) -> Channel {
+    match index {
+        0 => Channel::EMAIL,
+        1 => Channel::PHONE,
+        2 => Channel::SMS,
+        _ => Channel::parse("postal").unwrap(),
+    }
+}
 const OUTCOMES: [Outcome; 4] = [
     Outcome::Sent,
     Outcome::Answered,
@@ -115,7 +123,7 @@ fn write() -> impl Strategy<Value = Write> {
         (
             0..CUSTOMERS,
             minutes.clone(),
-            0..3usize,
+            0..4usize,
             0..Purpose::ALL.len(),
             any::<bool>()
         )
@@ -156,7 +164,7 @@ fn apply(store: &Store, customers: &[CustomerId], contacts: &mut Vec<ContactId>,
         } => {
             let mut contact = contact(
                 customers[customer],
-                CHANNELS[channel].clone(),
+                channel_of(channel),
                 Purpose::ALL[purpose],
                 now() - Duration::minutes(minutes_ago),
             );
