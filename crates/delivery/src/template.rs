@@ -149,6 +149,23 @@ impl Template {
         })
     }
 
+    /// Renders only the plain-text part, after the same check for missing fields as
+    /// [`Template::render`]. For callers that need the text alone, such as the content
+    /// rules.
+    ///
+    /// # Errors
+    ///
+    /// As [`Template::render`], for the text part.
+    pub fn render_text(&self, data: &TemplateData) -> Result<String, Error> {
+        if let Some(missing) = self.fields.iter().find(|f| !data.fields.contains_key(*f)) {
+            return Err(Error::MissingField {
+                field: missing.clone(),
+            });
+        }
+        let context = context_value(data);
+        Ok(self.render_part(1, &context)?.unwrap_or_default())
+    }
+
     fn render_part(&self, index: usize, context: &Value) -> Result<Option<String>, Error> {
         let (part, name) = PARTS[index];
         if part == "html" && !self.has_html {

@@ -16,7 +16,7 @@ use super::Context;
 use super::check::both_zones;
 use crate::cli::{CampaignCommand, CampaignCreateArgs, CampaignIdArg, CampaignPreviewArgs};
 use crate::ops::{self, OpError};
-use crate::scheduler::content::{Mailer, StoredTemplate, campaign_proposal, content_of};
+use crate::scheduler::content::{Mailer, StoredTemplate, campaign_proposal};
 use crate::scheduler::planning;
 
 /// Customers whose imported field names count as known when a template is checked.
@@ -166,13 +166,8 @@ fn preview(context: &Context, args: CampaignPreviewArgs) -> anyhow::Result<ExitC
     let at = args.at.unwrap_or_else(|| context.clock.now());
     let mailer = mailer(context)?;
 
-    let rendered = mailer.render(&store, &campaign, &customer, at)?;
-    let template = mailer.template(&campaign)?;
-    let proposal = campaign_proposal(
-        &campaign,
-        &customer,
-        Some(content_of(&rendered, &customer, &template)),
-    );
+    let (rendered, content) = mailer.render_with_content(&store, &campaign, &customer, at)?;
+    let proposal = campaign_proposal(&campaign, &customer, Some(content));
     let view = store.load_view(customer.id, at, policy)?;
     let decision = tact_domain::decide(&proposal, &view, policy, at);
 

@@ -73,38 +73,83 @@ impl Mailer {
         Ok(template)
     }
 
-    /// Renders the campaign's message for one customer, with links issued at `now`.
+    /// Renders the campaign's message for one customer, with links issued at `now`, and
+    /// describes its content for the rules as [`Mailer::content`] does.
     ///
     /// # Errors
     ///
     /// Fails when the customer lacks a field the template uses, or the store fails.
-    pub fn render(
+    pub fn render_with_content(
         &self,
         store: &Store,
         campaign: &Campaign,
         customer: &Customer,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<Rendered> {
+    ) -> anyhow::Result<(Rendered, Content)> {
         let template = self.template(campaign)?;
-        let fields = store.customer_fields(customer.id)?;
         let links = self.composer.links(customer.id, now);
-        let data = TemplateData {
-            name: customer.name.clone(),
-            email: customer.email.clone(),
-            account: customer.account.map(|account| account.to_string()),
-            fields,
-            unsubscribe_url: links.unsubscribe_url,
-            preferences_url: links.preferences_url,
-        };
-        Ok(template.render(&data)?)
+        let data = template_data(
+            store,
+            customer,
+            &links.unsubscribe_url,
+            &links.preferences_url,
+        )?;
+        let rendered = template.render(&data)?;
+        let mut text = std::borrow::Cow::Borrowed(rendered.text.as_str());
+        for url in [&links.unsubscribe_url, &links.preferences_url] {
+            if text.contains(url.as_str()) {
+                text = text.replace(url.as_str(), "").into();
+            }
+        }
+        let content = content_of(&text, customer, &template);
+        Ok((rendered, content))
+    }
+
+    /// Describes the campaign's message to one customer for the content rules, rendering
+    /// only its text part, with the links left empty.
+    ///
+    /// The rules read the greeting and whether the text names the customer, and neither
+    /// depends on the links. [`Mailer::render_with_content`] removes the links from the text
+    /// before it describes it, so both describe the same message alike, and a name that
+    /// happens to appear inside a link's token does not count.
+    ///
+    /// # Errors
+    ///
+    /// As [`Mailer::render_with_content`].
+    pub fn content(
+        &self,
+        store: &Store,
+        campaign: &Campaign,
+        customer: &Customer,
+    ) -> anyhow::Result<Content> {
+        let template = self.template(campaign)?;
+        let data = template_data(store, customer, "", "")?;
+        let text = template.render_text(&data)?;
+        Ok(content_of(&text, customer, &template))
     }
 }
 
-/// Describes the content for the content rules: the first line of the text as the greeting, and whether
-/// the message mentions the customer's name or uses an imported field.
-pub fn content_of(rendered: &Rendered, customer: &Customer, template: &Template) -> Content {
-    let greeting = rendered
-        .text
+fn template_data(
+    store: &Store,
+    customer: &Customer,
+    unsubscribe_url: &str,
+    preferences_url: &str,
+) -> anyhow::Result<TemplateData> {
+    Ok(TemplateData {
+        name: customer.name.clone(),
+        email: customer.email.clone(),
+        account: customer.account.map(|account| account.to_string()),
+        fields: store.customer_fields(customer.id)?,
+        unsubscribe_url: unsubscribe_url.to_owned(),
+        preferences_url: preferences_url.to_owned(),
+    })
+}
+
+/// Describes the content for the content rules from the message's text without its links:
+/// the first line as the greeting, and whether the message mentions the customer's name or
+/// uses an imported field.
+fn content_of(text: &str, customer: &Customer, template: &Template) -> Content {
+    let greeting = text
         .lines()
         .map(str::trim)
         .find(|line| !line.is_empty())
@@ -112,7 +157,7 @@ pub fn content_of(rendered: &Rendered, customer: &Customer, template: &Template)
     let names_customer = customer
         .name
         .as_deref()
-        .is_some_and(|name| !name.is_empty() && rendered.text.contains(name));
+        .is_some_and(|name| !name.is_empty() && text.contains(name));
     let uses_fields = template.fields().next().is_some();
     Content {
         greeting,
@@ -134,4 +179,125 @@ pub fn campaign_proposal(
     proposal.content = content;
     proposal.relevant_until = campaign.relevant_until;
     proposal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tact_delivery::MessageConfig;
+    use tact_domain::{Channel, Purpose};
+    use tact_storage::{Audience, NewCampaign, NewCustomer};
+
+    fn mailer() -> Mailer {
+        let config = MessageConfig {
+            from: "News <news@example.com>".to_owned(),
+            reply_to: None,
+            base_url: "https://example.com".to_owned(),
+            unsubscribe_mailto: "unsubscribe@example.com".to_owned(),
+            secret: "0123456789abcdef0123456789abcdef".to_owned(),
+            message_id_domain: "example.com".to_owned(),
+            bounce_domain: None,
+        };
+        Mailer::new(Composer::new(&config).unwrap())
+    }
+
+    /// A store with one customer called `name` and one campaign whose text is `text`.
+    fn store_with(name: &str, text: &str) -> (Store, Campaign, Customer) {
+        let store = Store::open_in_memory().unwrap();
+        let mut customer = NewCustomer::new("c1");
+        customer.name = Some(name.to_owned());
+        customer.email = Some("c1@example.org".to_owned());
+        let id = store.upsert_customer(&customer).unwrap();
+        let template = StoredTemplate {
+            source: TemplateSource {
+                subject: "News for {{ name }}".to_owned(),
+                text: text.to_owned(),
+                html: Some("<p>{{ unsubscribe_url }}</p>".to_owned()),
+            },
+            fields: Vec::new(),
+        };
+        let at = DateTime::UNIX_EPOCH;
+        let campaign = store
+            .create_campaign(&NewCampaign {
+                name: "news".to_owned(),
+                channel: Channel::EMAIL,
+                purpose: Purpose::Value,
+                topic: None,
+                audience: Audience::All,
+                priority: 0,
+                offer: false,
+                template: serde_json::to_string(&template).unwrap(),
+                send_at: None,
+                relevant_until: None,
+                created_at: at,
+            })
+            .unwrap();
+        let campaign = store.campaign(campaign).unwrap();
+        let customer = store.customer(id).unwrap();
+        (store, campaign, customer)
+    }
+
+    #[test]
+    fn planning_and_sending_describe_the_same_content() {
+        let (store, campaign, customer) = store_with(
+            "Ann Lee",
+            "\n  Hello {{ name }},  \nLeave: {{ unsubscribe_url }}\n",
+        );
+        let mailer = mailer();
+        let now = DateTime::UNIX_EPOCH;
+
+        let planned = mailer.content(&store, &campaign, &customer).unwrap();
+        let (rendered, sent) = mailer
+            .render_with_content(&store, &campaign, &customer, now)
+            .unwrap();
+
+        let expected = Content {
+            greeting: Some("Hello Ann Lee,".to_owned()),
+            personalised: true,
+        };
+        assert_eq!(planned, expected);
+        assert_eq!(sent, expected);
+        assert!(rendered.text.contains("https://example.com/unsubscribe/"));
+        assert_eq!(rendered.subject, "News for Ann Lee");
+    }
+
+    #[test]
+    fn a_name_inside_a_link_is_not_personal() {
+        // The customer's name appears in the message only as part of the links.
+        let (store, campaign, customer) = store_with("example", "Hi there\n{{ unsubscribe_url }}");
+        let mailer = mailer();
+
+        let planned = mailer.content(&store, &campaign, &customer).unwrap();
+        let (_, sent) = mailer
+            .render_with_content(&store, &campaign, &customer, DateTime::UNIX_EPOCH)
+            .unwrap();
+
+        let expected = Content {
+            greeting: Some("Hi there".to_owned()),
+            personalised: false,
+        };
+        assert_eq!(planned, expected);
+        assert_eq!(sent, expected);
+    }
+
+    #[test]
+    fn missing_fields_fail_the_text_alone_too() {
+        let (store, mut campaign, customer) = store_with("Ann", "Hello {{ name }}");
+        let template = StoredTemplate {
+            source: TemplateSource {
+                subject: "Your {{ plan }} plan".to_owned(),
+                text: "Hello {{ name }}".to_owned(),
+                html: None,
+            },
+            fields: vec!["plan".to_owned()],
+        };
+        campaign.template = serde_json::to_string(&template).unwrap();
+
+        let error = mailer().content(&store, &campaign, &customer).unwrap_err();
+
+        assert_eq!(
+            format!("{error:#}"),
+            "customer has no value for field `plan`, which the template uses"
+        );
+    }
 }

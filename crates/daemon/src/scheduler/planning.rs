@@ -10,7 +10,7 @@ use tact_domain::{
 };
 use tact_storage::{Campaign, CampaignStatus, Delivery, Scan, Store};
 
-use super::content::{Mailer, campaign_proposal, content_of};
+use super::content::{Mailer, campaign_proposal};
 use crate::ops::count_decision;
 
 /// Customers loaded and decided per batch.
@@ -138,8 +138,8 @@ struct DecidedBatch {
     first_skipped: Option<(CustomerId, String)>,
 }
 
-/// Renders the campaign's message for each customer of a batch and decides it, reading the
-/// customers' imported fields through `reader`.
+/// Describes the campaign's message for each customer of a batch and decides it, reading
+/// the customers' imported fields through `reader`.
 ///
 /// An approval in the batch counts against the account caps of the customers after it in
 /// the same account, as the booking it makes will once stored.
@@ -151,7 +151,8 @@ fn decide_batch(
     views: Vec<CustomerView>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<DecidedBatch> {
-    let template = mailer.template(campaign)?;
+    // A template that does not compile fails the whole batch, not each customer.
+    mailer.template(campaign)?;
     let mut booked = AccountBookings::new(policy);
     let mut decided = DecidedBatch {
         decisions: Vec::with_capacity(views.len()),
@@ -160,8 +161,8 @@ fn decide_batch(
     };
     for mut view in views {
         let customer = &view.customer;
-        let rendered = match mailer.render(reader, campaign, customer, now) {
-            Ok(rendered) => rendered,
+        let content = match mailer.content(reader, campaign, customer) {
+            Ok(content) => content,
             Err(error) => {
                 let error = format!("{error:#}");
                 tracing::debug!(customer.id = customer.id.0, error, "skipped");
@@ -170,7 +171,6 @@ fn decide_batch(
                 continue;
             }
         };
-        let content = content_of(&rendered, customer, &template);
         let proposal = campaign_proposal(campaign, customer, Some(content));
         booked.add_to(&mut view);
         let decision = decide_planned(&proposal, &mut view, policy, now);
@@ -334,9 +334,8 @@ fn redecide_customer(
             decisions[index] = Some(stopped("the campaign was cancelled"));
             continue;
         }
-        match mailer.render(store, campaign, &view.customer, now) {
-            Ok(rendered) => {
-                let content = content_of(&rendered, &view.customer, &*mailer.template(campaign)?);
+        match mailer.content(store, campaign, &view.customer) {
+            Ok(content) => {
                 proposals.push(campaign_proposal(campaign, &view.customer, Some(content)));
                 planned.push(index);
             }

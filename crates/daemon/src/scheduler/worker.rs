@@ -14,7 +14,7 @@ use tact_storage::{Campaign, ClaimedDelivery, Store};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Scheduler;
-use super::content::{campaign_proposal, content_of};
+use super::content::campaign_proposal;
 
 /// The outcome of one claimed delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,11 +69,10 @@ fn prepare(
     };
     let view = store.load_view_without(claimed.customer.id, claimed.contact, now, policy)?;
 
-    let rendered = scheduler
-        .mailer
-        .render(store, campaign, &view.customer, now)?;
-    let template = scheduler.mailer.template(campaign)?;
-    let content = content_of(&rendered, &view.customer, &template);
+    let (rendered, content) =
+        scheduler
+            .mailer
+            .render_with_content(store, campaign, &view.customer, now)?;
     let proposal = campaign_proposal(campaign, &view.customer, Some(content));
     let decision = tact_domain::decide(&proposal, &view, policy, now);
     crate::ops::count_decision(&decision);
