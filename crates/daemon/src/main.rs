@@ -3,6 +3,12 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: planning and sending allocate small strings
+/// and maps on several threads at once, where glibc's allocator spent about a sixth of
+/// planning's CPU time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     exit_quietly_on_closed_stdout();
     let cli = tact::cli::Cli::parse();
