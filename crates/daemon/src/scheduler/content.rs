@@ -4,6 +4,7 @@
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tact_delivery::{Composer, Rendered, Template, TemplateData, TemplateSource};
@@ -86,14 +87,31 @@ impl Mailer {
         customer: &Customer,
         now: DateTime<Utc>,
     ) -> anyhow::Result<(Rendered, Content)> {
+        let fields = store.customer_fields(customer.id)?;
+        self.render_fields(campaign, customer, fields, now)
+    }
+
+    /// Renders as [`Mailer::render_with_content`] does, with the customer's imported
+    /// `fields` already read.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the customer lacks a field the template uses.
+    pub fn render_fields(
+        &self,
+        campaign: &Campaign,
+        customer: &Customer,
+        fields: Map<String, Value>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<(Rendered, Content)> {
         let template = self.template(campaign)?;
         let links = self.composer.links(customer.id, now);
         let data = template_data(
-            store,
             customer,
+            fields,
             &links.unsubscribe_url,
             &links.preferences_url,
-        )?;
+        );
         let rendered = template.render(&data)?;
         let mut text = std::borrow::Cow::Borrowed(rendered.text.as_str());
         for url in [&links.unsubscribe_url, &links.preferences_url] {
@@ -123,26 +141,26 @@ impl Mailer {
         customer: &Customer,
     ) -> anyhow::Result<Content> {
         let template = self.template(campaign)?;
-        let data = template_data(store, customer, "", "")?;
+        let data = template_data(customer, store.customer_fields(customer.id)?, "", "");
         let text = template.render_text(&data)?;
         Ok(content_of(&text, customer, &template))
     }
 }
 
 fn template_data(
-    store: &Store,
     customer: &Customer,
+    fields: Map<String, Value>,
     unsubscribe_url: &str,
     preferences_url: &str,
-) -> anyhow::Result<TemplateData> {
-    Ok(TemplateData {
+) -> TemplateData {
+    TemplateData {
         name: customer.name.clone(),
         email: customer.email.clone(),
         account: customer.account.map(|account| account.to_string()),
-        fields: store.customer_fields(customer.id)?,
+        fields,
         unsubscribe_url: unsubscribe_url.to_owned(),
         preferences_url: preferences_url.to_owned(),
-    })
+    }
 }
 
 /// Describes the content for the content rules from the message's text without its links:

@@ -2,13 +2,15 @@
 //! sends it through the configured channel and records the outcome.
 
 use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
 use std::time::Instant;
 use tact_delivery::{Channel, Outgoing, Recipient, RetryPolicy, SendError};
 use tact_domain::{
-    CampaignId, CustomerId, Decision, DeliveryId, Signal, SignalKind, SuppressionReason,
+    CampaignId, CustomerId, CustomerView, Decision, DeliveryId, Policy, Signal, SignalKind,
+    SuppressionReason,
 };
 use tact_storage::{Campaign, ClaimedDelivery, Store};
 use tokio::sync::{mpsc, oneshot};
@@ -50,30 +52,59 @@ fn rule_list(decision: &Decision) -> String {
     rules.join(", ")
 }
 
-/// Decides the delivery again with the customer's current preferences and history, so an
-/// unsubscribe or a suppression that arrived after planning always wins.
-///
-/// The delivery's own booked contact is left out of the view, because it must not count
-/// against itself. `campaigns` keeps the campaigns read so far.
+/// What deciding a claimed delivery again needs from the store: its campaign, the
+/// customer's current view without the delivery's own booked contact (which must not count
+/// against itself), and the customer's imported fields.
+struct Loaded {
+    campaign: Arc<Campaign>,
+    view: CustomerView,
+    fields: Map<String, Value>,
+}
+
+/// Loads what [`prepare`] needs for one claimed delivery. `campaigns` keeps the campaigns
+/// read so far.
+fn load(
+    store: &Store,
+    campaigns: &mut HashMap<CampaignId, Arc<Campaign>>,
+    claimed: &ClaimedDelivery,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Loaded> {
+    let campaign = match campaigns.entry(claimed.campaign) {
+        Entry::Occupied(entry) => entry.get().clone(),
+        Entry::Vacant(entry) => entry
+            .insert(Arc::new(store.campaign(claimed.campaign)?))
+            .clone(),
+    };
+    let view = store.load_view_without(claimed.customer.id, claimed.contact, now, policy)?;
+    let fields = store.customer_fields(claimed.customer.id)?;
+    Ok(Loaded {
+        campaign,
+        view,
+        fields,
+    })
+}
+
+/// Renders the delivery's message and decides it again with the customer's current
+/// preferences and history, so an unsubscribe or a suppression that arrived after planning
+/// always wins.
 fn prepare(
     scheduler: &Scheduler,
-    store: &Store,
-    campaigns: &mut HashMap<CampaignId, Campaign>,
     claimed: &ClaimedDelivery,
+    loaded: Loaded,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Prepared> {
     let policy = &scheduler.settings.policy;
-    let campaign = match campaigns.entry(claimed.campaign) {
-        Entry::Occupied(entry) => entry.into_mut(),
-        Entry::Vacant(entry) => entry.insert(store.campaign(claimed.campaign)?),
-    };
-    let view = store.load_view_without(claimed.customer.id, claimed.contact, now, policy)?;
-
+    let Loaded {
+        campaign,
+        view,
+        fields,
+    } = loaded;
     let (rendered, content) =
         scheduler
             .mailer
-            .render_with_content(store, campaign, &view.customer, now)?;
-    let proposal = campaign_proposal(campaign, &view.customer, Some(content));
+            .render_fields(&campaign, &view.customer, fields, now)?;
+    let proposal = campaign_proposal(&campaign, &view.customer, Some(content));
     let decision = tact_domain::decide(&proposal, &view, policy, now);
     crate::ops::count_decision(&decision);
     match decision {
@@ -100,8 +131,9 @@ pub(super) enum Ready {
     Done(SendOutcome),
 }
 
-/// Decides a chunk of claimed deliveries again with one hold of the store, renews the leases
-/// of those to be sent, and records the outcome of those that will not be sent.
+/// Decides a chunk of claimed deliveries again, renews the leases of those to be sent, and
+/// records the outcome of those that will not be sent. The store is held twice: once to
+/// read the views of the whole chunk, once to renew the leases.
 ///
 /// The leases are renewed right before the sends start, so each send, including its wait
 /// for an SMTP connection, has a whole lease. A delivery whose lease ran out while it waited
@@ -112,27 +144,46 @@ pub(super) async fn prepare_chunk(
     chunk: Vec<ClaimedDelivery>,
 ) -> anyhow::Result<Vec<Ready>> {
     let now = scheduler.clock.now();
-    let for_prepare = scheduler.clone();
-    let (prepared, renewed) = scheduler
+    // The store is held only to read and to renew leases: rendering and the rules run
+    // without it, so that the marks of sent messages can be written meanwhile.
+    let for_load = scheduler.clone();
+    let loaded = scheduler
         .with_store(move |store| {
+            let policy = &for_load.settings.policy;
             let mut campaigns = HashMap::new();
-            let prepared: Vec<_> = chunk
+            let loaded: Vec<_> = chunk
                 .into_iter()
                 .map(|claimed| {
-                    let prepared = prepare(&for_prepare, store, &mut campaigns, &claimed, now);
-                    (claimed, prepared)
+                    let loaded = load(store, &mut campaigns, &claimed, policy, now);
+                    (claimed, loaded)
                 })
                 .collect();
-            let sending: Vec<_> = prepared
-                .iter()
-                .filter(|(_, prepared)| matches!(prepared, Ok(Prepared::Send(_))))
-                .map(|(claimed, _)| claimed.id)
-                .collect();
-            let lease = for_prepare.settings.config.delivery.lease.duration();
-            let renewed = store.renew_leases(&sending, &for_prepare.worker, lease, now)?;
-            Ok((prepared, renewed))
+            Ok(loaded)
         })
         .await?;
+    let prepared: Vec<_> = loaded
+        .into_iter()
+        .map(|(claimed, loaded)| {
+            let prepared = loaded.and_then(|loaded| prepare(scheduler, &claimed, loaded, now));
+            (claimed, prepared)
+        })
+        .collect();
+    let sending: Vec<_> = prepared
+        .iter()
+        .filter(|(_, prepared)| matches!(prepared, Ok(Prepared::Send(_))))
+        .map(|(claimed, _)| claimed.id)
+        .collect();
+    let renewed = if sending.is_empty() {
+        Vec::new()
+    } else {
+        let (lease, worker) = (
+            scheduler.settings.config.delivery.lease.duration(),
+            scheduler.worker.clone(),
+        );
+        scheduler
+            .with_store(move |store| Ok(store.renew_leases(&sending, &worker, lease, now)?))
+            .await?
+    };
     let mut renewed = renewed.into_iter();
     let mut ready = Vec::with_capacity(prepared.len());
     for (claimed, prepared) in prepared {
