@@ -70,14 +70,6 @@ pub(crate) fn text_at<'r>(row: &'r Row<'_>, index: usize) -> Result<&'r str> {
         .map_err(|error| conversion_error(index, error))
 }
 
-/// Borrows the blob in column `index` from the row.
-pub(crate) fn blob_at<'r>(row: &'r Row<'_>, index: usize) -> Result<&'r [u8]> {
-    match row.get_ref(index)? {
-        ValueRef::Blob(bytes) => Ok(bytes),
-        _ => Err(conversion_error(index, FromSqlError::InvalidType)),
-    }
-}
-
 /// Borrows the bytes of the text in column `index` from the row, for names that are
 /// matched against known ones before any UTF-8 check.
 pub(crate) fn name_at<'r>(row: &'r Row<'_>, index: usize) -> Result<&'r [u8]> {
@@ -229,11 +221,28 @@ pub(crate) fn update_contact(
     outcome: Outcome,
     at: Option<DateTime<Utc>>,
 ) -> Result<()> {
-    tx.prepare_cached(
-        "UPDATE contacts SET outcome = ?2, at_ms = coalesce(?3, at_ms) WHERE id = ?1",
-    )?
-    .execute(params![contact.0, outcome_text(outcome), at.map(to_ms)])?;
+    let sql = "UPDATE contacts SET outcome = ?2, at_ms = coalesce(?3, at_ms) WHERE id = ?1";
+    let mut statement = tx.prepare_cached(sql)?;
+    let mut at = at;
+    match statement.execute(params![contact.0, outcome_text(outcome), at.map(to_ms)]) {
+        Ok(_) => {}
+        // An identical contact is stored at the new instant already, such as the same
+        // message recorded by hand: this one keeps its instant.
+        Err(error) if at.is_some() && is_unique_error(&error) => {
+            at = None;
+            statement.execute(params![contact.0, outcome_text(outcome), None::<i64>])?;
+        }
+        Err(error) => return Err(error.into()),
+    }
     timeline::update_contact(tx, customer, contact, outcome, at)
+}
+
+fn is_unique_error(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::SqliteFailure(failure, _)
+            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+    )
 }
 
 /// Inserts a signal unless an identical one exists.
@@ -302,13 +311,19 @@ impl Store {
     /// Derives every customer's timeline again from the `contacts` and `signals` tables,
     /// in one transaction, and returns how many customers have history. Every write through
     /// the store keeps timelines up to date; this is for rows written to those tables by
-    /// other means.
+    /// other means. A customer with a row that cannot be read keeps a timeline that names
+    /// the row, so their views fail until the row is fixed and timelines are derived again.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidRow`] when a stored contact or signal cannot be read.
+    /// [`Error::Sqlite`] when the database fails.
     pub fn rebuild_timelines(&self) -> Result<u64> {
-        self.write(|tx| timeline::rebuild(tx, timeline::Scope::All, timeline::Rebuild::Both))
+        self.write(|tx| {
+            timeline::rebuild(tx, timeline::Scope::All, timeline::Rebuild::Both)?;
+            let sql = "SELECT count(*) FROM timelines \
+                       WHERE length(contacts) > 0 OR length(signals) > 0";
+            Ok(tx.query_row(sql, [], |row| row.get(0))?)
+        })
     }
 
     /// Records a signal. An identical signal (same customer, instant to the millisecond,

@@ -209,7 +209,7 @@ CREATE INDEX deliveries_customer ON deliveries(customer_id);
 /// entry in the lease index, and finished ones none in either.
 const SCHEMA_V4: &str = r#"
 CREATE TABLE timelines (
-    customer_id INTEGER PRIMARY KEY REFERENCES customers(id),
+    customer_id INTEGER PRIMARY KEY,
     contacts BLOB NOT NULL DEFAULT x'',
     signals BLOB NOT NULL DEFAULT x''
 );
@@ -224,9 +224,10 @@ CREATE INDEX deliveries_lease ON deliveries(state, lease_expires_at_ms)
 "#;
 
 fn fill_timelines(tx: &rusqlite::Transaction<'_>) -> rusqlite_migration::HookResult {
-    timeline::rebuild(tx, Scope::All, Rebuild::Both)
-        .map(|_| ())
-        .map_err(|error| HookError::Hook(error.to_string()))
+    timeline::rebuild(tx, Scope::All, Rebuild::Both).map_err(|error| match error {
+        Error::Sqlite(error) => HookError::RusqliteError(error),
+        other => HookError::Hook(other.to_string()),
+    })
 }
 
 /// Lists the migrations, oldest first. A released migration is never edited, so a change
@@ -293,6 +294,10 @@ fn migrate(connection: &mut Connection) -> Result<()> {
         }
         match migrations.to_latest(connection) {
             Ok(()) => return Ok(()),
+            // A hook fails on the data, which waiting does not change.
+            Err(error @ rusqlite_migration::Error::Hook(_)) => {
+                return Err(Error::Migration(error));
+            }
             Err(_) if attempts < 50 && user_version(connection)? <= SCHEMA_VERSION => {
                 attempts += 1;
                 std::thread::sleep(Duration::from_millis(20));

@@ -14,6 +14,7 @@
 //! their names. An empty column means no entries.
 
 use chrono::{DateTime, Utc};
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
@@ -25,6 +26,12 @@ use crate::{ContactId, Error, Result};
 
 /// The first byte of every non-empty column, so that a later encoding can be told apart.
 const FORMAT: u8 = 1;
+
+/// The first byte of a column that could not be derived because a row of the customer's
+/// history cannot be read; the reason follows as text. Views of the customer fail with it,
+/// as they did when they read the rows themselves, and the next write to the customer's
+/// history, or [`crate::Store::rebuild_timelines`], derives the column again.
+const UNREADABLE: u8 = 0;
 
 /// One contact as stored in a timeline.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,7 +104,8 @@ impl<'a> PackedSignal<'a> {
             topic: signal.topic.as_ref().map(|topic| topic.as_str()),
             delivery: signal.delivery.map(|delivery| delivery.0),
             machine: signal.machine,
-            value: signal.value,
+            // SQLite stores NaN as NULL, and the timeline says the same.
+            value: signal.value.filter(|value| !value.is_nan()),
         }
     }
 
@@ -259,9 +267,16 @@ fn each_slot<'a>(
     column: &'a [u8],
     mut visit: impl FnMut(Slot<'a>) -> Result<()>,
 ) -> Result<()> {
-    let Some((&format, _)) = column.split_first() else {
+    let Some((&format, rest)) = column.split_first() else {
         return Ok(());
     };
+    if format == UNREADABLE {
+        let reason = String::from_utf8_lossy(rest);
+        return Err(unreadable(
+            customer,
+            format!("its history cannot be read: {reason}"),
+        ));
+    }
     if format != FORMAT {
         return Err(unreadable(customer, format!("unknown format {format}")));
     }
@@ -369,16 +384,23 @@ enum Column {
 }
 
 impl Column {
-    fn read(self, tx: &Connection, customer: CustomerId) -> Result<Vec<u8>> {
+    /// Reads the column; empty when the customer has no timeline yet, `None` when it holds
+    /// something other than a blob.
+    fn read(self, tx: &Connection, customer: CustomerId) -> Result<Option<Vec<u8>>> {
         let sql = match self {
             Column::Contacts => "SELECT contacts FROM timelines WHERE customer_id = ?1",
             Column::Signals => "SELECT signals FROM timelines WHERE customer_id = ?1",
         };
         let column = tx
             .prepare_cached(sql)?
-            .query_row([customer.0], |row| row.get::<_, Vec<u8>>(0))
+            .query_row([customer.0], |row| {
+                Ok(match row.get_ref(0)? {
+                    ValueRef::Blob(bytes) => Some(bytes.to_vec()),
+                    _ => None,
+                })
+            })
             .optional()?;
-        Ok(column.unwrap_or_default())
+        Ok(column.unwrap_or(Some(Vec::new())))
     }
 
     fn write(self, tx: &Connection, customer: CustomerId, column: &[u8]) -> Result<()> {
@@ -398,23 +420,24 @@ impl Column {
     }
 }
 
-/// Adds a contact just inserted into `contacts` to its customer's timeline.
+/// Adds a contact just inserted into `contacts` to its customer's timeline. A timeline that
+/// cannot be decoded is derived again from the tables, which hold the new contact already.
 pub(crate) fn add_contact(tx: &Connection, id: ContactId, contact: &Contact) -> Result<()> {
     let customer = contact.customer;
     let added = PackedContact::new(id, contact);
-    let mut column = Column::Contacts.read(tx, customer)?;
-    insert_entry(
-        customer,
-        &mut column,
-        added.key(),
-        &encoded(customer, &added)?,
-    )?;
+    let entry = encoded(customer, &added)?;
+    let Some(mut column) = Column::Contacts.read(tx, customer)? else {
+        return rebuild_one(tx, customer, Rebuild::Contacts);
+    };
+    if insert_entry(customer, &mut column, added.key(), &entry).is_err() {
+        return rebuild_one(tx, customer, Rebuild::Contacts);
+    }
     Column::Contacts.write(tx, customer, &column)
 }
 
 /// Sets the outcome, and the instant when `at` is given, of a contact of `customer` in
-/// their timeline, as was just done in `contacts`. A timeline that lacks the contact is
-/// derived again from `contacts`.
+/// their timeline, as was just done in `contacts`. A timeline that lacks the contact or
+/// cannot be decoded is derived again from `contacts`.
 pub(crate) fn update_contact(
     tx: &Connection,
     customer: CustomerId,
@@ -422,18 +445,22 @@ pub(crate) fn update_contact(
     outcome: Outcome,
     at: Option<DateTime<Utc>>,
 ) -> Result<()> {
-    let mut column = Column::Contacts.read(tx, customer)?;
+    let Some(mut column) = Column::Contacts.read(tx, customer)? else {
+        return rebuild_one(tx, customer, Rebuild::Contacts);
+    };
     let mut found = None;
-    each_slot(customer, &column, |slot| {
+    let walked = each_slot(customer, &column, |slot| {
         if slot.key.1 == id.0 {
             found = Some((slot.range, slot.fields.to_vec()));
         }
         Ok(())
-    })?;
-    let Some((range, fields)) = found else {
-        return rebuild_contacts(tx, customer);
+    });
+    let (Ok(()), Some((range, fields))) = (walked, found) else {
+        return rebuild_one(tx, customer, Rebuild::Contacts);
     };
-    let mut entry: PackedContact<'_> = decode(customer, &fields)?;
+    let Ok(mut entry) = decode::<PackedContact<'_>>(customer, &fields) else {
+        return rebuild_one(tx, customer, Rebuild::Contacts);
+    };
     entry.outcome = codes::outcome(outcome);
     if let Some(at) = at {
         entry.at_ms = to_ms(at);
@@ -444,7 +471,8 @@ pub(crate) fn update_contact(
     Column::Contacts.write(tx, customer, &column)
 }
 
-/// Adds a signal just inserted into `signals` with row id `id` to its customer's timeline.
+/// Adds a signal just inserted into `signals` with row id `id` to its customer's timeline,
+/// or derives the timeline again as [`add_contact`] does.
 pub(crate) fn add_signal(
     tx: &Connection,
     customer: CustomerId,
@@ -452,19 +480,18 @@ pub(crate) fn add_signal(
     signal: &Signal,
 ) -> Result<()> {
     let added = PackedSignal::new(id, signal);
-    let mut column = Column::Signals.read(tx, customer)?;
-    insert_entry(
-        customer,
-        &mut column,
-        added.key(),
-        &encoded(customer, &added)?,
-    )?;
+    let entry = encoded(customer, &added)?;
+    let Some(mut column) = Column::Signals.read(tx, customer)? else {
+        return rebuild_one(tx, customer, Rebuild::Signals);
+    };
+    if insert_entry(customer, &mut column, added.key(), &entry).is_err() {
+        return rebuild_one(tx, customer, Rebuild::Signals);
+    }
     Column::Signals.write(tx, customer, &column)
 }
 
-fn rebuild_contacts(tx: &Connection, customer: CustomerId) -> Result<()> {
-    rebuild(tx, Scope::Customer(customer), Rebuild::Contacts)?;
-    Ok(())
+fn rebuild_one(tx: &Connection, customer: CustomerId, what: Rebuild) -> Result<()> {
+    rebuild(tx, Scope::Customer(customer), what)
 }
 
 /// What [`rebuild`] derives again.
@@ -518,19 +545,19 @@ impl Scope {
 }
 
 /// Derives the timelines of the customers in `scope` from the `contacts` and `signals`
-/// tables. Returns how many customers have history there.
-pub(crate) fn rebuild(tx: &Connection, scope: Scope, what: Rebuild) -> Result<u64> {
-    let mut customers = 0;
+/// tables. A customer with a row that cannot be read gets an [`UNREADABLE`] column naming
+/// the row, and the others are derived as usual.
+pub(crate) fn rebuild(tx: &Connection, scope: Scope, what: Rebuild) -> Result<()> {
     if what != Rebuild::Signals {
-        customers = rebuild_column(tx, Column::Contacts, scope)?;
+        rebuild_column(tx, Column::Contacts, scope)?;
     }
     if what != Rebuild::Contacts {
-        customers = customers.max(rebuild_column(tx, Column::Signals, scope)?);
+        rebuild_column(tx, Column::Signals, scope)?;
     }
-    Ok(customers)
+    Ok(())
 }
 
-fn rebuild_column(tx: &Connection, column: Column, scope: Scope) -> Result<u64> {
+fn rebuild_column(tx: &Connection, column: Column, scope: Scope) -> Result<()> {
     let (condition, first, second) = scope.condition();
     let (name, columns) = match column {
         Column::Contacts => ("contacts", CONTACT_COLUMNS),
@@ -538,59 +565,79 @@ fn rebuild_column(tx: &Connection, column: Column, scope: Scope) -> Result<u64> 
     };
     let clear = format!("UPDATE timelines SET {name} = x'' WHERE {condition}");
     tx.prepare_cached(&clear)?.execute(params![first, second])?;
-    // In the order of the history index, which covers the query; entries with the same
-    // instant are put in id order below.
+    // In the order of the identity index; entries with the same instant are put in id
+    // order below.
     let sql = format!("SELECT {columns} FROM {name} WHERE {condition} ORDER BY customer_id, at_ms");
     let mut statement = tx.prepare_cached(&sql)?;
     let mut rows = statement.query(params![first, second])?;
-    let mut customers = 0;
-    let mut current: Option<CustomerId> = None;
-    let mut contacts: Vec<(ContactId, Contact)> = Vec::new();
-    let mut signals: Vec<(i64, Signal)> = Vec::new();
-    let mut finish = |customer: CustomerId,
-                      contacts: &mut Vec<(ContactId, Contact)>,
-                      signals: &mut Vec<(i64, Signal)>|
-     -> Result<()> {
-        let encoded = match column {
-            Column::Contacts => {
-                let mut packed: Vec<PackedContact<'_>> = contacts
-                    .iter()
-                    .map(|(id, contact)| PackedContact::new(*id, contact))
-                    .collect();
-                packed.sort_by_key(PackedContact::key);
-                encode_all(customer, &packed)?
-            }
-            Column::Signals => {
-                let mut packed: Vec<PackedSignal<'_>> = signals
-                    .iter()
-                    .map(|(id, signal)| PackedSignal::new(*id, signal))
-                    .collect();
-                packed.sort_by_key(PackedSignal::key);
-                encode_all(customer, &packed)?
-            }
-        };
-        contacts.clear();
-        signals.clear();
-        customers += 1;
-        column.write(tx, customer, &encoded)
-    };
+    let mut gathered = Gathered::default();
     while let Some(row) = rows.next()? {
         let customer = CustomerId(row.get(1)?);
-        if current != Some(customer) {
-            if let Some(previous) = current {
-                finish(previous, &mut contacts, &mut signals)?;
+        if gathered.customer != Some(customer) {
+            gathered.finish(tx, column)?;
+            gathered.customer = Some(customer);
+        }
+        if gathered.unreadable.is_some() {
+            continue;
+        }
+        let read = match column {
+            Column::Contacts => {
+                contact_from_row(row).map(|contact| gathered.contacts.push(contact))
             }
-            current = Some(customer);
-        }
-        match column {
-            Column::Contacts => contacts.push(contact_from_row(row)?),
-            Column::Signals => signals.push((row.get(0)?, signal_from_row(row)?)),
+            Column::Signals => signal_with_id(row).map(|signal| gathered.signals.push(signal)),
+        };
+        if let Err(error) = read {
+            gathered.unreadable = Some(error.to_string());
         }
     }
-    if let Some(last) = current {
-        finish(last, &mut contacts, &mut signals)?;
+    gathered.finish(tx, column)
+}
+
+fn signal_with_id(row: &rusqlite::Row<'_>) -> Result<(i64, Signal)> {
+    Ok((row.get(0)?, signal_from_row(row)?))
+}
+
+/// One customer's rows while [`rebuild_column`] reads them.
+#[derive(Default)]
+struct Gathered {
+    customer: Option<CustomerId>,
+    contacts: Vec<(ContactId, Contact)>,
+    signals: Vec<(i64, Signal)>,
+    /// Why a row of the customer cannot be read.
+    unreadable: Option<String>,
+}
+
+impl Gathered {
+    /// Writes the customer's column and empties the lists for the next customer.
+    fn finish(&mut self, tx: &Connection, column: Column) -> Result<()> {
+        let Some(customer) = self.customer.take() else {
+            return Ok(());
+        };
+        let encoded = if let Some(reason) = self.unreadable.take() {
+            let mut encoded = vec![UNREADABLE];
+            encoded.extend_from_slice(reason.as_bytes());
+            encoded
+        } else if let Column::Contacts = column {
+            let mut packed: Vec<PackedContact<'_>> = self
+                .contacts
+                .iter()
+                .map(|(id, contact)| PackedContact::new(*id, contact))
+                .collect();
+            packed.sort_by_key(PackedContact::key);
+            encode_all(customer, &packed)?
+        } else {
+            let mut packed: Vec<PackedSignal<'_>> = self
+                .signals
+                .iter()
+                .map(|(id, signal)| PackedSignal::new(*id, signal))
+                .collect();
+            packed.sort_by_key(PackedSignal::key);
+            encode_all(customer, &packed)?
+        };
+        self.contacts.clear();
+        self.signals.clear();
+        column.write(tx, customer, &encoded)
     }
-    Ok(customers)
 }
 
 /// Encodes a whole column from entries in stored order.

@@ -12,7 +12,7 @@ use tact_domain::{
 use crate::codec::to_ms;
 use crate::customers::{CUSTOMER_COLUMNS, customer_from_row, parse_preferences};
 use crate::history::{
-    CASE_COLUMNS, CONTACT_COLUMNS, SUPPRESSION_COLUMNS, blob_at, case_from_row, contact_from_row,
+    CASE_COLUMNS, CONTACT_COLUMNS, SUPPRESSION_COLUMNS, case_from_row, contact_from_row,
     suppression_from_row, text_at,
 };
 use crate::timeline::{self, Span};
@@ -555,8 +555,10 @@ fn load_history(tx: &Connection, batch: &mut Batch, window: Window) -> Result<()
             continue;
         };
         let view = &mut batch.customers[index];
-        view.contacts = timeline::contacts_in(customer, blob_at(row, 1)?, span)?;
-        view.signals = timeline::signals_in(customer, blob_at(row, 2)?, span)?;
+        let contacts = timeline_at(row, 1, "contacts", customer)?;
+        view.contacts = timeline::contacts_in(customer, contacts, span)?;
+        let signals = timeline_at(row, 2, "signals", customer)?;
+        view.signals = timeline::signals_in(customer, signals, span)?;
     }
 
     let sql = format!(
@@ -629,6 +631,26 @@ fn load_account_contacts(tx: &Connection, batch: &mut Batch, window: Window) -> 
         }
     }
     Ok(())
+}
+
+/// Borrows the timeline blob `name` in column `index` of the customer's row.
+fn timeline_at<'r>(
+    row: &'r rusqlite::Row<'_>,
+    index: usize,
+    name: &str,
+    customer: CustomerId,
+) -> Result<&'r [u8]> {
+    match row.get_ref(index)? {
+        rusqlite::types::ValueRef::Blob(bytes) => Ok(bytes),
+        other => Err(Error::InvalidRow {
+            entity: "timeline",
+            id: customer.0,
+            reason: format!(
+                "{name} holds {}, not a blob",
+                other.data_type().to_string().to_lowercase()
+            ),
+        }),
+    }
 }
 
 fn qualified_contact_columns() -> String {

@@ -363,3 +363,151 @@ fn rebuild_takes_rows_written_around_the_store() -> TestResult {
     assert_views_match_tables(&store, &customers);
     Ok(())
 }
+
+/// Turns the store's file back into a schema version 3 file: no timelines, and the two
+/// history indexes that version 4 drops.
+fn downgrade_to_version_three(folder: &tempfile::TempDir) -> TestResult {
+    raw(folder).execute_batch(
+        "DROP TABLE timelines;
+         CREATE INDEX contacts_history ON contacts(customer_id, at_ms);
+         CREATE INDEX signals_history ON signals(customer_id, at_ms);
+         PRAGMA user_version = 3;",
+    )?;
+    Ok(())
+}
+
+#[test]
+fn upgrade_keeps_unreadable_and_orphan_rows_to_their_customer() -> TestResult {
+    let (folder, store) = temp_store()?;
+    import_customers(&store, "external_id\nc1\nc2\n".as_bytes())?;
+    store.record_contact(&contact(
+        CustomerId(1),
+        Channel::EMAIL,
+        Purpose::Value,
+        utc(2026, 3, 9, 9, 0),
+    ))?;
+    drop(store);
+    downgrade_to_version_three(&folder)?;
+    // A row the store cannot read, and one whose customer does not exist, as the sqlite3
+    // shell (foreign keys off) may leave.
+    raw(&folder).execute_batch(
+        "PRAGMA foreign_keys = OFF;
+         INSERT INTO contacts (id, customer_id, channel, purpose, at_ms, outcome)
+             VALUES (50, 2, 'email', 'value', 1773046800000, 'bounced'),
+                    (51, 77, 'email', 'value', 1773046800000, 'sent');",
+    )?;
+
+    let store = Store::open(folder.path().join("tact.db"))?;
+
+    let view = store.load_view(CustomerId(1), now(), &Policy::default())?;
+    assert_eq!(view.contacts.len(), 1);
+    let error = store
+        .load_view(CustomerId(2), now(), &Policy::default())
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "invalid timeline row 2: its history cannot be read: \
+         invalid contact row 50: unknown outcome \"bounced\""
+    );
+    assert_eq!(store.rebuild_timelines()?, 3);
+    Ok(())
+}
+
+#[test]
+fn writes_derive_a_damaged_timeline_again() -> TestResult {
+    let (folder, store) = temp_store()?;
+    import_customers(&store, "external_id\nc1\nc2\n".as_bytes())?;
+    let customers = [CustomerId(1), CustomerId(2)];
+    let at = utc(2026, 3, 9, 9, 0);
+    store.record_contact(&contact(customers[0], Channel::EMAIL, Purpose::Value, at))?;
+    store.record_signal(customers[1], &Signal::new(SignalKind::Opened, at))?;
+    raw(&folder).execute_batch(
+        "UPDATE timelines SET contacts = '' WHERE customer_id = 1;
+         UPDATE timelines SET signals = x'01ff' WHERE customer_id = 2;",
+    )?;
+    let error = store
+        .load_view(customers[0], now(), &Policy::default())
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "invalid timeline row 1: contacts holds text, not a blob"
+    );
+
+    let later = at + Duration::hours(1);
+    store.record_contact(&contact(customers[0], Channel::SMS, Purpose::Care, later))?;
+    store.record_signal(customers[1], &Signal::new(SignalKind::Clicked, later))?;
+
+    assert_eq!(
+        store
+            .load_view(customers[0], now(), &Policy::default())?
+            .contacts
+            .len(),
+        2
+    );
+    assert_views_match_tables(&store, &customers);
+    Ok(())
+}
+
+#[test]
+fn a_damaged_timeline_does_not_stop_other_sent_marks() -> TestResult {
+    let (folder, store) = temp_store()?;
+    import_customers(
+        &store,
+        "external_id,email\nc1,c1@example.com\nc2,c2@example.com\n".as_bytes(),
+    )?;
+    let customers = [CustomerId(1), CustomerId(2)];
+    let planned_at = now() - Duration::hours(2);
+    let news = store.create_campaign(&campaign("News", planned_at))?;
+    let deliveries = store.plan_deliveries(news, &customers, planned_at)?;
+    for (delivery, customer) in deliveries.iter().zip(customers) {
+        approve(&store, *delivery, customer, news, planned_at);
+    }
+    store.claim_deliveries("w1", Duration::minutes(5), 10, planned_at)?;
+    raw(&folder).execute(
+        "UPDATE timelines SET contacts = x'07' WHERE customer_id = 1",
+        [],
+    )?;
+    let sent_at = now() - Duration::hours(1);
+    // The same campaign message recorded by hand at the instant the channel accepted the
+    // second one.
+    let mut recorded = contact(customers[1], Channel::EMAIL, Purpose::Value, sent_at);
+    recorded.campaign = Some(news);
+    store.record_contact(&recorded)?;
+
+    let marked = store.mark_sent_each(
+        &[
+            (deliveries[0], "<d1@tact>".to_owned(), sent_at),
+            (deliveries[1], "<d2@tact>".to_owned(), sent_at),
+        ],
+        sent_at,
+    )?;
+
+    assert_eq!(marked.iter().filter(|result| result.is_ok()).count(), 2);
+    let outcomes: Vec<(Outcome, DateTime<Utc>)> = store
+        .history(customers[1])?
+        .contacts
+        .iter()
+        .map(|(_, c)| (c.outcome, c.at))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [(Outcome::Sent, planned_at), (Outcome::Sent, sent_at)]
+    );
+    assert_views_match_tables(&store, &customers);
+    Ok(())
+}
+
+#[test]
+fn a_signal_value_that_is_not_a_number_reads_as_none() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    import_customers(&store, "external_id\nc1\nc2\n".as_bytes())?;
+    let mut purchase = Signal::new(SignalKind::Purchase, utc(2026, 3, 9, 9, 0));
+    purchase.value = Some(f64::NAN);
+
+    store.record_signal(CustomerId(1), &purchase)?;
+
+    let view = store.load_view(CustomerId(1), now(), &Policy::default())?;
+    assert_eq!(view.signals[0].value, None);
+    assert_views_match_tables(&store, &[CustomerId(1)]);
+    Ok(())
+}
