@@ -250,11 +250,11 @@ impl Scheduler {
                 .zip(slots)
             {
                 match item {
-                    worker::Ready::Send(claimed, outgoing) => {
+                    worker::Ready::Decide(claimed, loaded, now) => {
                         let (scheduler, accepted) = (self.clone(), accepted.clone());
                         tasks.spawn(async move {
                             let _permit = permit;
-                            worker::send(scheduler, claimed, outgoing, accepted).await
+                            worker::decide_and_send(scheduler, claimed, loaded, now, accepted).await
                         });
                     }
                     worker::Ready::Done(outcome) => report.count(outcome),

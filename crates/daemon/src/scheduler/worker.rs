@@ -55,7 +55,7 @@ fn rule_list(decision: &Decision) -> String {
 /// What deciding a claimed delivery again needs from the store: its campaign, the
 /// customer's current view without the delivery's own booked contact (which must not count
 /// against itself), and the customer's imported fields.
-struct Loaded {
+pub(super) struct Loaded {
     campaign: Arc<Campaign>,
     view: CustomerView,
     fields: Map<String, Value>,
@@ -123,31 +123,31 @@ fn prepare(
     }
 }
 
-/// A claimed delivery after its decision right before sending.
+/// A claimed delivery once its send slot is free.
 pub(super) enum Ready {
-    /// Approved again: the message to send.
-    Send(ClaimedDelivery, Box<Outgoing>),
-    /// Held back, failed or released; the outcome is recorded.
+    /// Its lease is renewed and what deciding it again needs is loaded: the send task
+    /// decides it and sends it when the rules still approve.
+    Decide(ClaimedDelivery, Box<Loaded>, DateTime<Utc>),
+    /// Failed or released; the outcome is recorded.
     Done(SendOutcome),
 }
 
-/// Decides a chunk of claimed deliveries again, renews the leases of those to be sent, and
-/// records the outcome of those that will not be sent. The store is held twice: once to
-/// read the views of the whole chunk, once to renew the leases.
+/// Loads what deciding a chunk of claimed deliveries again needs and renews their leases,
+/// with one hold of the store. Rendering and the rules run afterwards in each delivery's
+/// own send task, on every core, through [`decide_and_send`].
 ///
 /// The leases are renewed right before the sends start, so each send, including its wait
 /// for an SMTP connection, has a whole lease. A delivery whose lease ran out while it waited
 /// for its slot may have been claimed by another daemon meanwhile, so only the worker that
-/// still holds the lease sends it.
+/// still holds the lease sends it. A delivery that the rules then hold back is recorded as
+/// held, whatever its renewed lease.
 pub(super) async fn prepare_chunk(
     scheduler: &Arc<Scheduler>,
     chunk: Vec<ClaimedDelivery>,
 ) -> anyhow::Result<Vec<Ready>> {
     let now = scheduler.clock.now();
-    // The store is held only to read and to renew leases: rendering and the rules run
-    // without it, so that the marks of sent messages can be written meanwhile.
     let for_load = scheduler.clone();
-    let loaded = scheduler
+    let (loaded, renewed) = scheduler
         .with_store(move |store| {
             let policy = &for_load.settings.policy;
             let mut campaigns = HashMap::new();
@@ -158,39 +158,23 @@ pub(super) async fn prepare_chunk(
                     (claimed, loaded)
                 })
                 .collect();
-            Ok(loaded)
+            let ids: Vec<_> = loaded
+                .iter()
+                .filter(|(_, loaded)| loaded.is_ok())
+                .map(|(claimed, _)| claimed.id)
+                .collect();
+            let lease = for_load.settings.config.delivery.lease.duration();
+            let renewed = store.renew_leases(&ids, &for_load.worker, lease, now)?;
+            Ok((loaded, renewed))
         })
         .await?;
-    let prepared: Vec<_> = loaded
-        .into_iter()
-        .map(|(claimed, loaded)| {
-            let prepared = loaded.and_then(|loaded| prepare(scheduler, &claimed, loaded, now));
-            (claimed, prepared)
-        })
-        .collect();
-    let sending: Vec<_> = prepared
-        .iter()
-        .filter(|(_, prepared)| matches!(prepared, Ok(Prepared::Send(_))))
-        .map(|(claimed, _)| claimed.id)
-        .collect();
-    let renewed = if sending.is_empty() {
-        Vec::new()
-    } else {
-        let (lease, worker) = (
-            scheduler.settings.config.delivery.lease.duration(),
-            scheduler.worker.clone(),
-        );
-        scheduler
-            .with_store(move |store| Ok(store.renew_leases(&sending, &worker, lease, now)?))
-            .await?
-    };
     let mut renewed = renewed.into_iter();
-    let mut ready = Vec::with_capacity(prepared.len());
-    for (claimed, prepared) in prepared {
-        let outcome = match prepared {
-            Ok(Prepared::Send(outgoing)) => {
+    let mut ready = Vec::with_capacity(loaded.len());
+    for (claimed, loaded) in loaded {
+        let outcome = match loaded {
+            Ok(loaded) => {
                 if renewed.next().unwrap_or(false) {
-                    ready.push(Ready::Send(claimed, outgoing));
+                    ready.push(Ready::Decide(claimed, Box::new(loaded), now));
                     continue;
                 }
                 tracing::warn!(
@@ -200,7 +184,6 @@ pub(super) async fn prepare_chunk(
                 );
                 Ok(SendOutcome::Released)
             }
-            Ok(Prepared::Held(held)) => settle_held(scheduler, &claimed, held, now).await,
             Err(error) => {
                 let message = format!("cannot prepare the message: {error:#}");
                 finish_failed(scheduler, &claimed, message).await
@@ -209,6 +192,28 @@ pub(super) async fn prepare_chunk(
         ready.push(Ready::Done(counted(&claimed, outcome)));
     }
     Ok(ready)
+}
+
+/// Decides a loaded delivery again at `now`, the time its view is for, and sends it when
+/// the rules still approve; otherwise records it as held back or failed.
+pub(super) async fn decide_and_send(
+    scheduler: Arc<Scheduler>,
+    claimed: ClaimedDelivery,
+    loaded: Box<Loaded>,
+    now: DateTime<Utc>,
+    accepted: mpsc::UnboundedSender<Accepted>,
+) -> SendOutcome {
+    let outcome = match prepare(&scheduler, &claimed, *loaded, now) {
+        Ok(Prepared::Send(outgoing)) => {
+            return send(scheduler, claimed, outgoing, accepted).await;
+        }
+        Ok(Prepared::Held(held)) => settle_held(&scheduler, &claimed, held, now).await,
+        Err(error) => {
+            let message = format!("cannot prepare the message: {error:#}");
+            finish_failed(&scheduler, &claimed, message).await
+        }
+    };
+    counted(&claimed, outcome)
 }
 
 /// Records a delivery that the rules held back at send time.
