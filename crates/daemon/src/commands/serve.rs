@@ -14,6 +14,11 @@ use crate::server::{self, AppState};
 /// Send latency buckets, in seconds.
 const SEND_SECONDS_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0];
 
+/// Threads for database work. Each takes a connection lock, and the scheduler's work
+/// shares one connection, so a few suffice; tokio's default of 512 started a thread for
+/// almost every store call under load, each with cold caches and fresh allocator pages.
+const BLOCKING_THREADS: usize = 8;
+
 /// Runs the HTTP server and the scheduler until SIGTERM or Ctrl-C, then drains in-flight
 /// sends and exits.
 ///
@@ -24,6 +29,7 @@ const SEND_SECONDS_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 pub fn run(context: Context) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(serve(context))?;
