@@ -23,7 +23,10 @@ connections=4
 # Sends tact keeps in flight: each one also decides its delivery again before it waits for
 # a connection and waits for its sent mark after, so more sends than connections keep the
 # connections busy.
-concurrency=${BENCH_CONCURRENCY:-32}
+concurrency=${BENCH_CONCURRENCY:-128}
+# Deliveries claimed per scheduler round: a round waits for its last send before it claims
+# again, so larger rounds leave the connections idle less often.
+batch=${BENCH_BATCH:-1000}
 cd "$(dirname "$0")/.."
 scripts=$PWD/scripts
 
@@ -234,6 +237,7 @@ sink=$!
 sleep 0.5
 export TACT_DELIVERY_CHANNEL=smtp TACT_SMTP_HOST=127.0.0.1 TACT_SMTP_PORT=$port
 export TACT_SMTP_POOL_SIZE=$connections TACT_DELIVERY_CONCURRENCY=$concurrency
+export TACT_DELIVERY_BATCH_SIZE=$batch
 export TACT_HTTP_LISTEN=127.0.0.1:0
 
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, $(free -g | awk '/^Mem:/ { print $2 }') GiB"
