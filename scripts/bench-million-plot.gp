@@ -8,9 +8,9 @@
 # microseconds of planning the newsletter, and wall-clock microseconds of delivery per
 # approved message.
 $figures << EOD
-10000    82   48  212
-100000   96   44  165
-1000000  135  47  149
+10000    56   21  113
+100000   85   18  81
+1000000  105  21  76
 EOD
 
 set terminal pngcairo size 800,480 font ",10"

@@ -150,8 +150,8 @@ impl Template {
     }
 
     /// Renders only the plain-text part, after the same check for missing fields as
-    /// [`Template::render`]. For callers that need the text alone, such as the content
-    /// rules.
+    /// [`Template::render`]. Callers that need only the text, such as the content rules,
+    /// save rendering the subject and the HTML part.
     ///
     /// # Errors
     ///

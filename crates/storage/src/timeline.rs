@@ -5,7 +5,7 @@
 //! customer's timeline in the same transaction, and [`rebuild`] derives timelines from them
 //! again (after a bulk import, and when the table is created).
 //!
-//! A column holds [`FORMAT`] followed by the entries, oldest first and by id among equal
+//! A column contains [`FORMAT`] followed by the entries, oldest first and by id among equal
 //! instants. Each entry is its length and then its fields encoded with postcard
 //! (variable-length integers and length-prefixed text), instant and id first, so that a
 //! reader skips an entry outside its window after two integers, and a writer finds where a
@@ -24,12 +24,12 @@ use crate::codec::{from_ms, parse_channel, parse_topic, to_ms};
 use crate::history::{CONTACT_COLUMNS, SIGNAL_COLUMNS, contact_from_row, signal_from_row};
 use crate::{ContactId, Error, Result};
 
-/// The first byte of every non-empty column, so that a later encoding can be told apart.
+/// The first byte of every non-empty column, so that a later encoding can be recognised.
 const FORMAT: u8 = 1;
 
 /// The first byte of a column that could not be derived because a row of the customer's
-/// history cannot be read; the reason follows as text. Views of the customer fail with it,
-/// as they did when they read the rows themselves, and the next write to the customer's
+/// history cannot be read. The reason follows as text, and views of the customer fail with
+/// it, as they did when they read the rows themselves. The next write to the customer's
 /// history, or [`crate::Store::rebuild_timelines`], derives the column again.
 const UNREADABLE: u8 = 0;
 
@@ -104,7 +104,7 @@ impl<'a> PackedSignal<'a> {
             topic: signal.topic.as_ref().map(|topic| topic.as_str()),
             delivery: signal.delivery.map(|delivery| delivery.0),
             machine: signal.machine,
-            // SQLite stores NaN as NULL, and the timeline says the same.
+            // SQLite stores NaN as NULL, so the timeline stores no value either.
             value: signal.value.filter(|value| !value.is_nan()),
         }
     }

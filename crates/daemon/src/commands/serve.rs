@@ -15,8 +15,8 @@ use crate::server::{self, AppState};
 const SEND_SECONDS_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0];
 
 /// Threads for database work. Each takes a connection lock, and the scheduler's work
-/// shares one connection, so a few suffice; tokio's default of 512 started a thread for
-/// almost every store call under load, each with cold caches and fresh allocator pages.
+/// shares one connection, so a few suffice. With tokio's default of 512, a thread started
+/// for almost every store call under load, each with cold caches and fresh allocator pages.
 const BLOCKING_THREADS: usize = 8;
 
 /// Runs the HTTP server and the scheduler until SIGTERM or Ctrl-C, then drains in-flight

@@ -219,7 +219,7 @@ mod tests {
         Mailer::new(Composer::new(&config).unwrap())
     }
 
-    /// A store with one customer called `name` and one campaign whose text is `text`.
+    /// Returns a store with one customer called `name` and one campaign whose text is `text`.
     fn store_with(name: &str, text: &str) -> (Store, Campaign, Customer) {
         let store = Store::open_in_memory().unwrap();
         let mut customer = NewCustomer::new("c1");
@@ -280,7 +280,7 @@ mod tests {
     }
 
     #[test]
-    fn a_name_inside_a_link_is_not_personal() {
+    fn content_ignores_name_inside_link() {
         // The customer's name appears in the message only as part of the links.
         let (store, campaign, customer) = store_with("example", "Hi there\n{{ unsubscribe_url }}");
         let mailer = mailer();

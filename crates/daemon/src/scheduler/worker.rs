@@ -52,7 +52,7 @@ fn rule_list(decision: &Decision) -> String {
     rules.join(", ")
 }
 
-/// What deciding a claimed delivery again needs from the store: its campaign, the
+/// The data from the store that deciding a claimed delivery again needs: its campaign, the
 /// customer's current view without the delivery's own booked contact (which must not count
 /// against itself), and the customer's imported fields.
 pub(super) struct Loaded {
@@ -195,7 +195,7 @@ pub(super) async fn prepare_chunk(
 }
 
 /// Decides a loaded delivery again at `now`, the time its view is for, and sends it when
-/// the rules still approve; otherwise records it as held back or failed.
+/// the rules still approve. Otherwise it records the delivery as held back or failed.
 pub(super) async fn decide_and_send(
     scheduler: Arc<Scheduler>,
     claimed: ClaimedDelivery,

@@ -1,4 +1,4 @@
-//! Views read contacts and signals from each customer's packed timeline; these tests check
+//! Views read contacts and signals from each customer's packed timeline. These tests check
 //! that every write path keeps the timelines equal to the `contacts` and `signals` tables.
 
 use chrono::{DateTime, Duration, Utc};
@@ -11,8 +11,8 @@ use tact_storage::{ContactId, Store};
 
 use crate::common::{TestResult, approve, campaign, raw, temp_store, utc};
 
-/// The instant the tests decide at; every write lies within the week before it, inside the
-/// default policy's lookback.
+/// Returns the instant the tests decide at. Every write lies within the week before it,
+/// inside the default policy's lookback.
 fn now() -> DateTime<Utc> {
     utc(2026, 3, 10, 12, 0)
 }
@@ -30,7 +30,7 @@ fn contact(customer: CustomerId, channel: Channel, purpose: Purpose, at: DateTim
     }
 }
 
-/// Asserts that the view of every customer holds exactly the contacts and signals of the
+/// Asserts that the view of every customer contains exactly the contacts and signals of the
 /// tables in its window, oldest first, and that leaving out one contact drops only it.
 fn assert_views_match_tables(store: &Store, customers: &[CustomerId]) {
     let policy = Policy::default();
@@ -94,7 +94,7 @@ enum Write {
 }
 
 const CUSTOMERS: usize = 3;
-/// The built-in channels, stored as codes, and one stored by name.
+/// Returns one of the built-in channels, stored as codes, or one stored by name.
 fn channel_of(index: usize) -> Channel {
     match index {
         0 => Channel::EMAIL,
