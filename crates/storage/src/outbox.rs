@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use tact_domain::{CampaignId, Customer, CustomerId, Decision, DeliveryId, Outcome, Reason};
 
@@ -213,9 +213,7 @@ impl Store {
     ) -> Result<Vec<Option<DeliveryId>>> {
         let now_ms = to_ms(now);
         self.write(|tx| {
-            let mut existing = tx.prepare_cached(
-                "SELECT id, state FROM deliveries WHERE campaign_id = ?1 AND customer_id = ?2",
-            )?;
+            let mut existing = existing_deliveries(tx, campaign, decisions)?;
             let mut insert = tx.prepare_cached(
                 "INSERT INTO deliveries (campaign_id, customer_id, state, reasons, \
                      decided_at_ms, next_attempt_at_ms, approval_expires_at_ms, contact_id, \
@@ -224,15 +222,17 @@ impl Store {
             )?;
             let mut stored = Vec::with_capacity(decisions.len());
             for (customer, decision) in decisions {
-                let found: Option<(i64, String)> = existing
-                    .query_row(params![campaign.0, customer.0], |row| {
-                        Ok((row.get(0)?, row.get(1)?))
-                    })
-                    .optional()?;
-                if let Some((id, state)) = found {
-                    let delivery = DeliveryId(id);
+                if let Some((id, state)) = existing.get_mut(&customer.0) {
+                    let delivery = DeliveryId(*id);
                     if state == DeliveryState::Planned.as_str() {
                         record_decision_in(tx, delivery, decision, now)?;
+                        // Decided now, so a repeat of the customer in `decisions` keeps it.
+                        *state = match decision {
+                            Decision::Approve(_) => "approved",
+                            Decision::Defer { .. } => "deferred",
+                            Decision::Deny { .. } => "denied",
+                        }
+                        .to_owned();
                         stored.push(Some(delivery));
                     } else {
                         stored.push(None);
@@ -264,7 +264,11 @@ impl Store {
                     campaign.0, customer.0, state, reasons, now_ms, next_ms, expires_ms, contact
                 ]);
                 match inserted {
-                    Ok(_) => stored.push(Some(DeliveryId(tx.last_insert_rowid()))),
+                    Ok(_) => {
+                        let id = tx.last_insert_rowid();
+                        existing.insert(customer.0, (id, state.to_owned()));
+                        stored.push(Some(DeliveryId(id)));
+                    }
                     Err(error) if crate::customers::is_foreign_key_error(&error) => {
                         return Err(missing_target(tx, campaign, *customer));
                     }
@@ -699,6 +703,47 @@ fn record_decision_in(
         }
     }
     Ok(())
+}
+
+/// Returns the id and state of the deliveries of `campaign` that the customers of
+/// `decisions` have already, by customer id.
+///
+/// Customers close together in id, as planning's batches are, are looked up with one range
+/// query; scattered ones one by one, so that a range never reads far more rows than asked.
+fn existing_deliveries(
+    tx: &Connection,
+    campaign: CampaignId,
+    decisions: &[(CustomerId, Decision)],
+) -> Result<HashMap<i64, (i64, String)>> {
+    let mut existing = HashMap::new();
+    let ids = decisions.iter().map(|(customer, _)| customer.0);
+    let (Some(first), Some(last)) = (ids.clone().min(), ids.clone().max()) else {
+        return Ok(existing);
+    };
+    let read = |row: &Row<'_>| Ok((row.get(0)?, (row.get(1)?, row.get(2)?)));
+    let span = last.abs_diff(first);
+    if span <= 4 * decisions.len() as u64 + 1_000 {
+        let sql = "SELECT customer_id, id, state FROM deliveries \
+                   WHERE campaign_id = ?1 AND customer_id BETWEEN ?2 AND ?3";
+        let mut statement = tx.prepare_cached(sql)?;
+        for row in statement.query_map(params![campaign.0, first, last], read)? {
+            let (customer, found) = row?;
+            existing.insert(customer, found);
+        }
+    } else {
+        let sql = "SELECT customer_id, id, state FROM deliveries \
+                   WHERE campaign_id = ?1 AND customer_id = ?2";
+        let mut statement = tx.prepare_cached(sql)?;
+        for customer in ids {
+            if let Some((customer, found)) = statement
+                .query_row(params![campaign.0, customer], read)
+                .optional()?
+            {
+                existing.insert(customer, found);
+            }
+        }
+    }
+    Ok(existing)
 }
 
 /// Books the contact of an approval for `customer` in `campaign`, outcome pending, at `now`.

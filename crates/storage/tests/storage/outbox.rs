@@ -6,7 +6,9 @@ use std::thread;
 use tact_domain::{CampaignId, CustomerId, Decision, DeliveryId, Outcome, Reason, RuleId};
 use tact_storage::{CampaignStatus, DeliveryState, Error, Store};
 
-use crate::common::{TestResult, approve, campaign, customer, decide_delivery, temp_store, utc};
+use crate::common::{
+    TestResult, approve, campaign, customer, decide_delivery, raw, temp_store, utc,
+};
 
 fn reasons(rule: RuleId) -> Vec<Reason> {
     vec![Reason {
@@ -465,6 +467,42 @@ fn record_planned_keeps_decided_deliveries() -> TestResult {
     }
     let by_state = BTreeMap::from([(DeliveryState::Approved, 2), (DeliveryState::Deferred, 2)]);
     assert_eq!(store.campaign_status(campaign)?.by_state, by_state);
+    Ok(())
+}
+
+#[test]
+fn record_planned_finds_scattered_and_repeated_customers() -> TestResult {
+    let (folder, store) = temp_store()?;
+    let now = utc(2026, 6, 1, 12, 0);
+    let until = utc(2026, 6, 3, 8, 0);
+    let campaign = store.create_campaign(&campaign("June news", now))?;
+    let first = store.upsert_customer(&customer("c0"))?;
+    // Ids far apart, so that the store looks them up one by one.
+    raw(&folder).execute(
+        "INSERT INTO customers (id, external_id, time_zone, locale) VALUES (50000, 'far', 'UTC', 'en')",
+        [],
+    )?;
+    let far = CustomerId(50_000);
+    let planned = store.plan_deliveries(campaign, &[far], now)?;
+    let defer = |rule| Decision::Defer {
+        until,
+        reasons: reasons(rule),
+    };
+    let decisions = vec![
+        (far, defer(RuleId::MinGap)),
+        (first, defer(RuleId::BucketCadence)),
+        (far, defer(RuleId::TopicOptOut)),
+        (first, defer(RuleId::TopicOptOut)),
+    ];
+
+    let stored = store.record_planned(campaign, &decisions, now)?;
+
+    let Some(new) = stored[1] else {
+        panic!("no new delivery: {stored:?}");
+    };
+    assert_eq!(stored, [Some(planned[0]), Some(new), None, None]);
+    assert_eq!(store.delivery(planned[0])?.reasons, reasons(RuleId::MinGap));
+    assert_eq!(store.delivery(new)?.reasons, reasons(RuleId::BucketCadence));
     Ok(())
 }
 
