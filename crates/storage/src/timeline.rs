@@ -403,19 +403,26 @@ impl Column {
         Ok(column.unwrap_or(Some(Vec::new())))
     }
 
+    /// Writes the column, creating the customer's timeline row when it has none. Most
+    /// customers have one, so the update comes first.
     fn write(self, tx: &Connection, customer: CustomerId, column: &[u8]) -> Result<()> {
-        let sql = match self {
-            Column::Contacts => {
-                "INSERT INTO timelines (customer_id, contacts) VALUES (?1, ?2) \
-                 ON CONFLICT (customer_id) DO UPDATE SET contacts = excluded.contacts"
-            }
-            Column::Signals => {
-                "INSERT INTO timelines (customer_id, signals) VALUES (?1, ?2) \
-                 ON CONFLICT (customer_id) DO UPDATE SET signals = excluded.signals"
-            }
+        let (update, insert) = match self {
+            Column::Contacts => (
+                "UPDATE timelines SET contacts = ?2 WHERE customer_id = ?1",
+                "INSERT INTO timelines (customer_id, contacts) VALUES (?1, ?2)",
+            ),
+            Column::Signals => (
+                "UPDATE timelines SET signals = ?2 WHERE customer_id = ?1",
+                "INSERT INTO timelines (customer_id, signals) VALUES (?1, ?2)",
+            ),
         };
-        tx.prepare_cached(sql)?
+        let updated = tx
+            .prepare_cached(update)?
             .execute(params![customer.0, column])?;
+        if updated == 0 {
+            tx.prepare_cached(insert)?
+                .execute(params![customer.0, column])?;
+        }
         Ok(())
     }
 }
