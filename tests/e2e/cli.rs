@@ -338,6 +338,42 @@ fn staff_cannot_lift_customer_opt_out() {
 }
 
 #[test]
+fn rebuild_timelines_takes_rows_written_by_hand() {
+    let workspace = Workspace::new();
+    workspace.import_customers();
+    let store = workspace.store();
+    let customer = store.customer_by_external_id("c1").unwrap().id;
+    let connection = rusqlite::Connection::open(workspace.path().join("tact.db")).unwrap();
+    connection
+        .execute(
+            "INSERT INTO contacts (customer_id, channel, purpose, at_ms, outcome) \
+             VALUES (?1, 'phone', 'sales', 1773046800000, 'answered')",
+            [customer.0],
+        )
+        .unwrap();
+    let policy = tact_domain::Policy::default();
+    let at = chrono::DateTime::from_timestamp(1_773_050_400, 0).unwrap();
+    assert_eq!(
+        store
+            .load_view(customer, at, &policy)
+            .unwrap()
+            .contacts
+            .len(),
+        0
+    );
+
+    let output = workspace.run_ok(&["rebuild-timelines"]);
+
+    assert_eq!(
+        output,
+        "derived the timelines of 1 customers with history\n"
+    );
+    let contacts = store.load_view(customer, at, &policy).unwrap().contacts;
+    assert_eq!(contacts.len(), 1);
+    assert_eq!(contacts[0].channel.as_str(), "phone");
+}
+
+#[test]
 fn backup_copies_database() {
     let workspace = Workspace::new();
     workspace.import_customers();

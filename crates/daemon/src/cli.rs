@@ -55,6 +55,12 @@ pub enum Command {
     Serve,
     /// Copy the database to a new file while tact keeps running.
     Backup(BackupArgs),
+    /// Derive every customer's timeline again from the contacts and signals tables.
+    ///
+    /// Views read each customer's history from a packed timeline that tact keeps with every
+    /// write. Run this after changing the contacts or signals tables by other means, such
+    /// as the sqlite3 shell.
+    RebuildTimelines,
     /// Convert a public data set into tact's import CSV files.
     #[command(subcommand)]
     Convert(ConvertCommand),

@@ -13,8 +13,18 @@ fn help_lists_every_command() {
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
     for command in [
-        "init", "import", "prefs", "signal", "case", "check", "campaign", "history", "explain",
-        "serve", "backup",
+        "init",
+        "import",
+        "prefs",
+        "signal",
+        "case",
+        "check",
+        "campaign",
+        "history",
+        "explain",
+        "serve",
+        "backup",
+        "rebuild-timelines",
     ] {
         assert!(
             help.contains(&format!("\n  {command} ")),

@@ -85,6 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Explain(args) => history::explain(&context, args),
         Command::Serve => serve::run(context),
         Command::Backup(args) => backup(&context, &args.file),
+        Command::RebuildTimelines => rebuild_timelines(&context),
         Command::Convert(_) => Ok(ExitCode::SUCCESS),
         Command::Analyze(args) => data::analyze(&context, args),
         Command::Simulate(args) => data::simulate(&context, args),
@@ -148,6 +149,15 @@ fn case(context: &Context, command: CaseCommand) -> anyhow::Result<ExitCode> {
         ops::close_case(&store, customer.id, at)?;
         println!("care case closed for {}", args.external_id);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rebuild_timelines(context: &Context) -> anyhow::Result<ExitCode> {
+    let store = context.open_store()?;
+    let customers = store
+        .rebuild_timelines()
+        .context("deriving the timelines failed")?;
+    println!("derived the timelines of {customers} customers with history");
     Ok(ExitCode::SUCCESS)
 }
 
