@@ -374,6 +374,36 @@ fn rebuild_timelines_takes_rows_written_by_hand() {
 }
 
 #[test]
+fn rebuild_timelines_names_unreadable_history() {
+    let workspace = Workspace::new();
+    workspace.import_customers();
+    let customer = workspace.store().customer_by_external_id("c1").unwrap().id;
+    let connection = rusqlite::Connection::open(workspace.path().join("tact.db")).unwrap();
+    connection
+        .execute(
+            "INSERT INTO contacts (id, customer_id, channel, purpose, at_ms, outcome) \
+             VALUES (70, ?1, 'email', 'value', 1773046800000, 'bounced')",
+            [customer.0],
+        )
+        .unwrap();
+
+    let output = workspace.run(&["rebuild-timelines"]);
+
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "derived the timelines of 1 customers with history\n"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = format!(
+        "customer c1 (id {customer}): invalid contact row 70: unknown outcome \"bounced\"\n\
+         error: the history of 1 customers cannot be read, so tact cannot decide for them; \
+         fix or delete the rows named above and run `tact rebuild-timelines` again\n"
+    );
+    assert_eq!(stderr, expected);
+}
+
+#[test]
 fn backup_copies_database() {
     let workspace = Workspace::new();
     workspace.import_customers();

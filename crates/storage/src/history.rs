@@ -326,6 +326,34 @@ impl Store {
         })
     }
 
+    /// Returns the customers whose history has a row that cannot be read, in id order, each
+    /// with the reason their timeline records. Their views fail until the row is fixed or
+    /// deleted and timelines are derived again.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sqlite`] when the database fails.
+    pub fn unreadable_timelines(&self) -> Result<Vec<(CustomerId, String)>> {
+        self.read(|tx| {
+            let sql = "SELECT customer_id, contacts, signals FROM timelines \
+                       WHERE substr(contacts, 1, 1) = x'00' OR substr(signals, 1, 1) = x'00' \
+                       ORDER BY customer_id";
+            let mut statement = tx.prepare(sql)?;
+            let mut rows = statement.query([])?;
+            let mut unreadable = Vec::new();
+            while let Some(row) = rows.next()? {
+                let customer = CustomerId(row.get(0)?);
+                let columns: [Vec<u8>; 2] = [row.get(1)?, row.get(2)?];
+                let reasons = columns
+                    .iter()
+                    .filter_map(|column| timeline::unreadable_reason(column))
+                    .collect::<Vec<_>>();
+                unreadable.push((customer, reasons.join("; ")));
+            }
+            Ok(unreadable)
+        })
+    }
+
     /// Records a signal. An identical signal (same customer, instant to the millisecond,
     /// kind, channel, topic and delivery) is stored once.
     ///

@@ -235,6 +235,14 @@ mod codes {
     }
 }
 
+/// Returns the reason an [`UNREADABLE`] column records, or `None` for any other column.
+pub(crate) fn unreadable_reason(column: &[u8]) -> Option<String> {
+    match column.split_first() {
+        Some((&UNREADABLE, reason)) => Some(String::from_utf8_lossy(reason).into_owned()),
+        _ => None,
+    }
+}
+
 /// The instants of history a view reads: after `since_ms` and up to `until_ms`, leaving out
 /// one contact.
 #[derive(Debug, Clone, Copy)]

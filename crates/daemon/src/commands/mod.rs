@@ -153,12 +153,33 @@ fn case(context: &Context, command: CaseCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn rebuild_timelines(context: &Context) -> anyhow::Result<ExitCode> {
+    /// Customers named one by one before the rest are only counted.
+    const NAMED: usize = 20;
     let store = context.open_store()?;
     let customers = store
         .rebuild_timelines()
         .context("deriving the timelines failed")?;
     println!("derived the timelines of {customers} customers with history");
-    Ok(ExitCode::SUCCESS)
+    let unreadable = store.unreadable_timelines()?;
+    if unreadable.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (customer, reason) in unreadable.iter().take(NAMED) {
+        let name = match store.customer(*customer) {
+            Ok(found) => format!("customer {}", found.external_id),
+            Err(_) => "a customer that does not exist".to_owned(),
+        };
+        eprintln!("{name} (id {customer}): {reason}");
+    }
+    if unreadable.len() > NAMED {
+        eprintln!("and {} more customers", unreadable.len() - NAMED);
+    }
+    eprintln!(
+        "error: the history of {} customers cannot be read, so tact cannot decide for them; \
+         fix or delete the rows named above and run `tact rebuild-timelines` again",
+        unreadable.len()
+    );
+    Ok(ExitCode::FAILURE)
 }
 
 fn backup(context: &Context, file: &std::path::Path) -> anyhow::Result<ExitCode> {
