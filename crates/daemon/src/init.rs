@@ -80,8 +80,10 @@ max_age = "365d"
 # "maildir" writes messages to the folder below; "smtp" sends through [smtp].
 channel = "maildir"
 maildir = "outbox"
-# Messages sent at the same time.
+# Messages sent at the same time; with smtp, 8 to 32 times smtp.pool_size.
 concurrency = 4
+# Deliveries claimed per scheduler round; about 8 times concurrency for large campaigns.
+batch_size = 100
 # Retries: first after retry_base, doubling up to retry_max_delay, max_attempts in all.
 retry_base = "1m"
 retry_max_delay = "6h"
