@@ -28,6 +28,9 @@ pub struct MaildirChannel {
 impl MaildirChannel {
     /// Opens the Maildir at `root`, creating `tmp/`, `new/` and `cur/` when missing.
     ///
+    /// Messages contain customers' names and addresses, so on Unix the folders it creates
+    /// are readable by their owner only (mode 0700), and so is every message (0600).
+    ///
     /// # Errors
     ///
     /// [`Error::Directory`] when a directory cannot be created, and the errors of
@@ -36,7 +39,9 @@ impl MaildirChannel {
         let root = root.into();
         for sub in ["tmp", "new", "cur"] {
             let path = root.join(sub);
-            fs::create_dir_all(&path).map_err(|source| Error::Directory { path, source })?;
+            private_folders()
+                .create(&path)
+                .map_err(|source| Error::Directory { path, source })?;
         }
         Ok(MaildirChannel {
             root,
@@ -94,16 +99,25 @@ impl Channel for MaildirChannel {
     }
 }
 
+/// Creates missing folders, on Unix with mode 0700; existing folders keep their mode.
+fn private_folders() -> fs::DirBuilder {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+}
+
 fn write_then_rename(tmp: &Path, new: &Path, bytes: &[u8]) -> Result<(), SendError> {
     let io_error = |path: &Path| {
         let path = path.to_owned();
         move |source| SendError::Io { path, source }
     };
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(tmp)
-        .map_err(io_error(tmp))?;
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(tmp).map_err(io_error(tmp))?;
     file.write_all(bytes).map_err(io_error(tmp))?;
     file.sync_all().map_err(io_error(tmp))?;
     drop(file);

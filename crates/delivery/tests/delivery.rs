@@ -549,6 +549,14 @@ async fn maildir_writes_one_file_each() {
     let mut sorted = subjects.clone();
     sorted.sort();
     assert_eq!(sorted, ["One", "Two", "Two"]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&files[0]), 0o600);
+        assert_eq!(mode(&root.join("new")), 0o700);
+        assert_eq!(mode(root), 0o700);
+    }
 }
 
 #[tokio::test]
