@@ -335,7 +335,15 @@ impl Scheduler {
                 }
             };
             if !report.is_idle() {
-                tracing::info!(?report, "scheduler step");
+                tracing::info!(
+                    campaigns = report.campaigns,
+                    redecided = report.redecided,
+                    sent = report.sent,
+                    retried = report.retried,
+                    failed = report.failed,
+                    released = report.released,
+                    "scheduler step"
+                );
                 continue;
             }
             tokio::select! {
