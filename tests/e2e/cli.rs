@@ -538,6 +538,7 @@ fn campaign_send_names_skipped_customer() {
     let bob = workspace.store().customer_by_external_id("c2").unwrap().id;
     assert!(stderr.contains("cannot be rendered"), "{stderr}");
     assert!(stderr.contains(&format!("customer.id={bob}")), "{stderr}");
+    assert!(stderr.contains("customer.external_id=\"c2\""), "{stderr}");
     assert!(stderr.contains("skipped=1"), "{stderr}");
 }
 

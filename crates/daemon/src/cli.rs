@@ -42,7 +42,8 @@ pub enum Command {
     /// Decide one proposed contact and explain the decision.
     ///
     /// With --json, prints one object {"decision","until","reasons"} and exits 0 whatever
-    /// the decision.
+    /// the decision. When it cannot decide, it prints the error on standard error and exits
+    /// 1.
     Check(CheckArgs),
     /// Create, preview, send and follow campaigns.
     #[command(subcommand)]

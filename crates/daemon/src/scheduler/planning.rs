@@ -84,10 +84,11 @@ pub fn plan_campaign(
         |decided| -> anyhow::Result<()> {
             let decided = decided?;
             report.skipped += decided.skipped;
-            if let Some((customer, error)) = &decided.first_skipped {
+            if let Some((customer, external_id, error)) = &decided.first_skipped {
                 tracing::warn!(
                     campaign.id = campaign.id.0,
                     customer.id = customer.0,
+                    customer.external_id = external_id,
                     skipped = decided.skipped,
                     error,
                     "customers left out of a batch because their message cannot be rendered; \
@@ -134,8 +135,8 @@ struct DecidedBatch {
     decisions: Vec<(CustomerId, Decision)>,
     /// Customers left out because their message could not be rendered.
     skipped: u64,
-    /// The first customer left out, and why.
-    first_skipped: Option<(CustomerId, String)>,
+    /// The first customer left out, with their external id, and why.
+    first_skipped: Option<(CustomerId, String, String)>,
 }
 
 /// Describes the campaign's message for each customer of a batch and decides it, reading
@@ -167,7 +168,9 @@ fn decide_batch(
                 let error = format!("{error:#}");
                 tracing::debug!(customer.id = customer.id.0, error, "skipped");
                 decided.skipped += 1;
-                decided.first_skipped.get_or_insert((customer.id, error));
+                decided
+                    .first_skipped
+                    .get_or_insert_with(|| (customer.id, customer.external_id.clone(), error));
                 continue;
             }
         };
