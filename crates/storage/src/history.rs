@@ -43,15 +43,8 @@ pub(crate) const CONTACT_COLUMNS: &str =
 
 pub(crate) fn contact_from_row(row: &Row<'_>) -> Result<(ContactId, Contact)> {
     let id: i64 = row.get(0)?;
-    let contact = contact_fields(row, id, CustomerId(row.get(1)?))?;
-    Ok((ContactId(id), contact))
-}
-
-/// Reads the contact `id` of `customer` from the other columns of [`CONTACT_COLUMNS`], for
-/// callers that have read the first two already.
-pub(crate) fn contact_fields(row: &Row<'_>, id: i64, customer: CustomerId) -> Result<Contact> {
-    Ok(Contact {
-        customer,
+    let contact = Contact {
+        customer: CustomerId(row.get(1)?),
         channel: parse_channel("contact", id, name_at(row, 2)?)?,
         purpose: parse_purpose("contact", id, name_at(row, 3)?)?,
         topic: parse_topic("contact", id, optional_text_at(row, 4)?)?,
@@ -59,7 +52,8 @@ pub(crate) fn contact_fields(row: &Row<'_>, id: i64, customer: CustomerId) -> Re
         at: from_ms("contact", id, row.get(6)?)?,
         duration_s: row.get(7)?,
         outcome: parse_outcome("contact", id, name_at(row, 8)?)?,
-    })
+    };
+    Ok((ContactId(id), contact))
 }
 
 /// Borrows the text in column `index` from the row, so that no string is allocated.

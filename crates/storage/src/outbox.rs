@@ -45,6 +45,15 @@ impl DeliveryState {
             DeliveryState::Denied => "denied",
         }
     }
+
+    /// Returns the state a delivery takes when `decision` is stored on it.
+    fn decided(decision: &Decision) -> DeliveryState {
+        match decision {
+            Decision::Approve(_) => DeliveryState::Approved,
+            Decision::Defer { .. } => DeliveryState::Deferred,
+            Decision::Deny { .. } => DeliveryState::Denied,
+        }
+    }
 }
 
 impl fmt::Display for DeliveryState {
@@ -227,38 +236,29 @@ impl Store {
                     if state == DeliveryState::Planned.as_str() {
                         record_decision_in(tx, delivery, decision, now)?;
                         // Decided now, so a repeat of the customer in `decisions` keeps it.
-                        *state = match decision {
-                            Decision::Approve(_) => "approved",
-                            Decision::Defer { .. } => "deferred",
-                            Decision::Deny { .. } => "denied",
-                        }
-                        .to_owned();
+                        *state = DeliveryState::decided(decision).as_str().to_owned();
                         stored.push(Some(delivery));
                     } else {
                         stored.push(None);
                     }
                     continue;
                 }
-                let (state, reasons, next_ms, expires_ms, contact) = match decision {
+                let state = DeliveryState::decided(decision).as_str();
+                let (reasons, next_ms, expires_ms, contact) = match decision {
                     Decision::Approve(approval) => {
                         let contact = book_approval(tx, approval, campaign, *customer, None, now)?;
                         let expires_ms = to_ms(approval.expires_at());
                         (
-                            "approved",
                             "[]".to_owned(),
                             Some(now_ms),
                             Some(expires_ms),
                             Some(contact.0),
                         )
                     }
-                    Decision::Defer { until, reasons } => (
-                        "deferred",
-                        to_json(reasons),
-                        Some(to_ms(*until)),
-                        None,
-                        None,
-                    ),
-                    Decision::Deny { reasons } => ("denied", to_json(reasons), None, None, None),
+                    Decision::Defer { until, reasons } => {
+                        (to_json(reasons), Some(to_ms(*until)), None, None)
+                    }
+                    Decision::Deny { reasons } => (to_json(reasons), None, None, None),
                 };
                 let inserted = insert.execute(params![
                     campaign.0, customer.0, state, reasons, now_ms, next_ms, expires_ms, contact
@@ -708,8 +708,9 @@ fn record_decision_in(
 /// Returns the id and state of the deliveries of `campaign` that the customers of
 /// `decisions` have already, by customer id.
 ///
-/// Customers close together in id, as planning's batches are, are looked up with one range
-/// query; scattered ones one by one, so that a range never reads far more rows than asked.
+/// Customers close together in id, as in planning's batches, are looked up with one range
+/// query. Scattered ones are looked up one by one, so that a range never reads far more
+/// rows than requested.
 fn existing_deliveries(
     tx: &Connection,
     campaign: CampaignId,
@@ -802,7 +803,6 @@ fn delivery_target(
     Ok((state, CampaignId(campaign), CustomerId(customer)))
 }
 
-/// Returns the contact of a delivery that must be `sending`.
 /// Returns the customer and booked contact of a delivery that is `sending`.
 fn sending_contact(tx: &Connection, delivery: DeliveryId) -> Result<(CustomerId, ContactId)> {
     let row: Option<(String, i64, Option<i64>)> = tx

@@ -205,7 +205,7 @@ CREATE INDEX deliveries_customer ON deliveries(customer_id);
 /// It also limits the outbox's two time indexes to the rows that have that time: only
 /// deliveries waiting for an attempt have `next_attempt_at_ms`, and only `sending` ones a
 /// lease. Every query on them compares the time, which lets SQLite prove that the partial index
-/// holds every row it can match. Planned, sent, failed and denied deliveries then cost no
+/// contains every row it can match. Planned, sent, failed and denied deliveries then cost no
 /// entry in the lease index, and finished ones none in either.
 const SCHEMA_V4: &str = r#"
 CREATE TABLE timelines (

@@ -7,9 +7,9 @@
 //!
 //! A column contains [`FORMAT`] followed by the entries, oldest first and by id among equal
 //! instants. Each entry is its length and then its fields encoded with postcard
-//! (variable-length integers and length-prefixed text), instant and id first, so that a
-//! reader skips an entry outside its window after two integers, and a writer finds where a
-//! new entry goes without decoding the others. Purposes, outcomes and signal kinds are
+//! (variable-length integers and length-prefixed text), instant and id first. A reader
+//! therefore skips an entry outside its window after two integers, and a writer finds where
+//! a new entry goes without decoding the others. Purposes, outcomes and signal kinds are
 //! one-byte codes (see `codes`), the built-in channels too, and other channels and topics
 //! their names. An empty column means no entries.
 
@@ -384,7 +384,7 @@ fn encoded<T: Serialize>(customer: CustomerId, entry: &T) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Which column of `timelines` a change is for.
+/// A column of `timelines`.
 #[derive(Debug, Clone, Copy)]
 enum Column {
     Contacts,
@@ -392,8 +392,16 @@ enum Column {
 }
 
 impl Column {
-    /// Reads the column; empty when the customer has no timeline yet, `None` when it holds
-    /// something other than a blob.
+    /// Returns the [`rebuild`] part that derives this column.
+    fn rebuild(self) -> Rebuild {
+        match self {
+            Column::Contacts => Rebuild::Contacts,
+            Column::Signals => Rebuild::Signals,
+        }
+    }
+
+    /// Reads the column. It is empty when the customer has no timeline yet, and `None` when
+    /// it contains something other than a blob.
     fn read(self, tx: &Connection, customer: CustomerId) -> Result<Option<Vec<u8>>> {
         let sql = match self {
             Column::Contacts => "SELECT contacts FROM timelines WHERE customer_id = ?1",
@@ -435,19 +443,29 @@ impl Column {
     }
 }
 
-/// Adds a contact just inserted into `contacts` to its customer's timeline. A timeline that
-/// cannot be decoded is derived again from the tables, which hold the new contact already.
+/// Adds a contact just inserted into `contacts` to its customer's timeline.
 pub(crate) fn add_contact(tx: &Connection, id: ContactId, contact: &Contact) -> Result<()> {
-    let customer = contact.customer;
     let added = PackedContact::new(id, contact);
-    let entry = encoded(customer, &added)?;
-    let Some(mut column) = Column::Contacts.read(tx, customer)? else {
-        return rebuild_one(tx, customer, Rebuild::Contacts);
+    let entry = encoded(contact.customer, &added)?;
+    add_entry(tx, Column::Contacts, contact.customer, added.key(), &entry)
+}
+
+/// Puts an encoded entry into the customer's column. A column that cannot be decoded is
+/// derived again from the tables, which contain the new row already.
+fn add_entry(
+    tx: &Connection,
+    column: Column,
+    customer: CustomerId,
+    key: Key,
+    entry: &[u8],
+) -> Result<()> {
+    let Some(mut stored) = column.read(tx, customer)? else {
+        return rebuild_one(tx, customer, column.rebuild());
     };
-    if insert_entry(customer, &mut column, added.key(), &entry).is_err() {
-        return rebuild_one(tx, customer, Rebuild::Contacts);
+    if insert_entry(customer, &mut stored, key, entry).is_err() {
+        return rebuild_one(tx, customer, column.rebuild());
     }
-    Column::Contacts.write(tx, customer, &column)
+    column.write(tx, customer, &stored)
 }
 
 /// Sets the outcome, and the instant when `at` is given, of a contact of `customer` in
@@ -463,6 +481,7 @@ pub(crate) fn update_contact(
     let Some(mut column) = Column::Contacts.read(tx, customer)? else {
         return rebuild_one(tx, customer, Rebuild::Contacts);
     };
+
     let mut found = None;
     let walked = each_slot(customer, &column, |slot| {
         if slot.key.1 == id.0 {
@@ -486,8 +505,7 @@ pub(crate) fn update_contact(
     Column::Contacts.write(tx, customer, &column)
 }
 
-/// Adds a signal just inserted into `signals` with row id `id` to its customer's timeline,
-/// or derives the timeline again as [`add_contact`] does.
+/// Adds a signal just inserted into `signals` with row id `id` to its customer's timeline.
 pub(crate) fn add_signal(
     tx: &Connection,
     customer: CustomerId,
@@ -496,20 +514,14 @@ pub(crate) fn add_signal(
 ) -> Result<()> {
     let added = PackedSignal::new(id, signal);
     let entry = encoded(customer, &added)?;
-    let Some(mut column) = Column::Signals.read(tx, customer)? else {
-        return rebuild_one(tx, customer, Rebuild::Signals);
-    };
-    if insert_entry(customer, &mut column, added.key(), &entry).is_err() {
-        return rebuild_one(tx, customer, Rebuild::Signals);
-    }
-    Column::Signals.write(tx, customer, &column)
+    add_entry(tx, Column::Signals, customer, added.key(), &entry)
 }
 
 fn rebuild_one(tx: &Connection, customer: CustomerId, what: Rebuild) -> Result<()> {
     rebuild(tx, Scope::Customer(customer), what)
 }
 
-/// What [`rebuild`] derives again.
+/// The columns that [`rebuild`] derives again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Rebuild {
     Contacts,
@@ -534,9 +546,10 @@ pub(crate) enum Scope {
 }
 
 impl Scope {
-    /// The condition on `customer_id` and its two parameters.
+    /// Returns the condition on `customer_id` and its two parameters.
     fn condition(self) -> (String, i64, i64) {
         match self {
+            // Always true, but it uses both parameters, because every scope binds two.
             Scope::All => ("?1 = ?2".to_owned(), 0, 0),
             Scope::Customer(customer) => (
                 "customer_id = ?1 AND ?1 = ?2".to_owned(),
@@ -580,8 +593,9 @@ fn rebuild_column(tx: &Connection, column: Column, scope: Scope) -> Result<()> {
     };
     let clear = format!("UPDATE timelines SET {name} = x'' WHERE {condition}");
     tx.prepare_cached(&clear)?.execute(params![first, second])?;
-    // In the order of the identity index; entries with the same instant are put in id
-    // order below.
+
+    // In the order of the identity index. `Gathered::finish` sorts entries with the same
+    // instant by id.
     let sql = format!("SELECT {columns} FROM {name} WHERE {condition} ORDER BY customer_id, at_ms");
     let mut statement = tx.prepare_cached(&sql)?;
     let mut rows = statement.query(params![first, second])?;
@@ -618,7 +632,7 @@ struct Gathered {
     customer: Option<CustomerId>,
     contacts: Vec<(ContactId, Contact)>,
     signals: Vec<(i64, Signal)>,
-    /// Why a row of the customer cannot be read.
+    /// The reason a row of the customer cannot be read.
     unreadable: Option<String>,
 }
 

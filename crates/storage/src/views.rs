@@ -64,6 +64,15 @@ struct Window {
 }
 
 impl Window {
+    /// Returns the part of the window that timelines filter on.
+    fn span(&self) -> Span {
+        Span {
+            since_ms: self.since_ms,
+            until_ms: self.now_ms,
+            excluded_contact: self.excluded_contact,
+        }
+    }
+
     fn new(now: DateTime<Utc>, policy: &Policy) -> Window {
         let since = now
             .checked_sub_signed(policy.lookback())
@@ -539,11 +548,7 @@ fn load_history(tx: &Connection, batch: &mut Batch, window: Window) -> Result<()
         window.now_ms
     ];
 
-    let span = Span {
-        since_ms: window.since_ms,
-        until_ms: window.now_ms,
-        excluded_contact: window.excluded_contact,
-    };
+    let span = window.span();
     let sql = "SELECT customer_id, contacts, signals FROM timelines \
                WHERE customer_id BETWEEN ?1 AND ?2 ORDER BY customer_id";
     let mut statement = tx.prepare_cached(sql)?;

@@ -84,13 +84,13 @@ pub fn plan_campaign(
         |decided| -> anyhow::Result<()> {
             let decided = decided?;
             report.skipped += decided.skipped;
-            if let Some((customer, external_id, error)) = &decided.first_skipped {
+            if let Some(first) = &decided.first_skipped {
                 tracing::warn!(
                     campaign.id = campaign.id.0,
-                    customer.id = customer.0,
-                    customer.external_id = external_id,
+                    customer.id = first.customer.0,
+                    customer.external_id = first.external_id,
                     skipped = decided.skipped,
-                    error,
+                    error = first.error,
                     "customers left out of a batch because their message cannot be rendered; \
                      the first is named"
                 );
@@ -135,8 +135,15 @@ struct DecidedBatch {
     decisions: Vec<(CustomerId, Decision)>,
     /// Customers left out because their message could not be rendered.
     skipped: u64,
-    /// The first customer left out, with their external id, and why.
-    first_skipped: Option<(CustomerId, String, String)>,
+    /// The first customer left out.
+    first_skipped: Option<Skipped>,
+}
+
+/// A customer left out of planning, and why.
+struct Skipped {
+    customer: CustomerId,
+    external_id: String,
+    error: String,
 }
 
 /// Describes the campaign's message for each customer of a batch and decides it, reading
@@ -168,9 +175,11 @@ fn decide_batch(
                 let error = format!("{error:#}");
                 tracing::debug!(customer.id = customer.id.0, error, "skipped");
                 decided.skipped += 1;
-                decided
-                    .first_skipped
-                    .get_or_insert_with(|| (customer.id, customer.external_id.clone(), error));
+                decided.first_skipped.get_or_insert_with(|| Skipped {
+                    customer: customer.id,
+                    external_id: customer.external_id.clone(),
+                    error,
+                });
                 continue;
             }
         };

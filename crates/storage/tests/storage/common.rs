@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use tact_domain::{
-    CampaignId, Channel, Content, CustomerId, Decision, DeliveryId, Policy, Proposal, Purpose,
-    decide,
+    CampaignId, Channel, Contact, Content, CustomerId, Decision, DeliveryId, Outcome, Policy,
+    Proposal, Purpose, decide,
 };
 use tact_storage::{Audience, NewCampaign, NewCustomer, Store};
 use tempfile::TempDir;
@@ -32,6 +32,25 @@ pub fn customer(external_id: &str) -> NewCustomer {
     customer.name = Some(format!("Customer {external_id}"));
     customer.email = Some(format!("{external_id}@example.com"));
     customer
+}
+
+/// A sent contact with `customer`, with no topic or campaign.
+pub fn sent_contact(
+    customer: CustomerId,
+    channel: Channel,
+    purpose: Purpose,
+    at: DateTime<Utc>,
+) -> Contact {
+    Contact {
+        customer,
+        channel,
+        purpose,
+        topic: None,
+        campaign: None,
+        at,
+        duration_s: 0,
+        outcome: Outcome::Sent,
+    }
 }
 
 /// A scheduled value campaign on email for everyone.

@@ -4,30 +4,18 @@
 use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
 use tact_domain::{
-    Channel, Contact, CustomerId, Outcome, Policy, Purpose, Signal, SignalKind, Topic,
+    CampaignId, Channel, Contact, CustomerId, DeliveryId, Outcome, Policy, Purpose, Signal,
+    SignalKind, Topic,
 };
 use tact_storage::import::{import_contacts, import_customers, import_signals};
 use tact_storage::{ContactId, Store};
 
-use crate::common::{TestResult, approve, campaign, raw, temp_store, utc};
+use crate::common::{TestResult, approve, campaign, raw, sent_contact as contact, temp_store, utc};
 
 /// Returns the instant the tests decide at. Every write lies within the week before it,
 /// inside the default policy's lookback.
 fn now() -> DateTime<Utc> {
     utc(2026, 3, 10, 12, 0)
-}
-
-fn contact(customer: CustomerId, channel: Channel, purpose: Purpose, at: DateTime<Utc>) -> Contact {
-    Contact {
-        customer,
-        channel,
-        purpose,
-        topic: None,
-        campaign: None,
-        at,
-        duration_s: 0,
-        outcome: Outcome::Sent,
-    }
 }
 
 /// Asserts that the view of every customer contains exactly the contacts and signals of the
@@ -248,20 +236,31 @@ c1,purchase,,2026-03-09T11:30:00Z,shoes,5,
     Ok(())
 }
 
-#[test]
-fn sending_updates_the_booked_contact_in_timelines() -> TestResult {
-    let (_folder, store) = temp_store()?;
+/// Imports customers 1 and 2 with email addresses, and plans and approves a campaign for
+/// both at `planned_at`. Returns the campaign and the two deliveries.
+fn approved_campaign(
+    store: &Store,
+    planned_at: DateTime<Utc>,
+) -> Result<(CampaignId, Vec<DeliveryId>), Box<dyn std::error::Error>> {
     import_customers(
-        &store,
+        store,
         "external_id,email\nc1,c1@example.com\nc2,c2@example.com\n".as_bytes(),
     )?;
     let customers = [CustomerId(1), CustomerId(2)];
-    let planned_at = now() - Duration::hours(2);
     let news = store.create_campaign(&campaign("News", planned_at))?;
     let deliveries = store.plan_deliveries(news, &customers, planned_at)?;
     for (delivery, customer) in deliveries.iter().zip(customers) {
-        approve(&store, *delivery, customer, news, planned_at);
+        approve(store, *delivery, customer, news, planned_at);
     }
+    Ok((news, deliveries))
+}
+
+#[test]
+fn sending_updates_the_booked_contact_in_timelines() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    let customers = [CustomerId(1), CustomerId(2)];
+    let planned_at = now() - Duration::hours(2);
+    let (_, deliveries) = approved_campaign(&store, planned_at)?;
     let claimed = store.claim_deliveries("w1", Duration::minutes(5), 10, planned_at)?;
     assert_eq!(claimed.len(), 2);
 
@@ -377,7 +376,7 @@ fn downgrade_to_version_three(folder: &tempfile::TempDir) -> TestResult {
 }
 
 #[test]
-fn upgrade_keeps_unreadable_and_orphan_rows_to_their_customer() -> TestResult {
+fn upgrade_isolates_unreadable_and_orphan_rows() -> TestResult {
     let (folder, store) = temp_store()?;
     import_customers(&store, "external_id\nc1\nc2\n".as_bytes())?;
     store.record_contact(&contact(
@@ -449,19 +448,11 @@ fn writes_derive_a_damaged_timeline_again() -> TestResult {
 }
 
 #[test]
-fn a_damaged_timeline_does_not_stop_other_sent_marks() -> TestResult {
+fn sent_marks_survive_damaged_timeline() -> TestResult {
     let (folder, store) = temp_store()?;
-    import_customers(
-        &store,
-        "external_id,email\nc1,c1@example.com\nc2,c2@example.com\n".as_bytes(),
-    )?;
     let customers = [CustomerId(1), CustomerId(2)];
     let planned_at = now() - Duration::hours(2);
-    let news = store.create_campaign(&campaign("News", planned_at))?;
-    let deliveries = store.plan_deliveries(news, &customers, planned_at)?;
-    for (delivery, customer) in deliveries.iter().zip(customers) {
-        approve(&store, *delivery, customer, news, planned_at);
-    }
+    let (news, deliveries) = approved_campaign(&store, planned_at)?;
     store.claim_deliveries("w1", Duration::minutes(5), 10, planned_at)?;
     raw(&folder).execute(
         "UPDATE timelines SET contacts = x'07' WHERE customer_id = 1",
@@ -498,7 +489,7 @@ fn a_damaged_timeline_does_not_stop_other_sent_marks() -> TestResult {
 }
 
 #[test]
-fn a_signal_value_that_is_not_a_number_reads_as_none() -> TestResult {
+fn signal_nan_value_reads_as_none() -> TestResult {
     let (_folder, store) = temp_store()?;
     import_customers(&store, "external_id\nc1\nc2\n".as_bytes())?;
     let mut purchase = Signal::new(SignalKind::Purchase, utc(2026, 3, 9, 9, 0));

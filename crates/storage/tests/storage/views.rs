@@ -1,23 +1,14 @@
 use chrono::Duration;
 use tact_domain::{
     Actor, Bucket, Channel, ConsentChange, ConsentMark, ConsentSource, Contact, CustomerId, Limit,
-    Outcome, Period, Policy, Purpose, Signal, SignalKind, Span, SuppressionReason, Topic,
+    Period, Policy, Purpose, Signal, SignalKind, Span, SuppressionReason, Topic,
 };
 use tact_storage::{Audience, Scan, Store};
 
-use crate::common::{TestResult, customer, temp_store, utc};
+use crate::common::{TestResult, customer, sent_contact, temp_store, utc};
 
 fn contact(customer: CustomerId, at: chrono::DateTime<chrono::Utc>) -> Contact {
-    Contact {
-        customer,
-        channel: Channel::EMAIL,
-        purpose: Purpose::Value,
-        topic: None,
-        campaign: None,
-        at,
-        duration_s: 0,
-        outcome: Outcome::Sent,
-    }
+    sent_contact(customer, Channel::EMAIL, Purpose::Value, at)
 }
 
 #[test]
