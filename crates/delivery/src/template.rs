@@ -1,10 +1,12 @@
 //! Message templates: a subject, a plain-text part and an optional HTML part, rendered per
 //! customer with minijinja.
 
+use minijinja::value::{Enumerator, Object};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use crate::Error;
 
@@ -166,7 +168,11 @@ impl Template {
         Ok(self.render_part(1, &context)?.unwrap_or_default())
     }
 
-    fn render_part(&self, index: usize, context: &Value) -> Result<Option<String>, Error> {
+    fn render_part(
+        &self,
+        index: usize,
+        context: &minijinja::Value,
+    ) -> Result<Option<String>, Error> {
         let (part, name) = PARTS[index];
         if part == "html" && !self.has_html {
             return Ok(None);
@@ -211,21 +217,42 @@ fn check_variables(
     Ok(used)
 }
 
-fn context_value(data: &TemplateData) -> Value {
-    let mut context = data.fields.clone();
-    let text = |value: &Option<String>| Value::String(value.clone().unwrap_or_default());
-    context.insert("name".into(), text(&data.name));
-    context.insert("email".into(), text(&data.email));
-    context.insert("account".into(), text(&data.account));
-    context.insert(
-        "unsubscribe_url".into(),
-        data.unsubscribe_url.clone().into(),
-    );
-    context.insert(
-        "preferences_url".into(),
-        data.preferences_url.clone().into(),
-    );
-    Value::Object(context)
+/// The variables of one message, handed to minijinja as an object so that each value is
+/// converted only when the template reads it, instead of converting every field up front.
+#[derive(Debug)]
+struct Context(TemplateData);
+
+impl Object for Context {
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        let data = &self.0;
+        let text = |value: &Option<String>| value.as_deref().unwrap_or_default().into();
+        match key.as_str()? {
+            "name" => Some(text(&data.name)),
+            "email" => Some(text(&data.email)),
+            "account" => Some(text(&data.account)),
+            "unsubscribe_url" => Some(data.unsubscribe_url.as_str().into()),
+            "preferences_url" => Some(data.preferences_url.as_str().into()),
+            field => data.fields.get(field).map(minijinja::Value::from_serialize),
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let fields = self.0.fields.keys();
+        let names: Vec<minijinja::Value> = BUILT_IN_VARIABLES
+            .into_iter()
+            .map(minijinja::Value::from)
+            .chain(
+                fields
+                    .filter(|field| !BUILT_IN_VARIABLES.contains(&field.as_str()))
+                    .map(|field| field.as_str().into()),
+            )
+            .collect();
+        Enumerator::Iter(Box::new(names.into_iter()))
+    }
+}
+
+fn context_value(data: &TemplateData) -> minijinja::Value {
+    minijinja::Value::from_object(Context(data.clone()))
 }
 
 fn invalid_template(part: &'static str, error: &minijinja::Error) -> Error {
@@ -299,6 +326,22 @@ mod tests {
         );
         assert_eq!(rendered.html.as_deref(), Some("<p>Ann</p>"));
         assert_eq!(template.fields().collect::<Vec<_>>(), ["plan"]);
+    }
+
+    #[test]
+    fn built_ins_win_over_fields_and_nested_fields_render() {
+        let template = Template::compile(
+            &source(
+                "Hi",
+                "{{ name }} {{ plan.tier }} {{ items | join(',') }}",
+                None,
+            ),
+            ["plan", "items", "name"],
+        )
+        .unwrap();
+        let fields = json!({"name": "Imported", "plan": {"tier": "Pro"}, "items": [1, 2]});
+        let text = template.render_text(&data("Ann", fields)).unwrap();
+        assert_eq!(text, "Ann Pro 1,2");
     }
 
     #[test]
