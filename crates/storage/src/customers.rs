@@ -8,6 +8,7 @@ use tact_domain::{
 };
 
 use crate::codec::{enum_text, from_json, from_ms, parse_enum, to_json, to_ms};
+use crate::history::text_at;
 use crate::{ConsentEventId, Error, Result, Store};
 
 /// Maximum length of an external id, name, locale or free-form field value, in characters.
@@ -157,7 +158,7 @@ pub(crate) const CUSTOMER_COLUMNS: &str =
 /// Reads a customer from the columns of [`CUSTOMER_COLUMNS`], starting at column 0.
 pub(crate) fn customer_from_row(row: &Row<'_>) -> Result<Customer> {
     let id: i64 = row.get(0)?;
-    let time_zone = crate::history::text_at(row, 5)?;
+    let time_zone = text_at(row, 5)?;
     let time_zone = time_zone.parse::<Tz>().map_err(|_| Error::InvalidRow {
         entity: "customer",
         id,
@@ -239,6 +240,39 @@ impl Store {
             Some(row) => customer_from_row(row),
             None => Err(Error::not_found("customer with external id", external_id)),
         }
+    }
+
+    /// Returns the template fields of each customer of `ids`, in the same order, with one
+    /// range query over the ids from the first to the last. `ids` must be in ascending
+    /// order. An id that does not exist, or whose fields cannot be read, gets the error that
+    /// [`Store::customer_fields`] gives for it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sqlite`] when the query fails.
+    pub fn customer_fields_each(
+        &self,
+        ids: &[CustomerId],
+    ) -> Result<Vec<Result<Map<String, Value>>>> {
+        let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
+            return Ok(Vec::new());
+        };
+        let mut fields = Vec::with_capacity(ids.len());
+        let mut pending = ids.iter().copied().peekable();
+        let sql = "SELECT id, fields FROM customers WHERE id BETWEEN ?1 AND ?2 ORDER BY id";
+        let mut statement = self.connection.prepare_cached(sql)?;
+        let mut rows = statement.query([first.0, last.0])?;
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            while let Some(wanted) = pending.next_if(|wanted| wanted.0 < id) {
+                fields.push(Err(Error::not_found("customer", wanted)));
+            }
+            if pending.next_if(|wanted| wanted.0 == id).is_some() {
+                fields.push(text_at(row, 1).and_then(|text| from_json("customer", id, text)));
+            }
+        }
+        fields.extend(pending.map(|wanted| Err(Error::not_found("customer", wanted))));
+        Ok(fields)
     }
 
     /// Returns the customer's free-form template fields as a JSON object.

@@ -141,7 +141,28 @@ impl Mailer {
         customer: &Customer,
     ) -> anyhow::Result<Content> {
         let template = self.template(campaign)?;
-        let data = template_data(customer, store.customer_fields(customer.id)?, "", "");
+        let fields = if template.fields().next().is_some() {
+            store.customer_fields(customer.id)?
+        } else {
+            Map::new()
+        };
+        self.content_with(campaign, customer, fields)
+    }
+
+    /// Describes the content as [`Mailer::content`] does, with the customer's imported
+    /// `fields` already read.
+    ///
+    /// # Errors
+    ///
+    /// As [`Mailer::render_fields`].
+    pub fn content_with(
+        &self,
+        campaign: &Campaign,
+        customer: &Customer,
+        fields: Map<String, Value>,
+    ) -> anyhow::Result<Content> {
+        let template = self.template(campaign)?;
+        let data = template_data(customer, fields, "", "");
         let text = template.render_text(&data)?;
         Ok(content_of(&text, customer, &template))
     }

@@ -2,6 +2,7 @@
 //! deliveries whose deferral has run out.
 
 use chrono::{DateTime, Utc};
+use serde_json::Map;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use tact_domain::{
@@ -160,7 +161,14 @@ fn decide_batch(
     now: DateTime<Utc>,
 ) -> anyhow::Result<DecidedBatch> {
     // A template that does not compile fails the whole batch, not each customer.
-    mailer.template(campaign)?;
+    let template = mailer.template(campaign)?;
+    let mut fields = if template.fields().next().is_some() {
+        let ids: Vec<_> = views.iter().map(|view| view.customer.id).collect();
+        reader.customer_fields_each(&ids)?
+    } else {
+        Vec::new()
+    }
+    .into_iter();
     let mut booked = AccountBookings::new(policy);
     let mut decided = DecidedBatch {
         decisions: Vec::with_capacity(views.len()),
@@ -169,7 +177,12 @@ fn decide_batch(
     };
     for mut view in views {
         let customer = &view.customer;
-        let content = match mailer.content(reader, campaign, customer) {
+        let content = fields
+            .next()
+            .unwrap_or_else(|| Ok(Map::new()))
+            .map_err(anyhow::Error::from)
+            .and_then(|fields| mailer.content_with(campaign, customer, fields));
+        let content = match content {
             Ok(content) => content,
             Err(error) => {
                 let error = format!("{error:#}");

@@ -40,6 +40,44 @@ fn customer_round_trip_exact() -> TestResult {
 }
 
 #[test]
+fn customer_fields_each_follows_ids_and_names_missing_ones() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    let mut ids = Vec::new();
+    for (external_id, plan) in [("c1", "gold"), ("c2", "free"), ("c3", "pro")] {
+        let mut new = customer(external_id);
+        new.fields.insert("plan".to_owned(), json!(plan));
+        ids.push(store.upsert_customer(&new)?);
+    }
+    let missing = CustomerId(ids[2].0 + 5);
+    let wanted = [CustomerId(0), ids[0], ids[2], missing];
+
+    let fields = store.customer_fields_each(&wanted)?;
+
+    let plans: Vec<_> = fields
+        .iter()
+        .map(|fields| match fields {
+            Ok(fields) => format!("{}", fields["plan"]),
+            Err(error) => error.to_string(),
+        })
+        .collect();
+    assert_eq!(
+        plans,
+        [
+            store
+                .customer_fields(CustomerId(0))
+                .unwrap_err()
+                .to_string(),
+            "\"gold\"".to_owned(),
+            "\"pro\"".to_owned(),
+            store.customer_fields(missing).unwrap_err().to_string(),
+        ]
+    );
+    assert!(matches!(fields[0], Err(Error::NotFound { .. })));
+    assert!(store.customer_fields_each(&[])?.is_empty());
+    Ok(())
+}
+
+#[test]
 fn upsert_customer_updates_by_external_id() -> TestResult {
     let (_folder, store) = temp_store()?;
     let first = store.upsert_customer(&customer("c1"))?;
