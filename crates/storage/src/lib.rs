@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 
 mod campaigns;
+mod checkpoint;
 mod codec;
 mod customers;
 mod error;
@@ -42,6 +43,7 @@ mod timeline;
 mod views;
 
 pub use campaigns::{Campaign, CampaignStatus, NewCampaign};
+pub use checkpoint::Checkpointer;
 pub use customers::{ConsentEvent, MAX_TEXT_LEN, NewCustomer};
 pub use error::{Error, Result};
 pub use history::{History, Recorded};

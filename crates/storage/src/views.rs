@@ -16,7 +16,7 @@ use crate::history::{
     suppression_from_row, text_at,
 };
 use crate::timeline::{self, Span};
-use crate::{ContactId, Error, Result, Store};
+use crate::{Checkpointer, ContactId, Error, Result, Store};
 
 /// The customers a campaign addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,7 +252,15 @@ impl Store {
                 readers: scan.readers.min(MAX_READERS),
                 last,
             };
-            parallel.run(&work, &mut consume)?;
+            // `consume` writes all through the scan, so a checkpointer copies the log
+            // meanwhile instead of this connection.
+            let checkpoints = self.autocheckpoint()?;
+            let checkpointer = Checkpointer::start(path, SCAN_CHECKPOINT_EVERY)?;
+            self.defer_checkpoints()?;
+            let ran = parallel.run(&work, &mut consume);
+            drop(checkpointer);
+            self.set_autocheckpoint(checkpoints)?;
+            ran?;
             after = last;
         }
         let batches = ViewBatches {
@@ -299,6 +307,9 @@ impl<'a> Scan<'a> {
         }
     }
 }
+
+/// How often a parallel scan checkpoints the log that its caller's writes fill.
+const SCAN_CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The maximum number of reader threads a scan starts, whatever [`Scan::readers`] requests.
 const MAX_READERS: usize = 64;

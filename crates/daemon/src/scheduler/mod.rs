@@ -14,7 +14,7 @@ pub use worker::{configured_channel, retry_policy};
 use anyhow::Context as _;
 use std::sync::{Arc, Mutex};
 use tact_delivery::{Channel, RetryPolicy};
-use tact_storage::{CampaignStatus, ClaimedDelivery, Store};
+use tact_storage::{CampaignStatus, Checkpointer, ClaimedDelivery, Store};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -66,9 +66,15 @@ pub struct Scheduler {
     mailer: Mailer,
     retry: RetryPolicy,
     store: Arc<Mutex<Store>>,
+    /// Copies the write-ahead log into the database file while `store` writes, so that the
+    /// worker's claims and sent marks never stop for it.
+    _checkpointer: Checkpointer,
     shutdown: CancellationToken,
     worker: String,
 }
+
+/// How often the scheduler's checkpointer copies the write-ahead log.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Scheduler {
     /// Creates a scheduler with its own connection to the database.
@@ -82,14 +88,18 @@ impl Scheduler {
         channel: Arc<dyn Channel>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Scheduler> {
-        let store = Store::open(&settings.database)
-            .with_context(|| format!("cannot open database {}", settings.database.display()))?;
+        let cannot_open = || format!("cannot open database {}", settings.database.display());
+        let store = Store::open(&settings.database).with_context(cannot_open)?;
+        let checkpointer =
+            Checkpointer::start(&settings.database, CHECKPOINT_EVERY).with_context(cannot_open)?;
+        store.defer_checkpoints().with_context(cannot_open)?;
         let composer = tact_delivery::Composer::new(&crate::config::message_config(&settings)?)?;
         Ok(Scheduler {
             retry: retry_policy(&settings),
             mailer: Mailer::new(composer),
             worker: format!("tact-{}", std::process::id()),
             store: Arc::new(Mutex::new(store)),
+            _checkpointer: checkpointer,
             settings,
             clock,
             channel,

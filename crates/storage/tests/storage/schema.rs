@@ -1,7 +1,8 @@
 use std::sync::{Arc, Barrier};
 use std::thread;
+use std::time::Duration;
 use tact_domain::{Channel, Contact, Outcome, Purpose};
-use tact_storage::{Error, SCHEMA_VERSION, Store};
+use tact_storage::{Checkpointer, Error, SCHEMA_VERSION, Store};
 
 use crate::common::{TestResult, customer, raw, temp_store, utc};
 
@@ -184,5 +185,38 @@ fn new_files_are_private() -> TestResult {
     assert_eq!(mode("tact.db-wal")?, 0o600);
     assert_eq!(mode("tact.db-shm")?, 0o600);
     assert_eq!(mode("backup.db")?, 0o600);
+    Ok(())
+}
+
+#[test]
+fn checkpointer_copies_the_log_of_a_deferring_writer() -> TestResult {
+    let (folder, store) = temp_store()?;
+    let database = folder.path().join("tact.db");
+    store.defer_checkpoints()?;
+    let notes = "x".repeat(400);
+    for index in 0..2_000 {
+        let mut new = customer(&format!("c{index}"));
+        for field in ["a", "b", "c", "d"] {
+            new.fields
+                .insert(field.to_owned(), serde_json::json!(notes));
+        }
+        store.upsert_customer(&new)?;
+    }
+    // About 1,000 pages of 4 KiB sit in the log, under the deferred backstop of 16,384.
+    let before = std::fs::metadata(&database)?.len();
+    assert!(before < 200_000, "the database file has {before} bytes");
+
+    let checkpointer = Checkpointer::start(&database, Duration::from_millis(10))?;
+    let mut after = before;
+    for _ in 0..200 {
+        std::thread::sleep(Duration::from_millis(10));
+        after = std::fs::metadata(&database)?.len();
+        if after > 2_000_000 {
+            break;
+        }
+    }
+    drop(checkpointer);
+    assert!(after > 2_000_000, "the database file has {after} bytes");
+    assert_eq!(store.customer_by_external_id("c1999")?.external_id, "c1999");
     Ok(())
 }

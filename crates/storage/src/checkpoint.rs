@@ -1,0 +1,100 @@
+//! Copying the write-ahead log into the database file on a thread of its own.
+//!
+//! In WAL mode a commit appends pages to the log, and by default the connection whose commit
+//! takes the log past 1,000 pages then copies the log into the database file and syncs both,
+//! before its caller goes on. For a connection that writes all the time, such as planning's
+//! writer or the outbox worker's, that copy took about a sixth of the process's time. A
+//! [`Checkpointer`] does it on its own thread and connection instead, while the writer
+//! appends; [`Store::defer_checkpoints`] tells a writer to leave the copying to it.
+
+use std::path::Path;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::{Result, Store};
+
+/// Log pages after which a connection that defers checkpoints copies the log itself: a
+/// backstop for when no checkpointer runs or it falls behind, so the log stays bounded
+/// (64 MiB with 4 KiB pages).
+const BACKSTOP_PAGES: i64 = 16_384;
+
+/// A thread that copies the write-ahead log into the database file every so often, until it
+/// is dropped.
+#[derive(Debug)]
+pub struct Checkpointer {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Starts a thread with its own connection to the database file at `path` that runs a
+    /// passive checkpoint every `every`. A passive checkpoint copies what the log holds
+    /// without waiting for readers or writers, so nobody waits for it.
+    ///
+    /// A checkpoint that fails, for instance while another process checkpoints, is tried
+    /// again at the next tick; meanwhile the backstop of [`Store::defer_checkpoints`] bounds
+    /// the log.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::open`], and [`crate::Error::Io`] when the thread cannot be started.
+    pub fn start(path: &Path, every: Duration) -> Result<Checkpointer> {
+        let store = Store::open(path)?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("tact-checkpoint".to_owned())
+            .spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                    let _ = store.checkpoint();
+                }
+            })?;
+        Ok(Checkpointer {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    /// Stops the thread and waits for its checkpoint in progress, if any.
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Store {
+    /// Leaves checkpoints to a [`Checkpointer`]: this connection copies the log into the
+    /// database file itself only once the log holds 16,384 pages, instead of 1,000.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Sqlite`] when the setting cannot be changed.
+    pub fn defer_checkpoints(&self) -> Result<()> {
+        self.set_autocheckpoint(BACKSTOP_PAGES)
+    }
+
+    /// Returns the log pages after which this connection checkpoints by itself.
+    pub(crate) fn autocheckpoint(&self) -> Result<i64> {
+        Ok(self
+            .connection
+            .pragma_query_value(None, "wal_autocheckpoint", |row| row.get(0))?)
+    }
+
+    pub(crate) fn set_autocheckpoint(&self, pages: i64) -> Result<()> {
+        Ok(self
+            .connection
+            .pragma_update(None, "wal_autocheckpoint", pages)?)
+    }
+
+    /// Copies what the write-ahead log holds into the database file, without waiting for
+    /// other connections.
+    pub(crate) fn checkpoint(&self) -> Result<()> {
+        self.connection
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
