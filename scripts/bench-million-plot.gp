@@ -8,9 +8,9 @@
 # microseconds of planning the newsletter, and wall-clock microseconds of delivery per
 # approved message.
 $figures << EOD
-10000    56   21  113
-100000   85   18  81
-1000000  105  21  76
+10000    55   16  93
+100000   83   14  77
+1000000  96   19  78
 EOD
 
 set terminal pngcairo size 800,480 font ",10"
@@ -18,11 +18,12 @@ set output "docs/benchmarks-million.png"
 set title "tact end to end: cost per customer or message (2 vCPUs)"
 set logscale x
 set logscale y
+set yrange [5:200]
 set xrange [5000:2000000]
 set xtics ("10,000" 10000, "100,000" 100000, "1,000,000" 1000000)
 set xlabel "customers"
 set ylabel "microseconds"
-set key top left
+set key bottom right
 set grid
 plot $figures using 1:2 with linespoints title "import contacts, CPU per customer (20 rows)", \
      $figures using 1:3 with linespoints title "plan newsletter, CPU per customer", \

@@ -329,7 +329,7 @@ mod tests {
     }
 
     #[test]
-    fn built_ins_win_over_fields_and_nested_fields_render() {
+    fn context_prefers_builtins_reads_nested_fields() {
         let template = Template::compile(
             &source(
                 "Hi",

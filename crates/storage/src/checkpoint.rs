@@ -30,7 +30,7 @@ pub struct Checkpointer {
 impl Checkpointer {
     /// Starts a thread with its own connection to the database file at `path` that runs a
     /// passive checkpoint every `every`. A passive checkpoint copies what the log holds
-    /// without waiting for readers or writers, so nobody waits for it.
+    /// without waiting for readers or writers, so no connection waits for it either.
     ///
     /// A checkpoint that fails, for instance while another process checkpoints, is tried
     /// again at the next tick; meanwhile the backstop of [`Store::defer_checkpoints`] bounds
