@@ -578,6 +578,44 @@ fn explain_lists_held_back_deliveries() {
 }
 
 #[test]
+fn campaign_status_names_unsent_deliveries() {
+    let workspace = Workspace::new();
+    // Contact hours all day, so the approval does not depend on the hour of the run.
+    workspace.append_config("quiet_hours = { start = \"00:00\", end = \"00:00\" }\n");
+    workspace.import_customers();
+    workspace.run_ok(&["prefs", "set", "c2", "--block-channel", "email"]);
+    let template = workspace.write(
+        "tips.toml",
+        "subject = \"Tips\"\ntext = \"Hello {{ name }},\\n\"\n",
+    );
+    workspace.run_ok(&[
+        "campaign",
+        "create",
+        "--name",
+        "tips",
+        "--template",
+        template.to_str().unwrap(),
+        "--purpose",
+        "value",
+    ]);
+    workspace.run_ok(&["campaign", "send", "1"]);
+
+    let status = workspace.run_ok(&["campaign", "status", "1"]);
+
+    assert_eq!(
+        status,
+        "campaign 1 (tips): done\n\
+         deliveries by state:\n  \
+         approved: 1\n  \
+         denied: 1\n\
+         not sent yet:\n  \
+         approved, sent by `tact serve`: 1\n\
+         held back by rule:\n  \
+         channel_opt_out: 1\n"
+    );
+}
+
+#[test]
 fn missing_config_suggests_init() {
     let workspace = Workspace::new();
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use tact_delivery::{Composer, TemplateSource};
 use tact_domain::{Bucket, CampaignId, Policy};
-use tact_storage::{Audience, CampaignStatus, NewCampaign, Store};
+use tact_storage::{Audience, CampaignReport, CampaignStatus, DeliveryState, NewCampaign, Store};
 
 use super::Context;
 use super::check::both_zones;
@@ -239,6 +239,25 @@ fn send(context: &Context, args: CampaignIdArg) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Lists the deliveries not sent yet and what sends them, or returns `None` when none
+/// wait. A campaign is `done` once every customer is decided, which is before `tact serve`
+/// sends the approved messages and decides the deferred ones again.
+fn waiting_lines(report: &CampaignReport) -> Option<String> {
+    let count = |state| report.by_state.get(&state).copied().unwrap_or(0);
+    let to_send = count(DeliveryState::Approved) + count(DeliveryState::Sending);
+    let to_decide = count(DeliveryState::Planned) + count(DeliveryState::Deferred);
+    let mut lines = vec!["not sent yet:".to_owned()];
+    if to_send > 0 {
+        lines.push(format!("  approved, sent by `tact serve`: {to_send}"));
+    }
+    if to_decide > 0 {
+        lines.push(format!(
+            "  deferred, decided again by `tact serve` at their time: {to_decide}"
+        ));
+    }
+    (lines.len() > 1).then(|| lines.join("\n"))
+}
+
 /// Returns the campaign's status as JSON: `{"id", "name", "status", "by_state", "by_rule"}`.
 ///
 /// # Errors
@@ -279,6 +298,9 @@ fn status(context: &Context, args: CampaignIdArg) -> anyhow::Result<ExitCode> {
     for (state, count) in &report.by_state {
         println!("  {state}: {count}");
     }
+    if let Some(waiting) = waiting_lines(&report) {
+        println!("{waiting}");
+    }
     if !report.by_rule.is_empty() {
         println!("held back by rule:");
         for (rule, count) in &report.by_rule {
@@ -286,4 +308,30 @@ fn status(context: &Context, args: CampaignIdArg) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiting_lines_count_unsent_states() {
+        let mut report = CampaignReport::default();
+        assert_eq!(waiting_lines(&report), None);
+
+        report.by_state.insert(DeliveryState::Sent, 4);
+        report.by_state.insert(DeliveryState::Denied, 1);
+        assert_eq!(waiting_lines(&report), None);
+
+        report.by_state.insert(DeliveryState::Approved, 2);
+        report.by_state.insert(DeliveryState::Sending, 1);
+        report.by_state.insert(DeliveryState::Deferred, 5);
+        assert_eq!(
+            waiting_lines(&report).as_deref(),
+            Some(
+                "not sent yet:\n  approved, sent by `tact serve`: 3\n  \
+                 deferred, decided again by `tact serve` at their time: 5"
+            )
+        );
+    }
 }
