@@ -449,8 +449,32 @@ fn parse_config(table: toml::Table) -> Result<Config, ConfigError> {
             .unwrap_or_default()
             .trim()
             .to_owned();
-        ConfigError::Invalid { key, message }
+        ConfigError::Invalid {
+            key,
+            message: plain_type_names(&message),
+        }
     })
+}
+
+/// Replaces the Rust type that serde names in "expected u16" with the values it takes.
+fn plain_type_names(message: &str) -> String {
+    const TYPES: [(&str, &str); 7] = [
+        ("usize", "a whole number of 0 or more"),
+        ("u64", "a whole number of 0 or more"),
+        ("u32", "a whole number from 0 to 4294967295"),
+        ("u16", "a whole number from 0 to 65535"),
+        ("u8", "a whole number from 0 to 255"),
+        ("i64", "a whole number"),
+        ("f64", "a number"),
+    ];
+    for (name, plain) in TYPES {
+        if let Some(start) = message.strip_suffix(name)
+            && start.ends_with("expected ")
+        {
+            return format!("{start}{plain}");
+        }
+    }
+    message.to_owned()
 }
 
 fn validate(config: &Config) -> Result<(), ConfigError> {
@@ -683,6 +707,30 @@ mod tests {
             "invalid configuration key `delivery.lease`: invalid span \"soon\": write a whole \
              number and a unit s, m, h, d or w, as in 30d"
         );
+    }
+
+    #[test]
+    fn out_of_range_numbers_name_their_range() {
+        let cases = [
+            (
+                "[delivery]\nconcurrency = -1\n",
+                "invalid configuration key `delivery.concurrency`: invalid value: integer `-1`, \
+                 expected a whole number of 0 or more",
+            ),
+            (
+                "[smtp]\nport = 70000\n",
+                "invalid configuration key `smtp.port`: invalid value: integer `70000`, \
+                 expected a whole number from 0 to 65535",
+            ),
+            (
+                "[delivery]\nconcurrency = \"abc\"\n",
+                "invalid configuration key `delivery.concurrency`: invalid type: string \"abc\", \
+                 expected a whole number of 0 or more",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(load(text, &[]).unwrap_err().to_string(), expected, "{text}");
+        }
     }
 
     #[test]
