@@ -253,10 +253,13 @@ impl Store {
                 last,
             };
             // `consume` writes all through the scan, so a checkpointer copies the log
-            // meanwhile instead of this connection.
+            // meanwhile instead of this connection. Without one, for instance when no more
+            // files can be opened, this connection goes on checkpointing by itself.
             let checkpoints = self.autocheckpoint()?;
-            let checkpointer = Checkpointer::start(path, SCAN_CHECKPOINT_EVERY)?;
-            self.defer_checkpoints()?;
+            let checkpointer = Checkpointer::start(path, SCAN_CHECKPOINT_EVERY).ok();
+            if checkpointer.is_some() {
+                self.defer_checkpoints()?;
+            }
             let ran = parallel.run(&work, &mut consume);
             drop(checkpointer);
             self.set_autocheckpoint(checkpoints)?;
