@@ -213,3 +213,64 @@ async fn redecided_deferrals_respect_account_cap() {
     );
     assert_eq!(files, 1, "messages delivered; states {states:?}");
 }
+
+/// A template that reads a field only on the right of a `set` renders with the customer's
+/// fields when planned, as it does when sent.
+#[tokio::test]
+async fn field_read_in_set_is_planned() {
+    let folder = tempfile::tempdir().unwrap();
+    let settings = settings(folder.path());
+    let start = utc(2, 10);
+    let store = Store::open(&settings.database).unwrap();
+    let mut customer = NewCustomer::new("c1");
+    customer.name = Some("Ann Lee".to_owned());
+    customer.email = Some("ann@example.com".to_owned());
+    customer
+        .fields
+        .insert("plan".to_owned(), serde_json::json!("gold"));
+    store.upsert_customer(&customer).unwrap();
+    let template = StoredTemplate {
+        source: TemplateSource {
+            subject: "Your plan".to_owned(),
+            text: "Hello {{ name }},\n{% set plan = plan | upper %}your {{ plan }} plan.\n"
+                .to_owned(),
+            html: None,
+        },
+        fields: vec!["plan".to_owned()],
+    };
+    store
+        .create_campaign(&NewCampaign {
+            name: "plan".to_owned(),
+            channel: Channel::EMAIL,
+            purpose: Purpose::Value,
+            topic: None,
+            audience: Audience::All,
+            priority: 0,
+            offer: false,
+            template: serde_json::to_string(&template).unwrap(),
+            send_at: Some(start),
+            relevant_until: None,
+            created_at: start,
+        })
+        .unwrap();
+    let clock = Arc::new(SimulatedClock::new(start));
+    let channel = configured_channel(&settings).unwrap();
+    let scheduler = Arc::new(
+        Scheduler::new(settings.clone(), clock, channel, CancellationToken::new()).unwrap(),
+    );
+
+    let report = scheduler.step().await.unwrap();
+
+    assert_eq!(
+        report,
+        StepReport {
+            campaigns: 1,
+            sent: 1,
+            ..StepReport::default()
+        }
+    );
+    let outbox = folder.path().join("outbox/new");
+    let mut messages = std::fs::read_dir(&outbox).unwrap();
+    let message = std::fs::read_to_string(messages.next().unwrap().unwrap().path()).unwrap();
+    assert!(message.contains("your GOLD plan"), "{message}");
+}

@@ -140,13 +140,7 @@ impl Mailer {
         campaign: &Campaign,
         customer: &Customer,
     ) -> anyhow::Result<Content> {
-        let template = self.template(campaign)?;
-        let fields = if template.fields().next().is_some() {
-            store.customer_fields(customer.id)?
-        } else {
-            Map::new()
-        };
-        self.content_with(campaign, customer, fields)
+        self.content_with(campaign, customer, store.customer_fields(customer.id)?)
     }
 
     /// Describes the content as [`Mailer::content`] does, with the customer's imported

@@ -2,7 +2,6 @@
 //! deliveries whose deferral has run out.
 
 use chrono::{DateTime, Utc};
-use serde_json::Map;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use tact_domain::{
@@ -161,25 +160,20 @@ fn decide_batch(
     now: DateTime<Utc>,
 ) -> anyhow::Result<DecidedBatch> {
     // A template that does not compile fails the whole batch, not each customer.
-    let template = mailer.template(campaign)?;
-    let mut fields = if template.fields().next().is_some() {
-        let ids: Vec<_> = views.iter().map(|view| view.customer.id).collect();
-        reader.customer_fields_each(&ids)?
-    } else {
-        Vec::new()
-    }
-    .into_iter();
+    mailer.template(campaign)?;
+    // Fields are read even for a template that lists none: a field read only on the right
+    // of a `set` is not listed, and sending reads them all anyway.
+    let ids: Vec<_> = views.iter().map(|view| view.customer.id).collect();
+    let fields = reader.customer_fields_each(&ids)?;
     let mut booked = AccountBookings::new(policy);
     let mut decided = DecidedBatch {
         decisions: Vec::with_capacity(views.len()),
         skipped: 0,
         first_skipped: None,
     };
-    for mut view in views {
+    for (mut view, fields) in views.into_iter().zip(fields) {
         let customer = &view.customer;
         let content = fields
-            .next()
-            .unwrap_or_else(|| Ok(Map::new()))
             .map_err(anyhow::Error::from)
             .and_then(|fields| mailer.content_with(campaign, customer, fields));
         let content = match content {
