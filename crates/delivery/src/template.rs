@@ -5,8 +5,8 @@ use minijinja::value::{Enumerator, Object};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use crate::Error;
 
@@ -217,27 +217,54 @@ fn check_variables(
     Ok(used)
 }
 
-/// The variables of one message, handed to minijinja as an object so that each value is
+/// The variables of one message, handed to minijinja as an object so that a field is
 /// converted only when the template reads it, instead of converting every field up front.
+/// Each value is converted once and then shared, so reading an array field by index in a
+/// loop does not convert the array again for each element.
 #[derive(Debug)]
-struct Context(TemplateData);
+struct Context {
+    /// The values of [`BUILT_IN_VARIABLES`], in that order.
+    built_ins: [minijinja::Value; 5],
+    fields: Map<String, Value>,
+    converted: Mutex<HashMap<String, minijinja::Value>>,
+}
+
+impl Context {
+    fn new(data: &TemplateData) -> Context {
+        let text = |value: &Option<String>| value.as_deref().unwrap_or_default().into();
+        Context {
+            built_ins: [
+                text(&data.name),
+                text(&data.email),
+                text(&data.account),
+                data.unsubscribe_url.as_str().into(),
+                data.preferences_url.as_str().into(),
+            ],
+            fields: data.fields.clone(),
+            converted: Mutex::new(HashMap::new()),
+        }
+    }
+}
 
 impl Object for Context {
     fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
-        let data = &self.0;
-        let text = |value: &Option<String>| value.as_deref().unwrap_or_default().into();
-        match key.as_str()? {
-            "name" => Some(text(&data.name)),
-            "email" => Some(text(&data.email)),
-            "account" => Some(text(&data.account)),
-            "unsubscribe_url" => Some(data.unsubscribe_url.as_str().into()),
-            "preferences_url" => Some(data.preferences_url.as_str().into()),
-            field => data.fields.get(field).map(minijinja::Value::from_serialize),
+        let key = key.as_str()?;
+        if let Some(index) = BUILT_IN_VARIABLES.iter().position(|name| *name == key) {
+            return Some(self.built_ins[index].clone());
         }
+        let field = self.fields.get(key)?;
+        let mut converted = self
+            .converted
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let value = converted
+            .entry(key.to_owned())
+            .or_insert_with(|| minijinja::Value::from_serialize(field));
+        Some(value.clone())
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        let fields = self.0.fields.keys();
+        let fields = self.fields.keys();
         let names: Vec<minijinja::Value> = BUILT_IN_VARIABLES
             .into_iter()
             .map(minijinja::Value::from)
@@ -252,7 +279,7 @@ impl Object for Context {
 }
 
 fn context_value(data: &TemplateData) -> minijinja::Value {
-    minijinja::Value::from_object(Context(data.clone()))
+    minijinja::Value::from_object(Context::new(data))
 }
 
 fn invalid_template(part: &'static str, error: &minijinja::Error) -> Error {
@@ -399,6 +426,76 @@ mod tests {
         let mut data = data("x", json!({}));
         data.name = None;
         assert_eq!(template.render(&data).unwrap().subject, "Hi there");
+    }
+
+    /// Builds the context as one converted map, as rendering did before [`Context`].
+    fn converted_map(data: &TemplateData) -> minijinja::Value {
+        let mut context = data.fields.clone();
+        let text = |value: &Option<String>| Value::String(value.clone().unwrap_or_default());
+        context.insert("name".into(), text(&data.name));
+        context.insert("email".into(), text(&data.email));
+        context.insert("account".into(), text(&data.account));
+        context.insert(
+            "unsubscribe_url".into(),
+            data.unsubscribe_url.clone().into(),
+        );
+        context.insert(
+            "preferences_url".into(),
+            data.preferences_url.clone().into(),
+        );
+        minijinja::Value::from_serialize(Value::Object(context))
+    }
+
+    #[test]
+    fn context_renders_as_converted_map() {
+        let fields = json!({
+            "name": "Imported",
+            "plan": {"tier": "Pro", "seats": [1, 2.5, null], "note": "<b>&"},
+            "items": [{"x": 1}, {"x": "two"}],
+            "empty": "",
+            "nothing": null,
+            "big": 18446744073709551615u64,
+            "loop": "field called loop",
+        });
+        let known = ["plan", "items", "empty", "nothing", "big", "name", "loop"];
+        let cases = [
+            "{% for k, v in plan | items %}{{ k }}={{ v }};{% endfor %}",
+            "{{ plan | tojson }} {{ items | tojson }}",
+            "{{ items | length }} {{ plan | length }} {{ plan.seats[1] }}",
+            "{{ empty | default('d') }} {{ empty | default('d', true) }} {{ nothing }}",
+            "{{ plan is defined }} {{ nothing is none }} {{ plan.other is defined }}",
+            "{{ name }} {{ big }} {{ loop }}",
+            "{% for item in items %}{{ loop.index }}:{{ item.x }} {% endfor %}",
+            "{{ plan.note }} {{ plan | dictsort }}",
+            "{{ items is sameas items }} {{ plan is mapping }} {{ items is iterable }}",
+            "{% set copy = plan %}{{ copy is sameas plan }}",
+            "{{ debug() | length > 0 }}",
+            "{{ plan.other }}",
+            "{{ items[5] }}",
+            "{{ nothing.x }}",
+            "{{ plan | items | list | length }} {{ plan.tier | upper }}",
+            "{% macro m() %}{{ plan.tier }}{% endmacro %}{{ m() }}",
+        ];
+        let data = data("Ann", fields);
+        let mut differences = Vec::new();
+        for case in cases {
+            for html in [false, true] {
+                let source = if html {
+                    source("Hi", "x", Some(case))
+                } else {
+                    source("Hi", case, None)
+                };
+                let template = Template::compile(&source, known).unwrap();
+                let name = if html { "html.html" } else { "text.txt" };
+                let part = template.env.get_template(name).unwrap();
+                let before = part.render(converted_map(&data));
+                let now = part.render(context_value(&data));
+                if format!("{now:?}") != format!("{before:?}") {
+                    differences.push(format!("{case} (html: {html}): {now:?} != {before:?}"));
+                }
+            }
+        }
+        assert!(differences.is_empty(), "{differences:#?}");
     }
 
     #[test]
