@@ -297,7 +297,7 @@ fn each_slot<'a>(
         let rest = &column[start..];
         let mut reader = Fields::new(rest);
         let cut_short = || unreadable(customer, format!("entry at byte {start} is cut short"));
-        let fields = reader.bytes().ok_or_else(cut_short)?;
+        let fields = reader.entry().ok_or_else(cut_short)?;
         let mut after_key = Fields::new(fields);
         let key = after_key.key().ok_or_else(cut_short)?;
         let end = start + (rest.len() - reader.bytes.len());
@@ -335,8 +335,24 @@ impl<'a> Fields<'a> {
         Some(byte)
     }
 
+    /// Reads a variable-length `u64`, as postcard writes it and as it writes `usize` on
+    /// 64-bit targets.
     #[inline]
     fn varint(&mut self) -> Option<u64> {
+        self.varint_within(10, 0x01)
+    }
+
+    /// Reads a variable-length `u32`: at most five bytes, the fifth with four bits.
+    #[inline]
+    fn u32(&mut self) -> Option<u32> {
+        self.varint_within(5, 0x0f)
+            .and_then(|value| u32::try_from(value).ok())
+    }
+
+    /// Reads a varint of at most `max_bytes` bytes whose last byte, when it takes them all,
+    /// is at most `max_last`, which is the rule postcard reads by.
+    #[inline]
+    fn varint_within(&mut self, max_bytes: usize, max_last: u8) -> Option<u64> {
         // Most values take one byte.
         if let Some((&byte, rest)) = self.bytes.split_first()
             && byte < 0x80
@@ -344,15 +360,14 @@ impl<'a> Fields<'a> {
             self.bytes = rest;
             return Some(u64::from(byte));
         }
-        self.long_varint()
+        self.long_varint(max_bytes, max_last)
     }
 
-    fn long_varint(&mut self) -> Option<u64> {
+    fn long_varint(&mut self, max_bytes: usize, max_last: u8) -> Option<u64> {
         let mut value = 0u64;
-        for index in 0..10 {
+        for index in 0..max_bytes {
             let byte = self.byte()?;
-            // The tenth byte holds only the top bit of a 64-bit value.
-            if index == 9 && byte > 1 {
+            if index == max_bytes - 1 && byte > max_last {
                 return None;
             }
             value |= u64::from(byte & 0x7f) << (7 * index);
@@ -361,11 +376,6 @@ impl<'a> Fields<'a> {
             }
         }
         None
-    }
-
-    #[inline]
-    fn u32(&mut self) -> Option<u32> {
-        u32::try_from(self.varint()?).ok()
     }
 
     #[inline]
@@ -391,9 +401,23 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// Reads text or bytes: the length as a `usize`, then that many bytes.
     #[inline]
     fn bytes(&mut self) -> Option<&'a [u8]> {
         let length = usize::try_from(self.varint()?).ok()?;
+        self.take(length)
+    }
+
+    /// Reads one entry of a column: its length as the `u32` it was written as, then its
+    /// fields.
+    #[inline]
+    fn entry(&mut self) -> Option<&'a [u8]> {
+        let length = usize::try_from(self.u32()?).ok()?;
+        self.take(length)
+    }
+
+    #[inline]
+    fn take(&mut self, length: usize) -> Option<&'a [u8]> {
         let (taken, rest) = self.bytes.split_at_checked(length)?;
         self.bytes = rest;
         Some(taken)
@@ -978,6 +1002,69 @@ mod tests {
                 prop_assert!(Fields::new(&bytes[..cut]).signal().is_none());
             }
         }
+    }
+
+    proptest! {
+        /// Damages one byte of an encoded contact and checks that `Fields` accepts exactly
+        /// what postcard accepts, and reads the same contact from it.
+        #[test]
+        fn fields_agree_with_postcard_on_damaged_contacts(
+            duration_s in any::<u32>(),
+            campaign in proptest::option::of(any::<i64>()),
+            at in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+        ) {
+            let written = PackedContact {
+                at_ms: 1_700_000_000_000,
+                id: 7,
+                channel: PackedChannel::Named("fax"),
+                purpose: 1,
+                topic: Some("tips"),
+                campaign,
+                duration_s,
+                outcome: 1,
+            };
+            let mut bytes = postcard::to_allocvec(&written).unwrap();
+            let index = at.index(bytes.len());
+            bytes[index] = byte;
+            let expected = postcard::from_bytes::<PackedContact<'_>>(&bytes).ok();
+            let read = Fields::new(&bytes).contact();
+            prop_assert_eq!(format!("{read:?}"), format!("{expected:?}"));
+        }
+    }
+
+    #[test]
+    fn fields_refuse_u32_varints_postcard_refuses() {
+        // postcard reads a u32 from at most five bytes, so a zero padded to six is invalid.
+        let padded_zero = [0x80, 0x80, 0x80, 0x80, 0x80, 0x00];
+        assert!(postcard::from_bytes::<u32>(&padded_zero).is_err());
+        assert_eq!(Fields::new(&padded_zero).u32(), None);
+    }
+
+    #[test]
+    fn contacts_in_refuses_padded_entry_length() {
+        let contact = PackedContact {
+            at_ms: 1_700_000_000_000,
+            id: 7,
+            channel: PackedChannel::Email,
+            purpose: 1,
+            topic: Some("tips"),
+            campaign: None,
+            duration_s: 0,
+            outcome: 1,
+        };
+        let fields = postcard::to_allocvec(&contact).unwrap();
+        let length = u8::try_from(fields.len()).unwrap();
+        // The entry length padded to six bytes, which postcard's u32 refuses.
+        let mut column = vec![FORMAT, length | 0x80, 0x80, 0x80, 0x80, 0x80, 0x00];
+        column.extend_from_slice(&fields);
+        let span = Span {
+            since_ms: 0,
+            until_ms: i64::MAX,
+            excluded_contact: None,
+        };
+        let read = contacts_in(CustomerId(1), &column, span);
+        assert!(read.is_err(), "{read:?}");
     }
 
     #[test]
