@@ -547,20 +547,7 @@ fn explain_lists_held_back_deliveries() {
     let workspace = Workspace::new();
     workspace.import_customers();
     workspace.run_ok(&["prefs", "set", "c2", "--block-channel", "email"]);
-    let template = workspace.write(
-        "tips.toml",
-        "subject = \"Tips\"\ntext = \"Hello {{ name }},\\n\"\n",
-    );
-    workspace.run_ok(&[
-        "campaign",
-        "create",
-        "--name",
-        "tips",
-        "--template",
-        template.to_str().unwrap(),
-        "--purpose",
-        "value",
-    ]);
+    workspace.create_tips_campaign();
     workspace.run_ok(&["campaign", "send", "1"]);
 
     let explain = workspace.run_ok(&["explain", "c2"]);
@@ -584,20 +571,7 @@ fn campaign_status_names_unsent_deliveries() {
     workspace.append_config("quiet_hours = { start = \"00:00\", end = \"00:00\" }\n");
     workspace.import_customers();
     workspace.run_ok(&["prefs", "set", "c2", "--block-channel", "email"]);
-    let template = workspace.write(
-        "tips.toml",
-        "subject = \"Tips\"\ntext = \"Hello {{ name }},\\n\"\n",
-    );
-    workspace.run_ok(&[
-        "campaign",
-        "create",
-        "--name",
-        "tips",
-        "--template",
-        template.to_str().unwrap(),
-        "--purpose",
-        "value",
-    ]);
+    workspace.create_tips_campaign();
     workspace.run_ok(&["campaign", "send", "1"]);
 
     let status = workspace.run_ok(&["campaign", "status", "1"]);

@@ -125,6 +125,25 @@ impl Workspace {
         self.run_ok(&["import", "customers", file.to_str().expect("UTF-8 path")]);
     }
 
+    /// Writes `tips.toml`, a template that greets the customer by name, and creates campaign
+    /// 1 from it: "tips", for purpose value, to every customer.
+    pub fn create_tips_campaign(&self) {
+        let template = self.write(
+            "tips.toml",
+            "subject = \"Tips\"\ntext = \"Hello {{ name }},\\n\"\n",
+        );
+        self.run_ok(&[
+            "campaign",
+            "create",
+            "--name",
+            "tips",
+            "--template",
+            template.to_str().expect("UTF-8 path"),
+            "--purpose",
+            "value",
+        ]);
+    }
+
     /// Opens the database the binary writes.
     pub fn store(&self) -> Store {
         Store::open(self.path().join("tact.db")).expect("database opens")

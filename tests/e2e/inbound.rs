@@ -194,20 +194,7 @@ fn verp(workspace: &Workspace, delivery: DeliveryId) -> String {
 
 /// Creates a value campaign for every customer and queues its deliveries.
 fn queue_campaign(workspace: &Workspace) {
-    let template = workspace.write(
-        "tips.toml",
-        "subject = \"Tips\"\ntext = \"Hello {{ name }},\\n\"\n",
-    );
-    workspace.run_ok(&[
-        "campaign",
-        "create",
-        "--name",
-        "tips",
-        "--template",
-        template.to_str().unwrap(),
-        "--purpose",
-        "value",
-    ]);
+    workspace.create_tips_campaign();
     workspace.run_ok(&["campaign", "send", "1"]);
 }
 

@@ -62,20 +62,7 @@ async fn smtp_retries_then_bounces() {
     let smtp = SmtpServer::start(&received, "ann@example.com", "bob@example.com");
     workspace.append_config("quiet_hours = { start = \"00:00\", end = \"00:00\" }\n");
     workspace.import_customers();
-    let template = workspace.write(
-        "tips.toml",
-        "subject = \"Tips\"\ntext = \"Hello {{ name }},\\n\"\n",
-    );
-    workspace.run_ok(&[
-        "campaign",
-        "create",
-        "--name",
-        "tips",
-        "--template",
-        template.to_str().unwrap(),
-        "--purpose",
-        "value",
-    ]);
+    workspace.create_tips_campaign();
     workspace.run_ok(&["campaign", "send", "1"]);
 
     let server = workspace.serve_with(&[
@@ -153,20 +140,7 @@ async fn retries_end_after_max_attempts() {
         "--actor",
         "customer",
     ]);
-    let template = workspace.write(
-        "tips.toml",
-        "subject = \"Tips\"\ntext = \"Hello {{ name }},\\n\"\n",
-    );
-    workspace.run_ok(&[
-        "campaign",
-        "create",
-        "--name",
-        "tips",
-        "--template",
-        template.to_str().unwrap(),
-        "--purpose",
-        "value",
-    ]);
+    workspace.create_tips_campaign();
     workspace.run_ok(&["campaign", "send", "1"]);
 
     let server = workspace.serve_with(&[
@@ -216,20 +190,7 @@ async fn sending_daemon(
         "--actor",
         "customer",
     ]);
-    let template = workspace.write(
-        "tips.toml",
-        "subject = \"Tips\"\ntext = \"Hello {{ name }},\\n\"\n",
-    );
-    workspace.run_ok(&[
-        "campaign",
-        "create",
-        "--name",
-        "tips",
-        "--template",
-        template.to_str().unwrap(),
-        "--purpose",
-        "value",
-    ]);
+    workspace.create_tips_campaign();
     workspace.run_ok(&["campaign", "send", "1"]);
     let server = workspace.serve_with(&[
         ("TACT_DELIVERY_CHANNEL", "smtp"),
