@@ -183,7 +183,8 @@ pub enum ImportCommand {
     /// Past contacts: header external_id,channel,purpose,topic,at,duration_s,outcome; `at`
     /// in RFC 3339, `duration_s` in seconds.
     Contacts(FileArg),
-    /// Signals: header external_id,kind,channel,at; `at` in RFC 3339.
+    /// Signals: header external_id,kind,at, and optionally channel, topic, value (a number)
+    /// and machine (true or false); `at` in RFC 3339.
     Signals(FileArg),
 }
 
