@@ -41,6 +41,17 @@ pub enum ConfigError {
         /// The reason the value is invalid.
         message: String,
     },
+    /// An environment variable starting with `TACT_` names a table instead of a key.
+    #[error(
+        "environment variable {name} names a table of the configuration, not a value; set one \
+         of its keys instead, such as {example}"
+    )]
+    TableVariable {
+        /// The variable.
+        name: String,
+        /// The variable of one of the table's keys.
+        example: String,
+    },
     /// An environment variable starting with `TACT_` matches no key.
     #[error("environment variable {name} matches no configuration key; unset it or fix the name")]
     UnknownVariable {
@@ -539,8 +550,16 @@ fn apply_environment(
         .collect();
     variables.sort();
     for (name, value) in variables {
-        let path = find_key(&known, &name["TACT_".len()..])
-            .ok_or_else(|| ConfigError::UnknownVariable { name: name.clone() })?;
+        let key = &name["TACT_".len()..];
+        let Some(path) = find_key(&known, key) else {
+            return Err(match key_of_table(&known, key) {
+                Some(inner) => ConfigError::TableVariable {
+                    example: format!("{name}_{inner}"),
+                    name,
+                },
+                None => ConfigError::UnknownVariable { name },
+            });
+        };
         set_path(table, &known, &path, parse_value(&value));
     }
     Ok(())
@@ -556,6 +575,31 @@ fn merge(into: &mut toml::Table, from: &toml::Table) {
             }
         }
     }
+}
+
+/// Returns one key of the table whose upper-cased, underscore-joined path is `name`, in the
+/// same form, or `None` when `name` names no table.
+fn key_of_table(known: &toml::Table, name: &str) -> Option<String> {
+    for (key, value) in known {
+        let toml::Value::Table(inner) = value else {
+            continue;
+        };
+        let upper = key.to_uppercase().replace('-', "_");
+        if name == upper {
+            return inner
+                .keys()
+                .next()
+                .map(|key| key.to_uppercase().replace('-', "_"));
+        }
+        let nested = name
+            .strip_prefix(&upper)
+            .and_then(|rest| rest.strip_prefix('_'))
+            .and_then(|rest| key_of_table(inner, rest));
+        if nested.is_some() {
+            return nested;
+        }
+    }
+    None
 }
 
 /// Finds the key path whose upper-cased, underscore-joined form is `name`.
@@ -685,6 +729,17 @@ mod tests {
             error.to_string(),
             "environment variable TACT_HTTP_LISTN matches no configuration key; \
              unset it or fix the name"
+        );
+    }
+
+    #[test]
+    fn table_variable_suggests_a_key() {
+        let error = load("", &[("TACT_POLICY_OVERALL", "3")]).unwrap_err();
+
+        assert_eq!(
+            error.to_string(),
+            "environment variable TACT_POLICY_OVERALL names a table of the configuration, not a \
+             value; set one of its keys instead, such as TACT_POLICY_OVERALL_MAX"
         );
     }
 
