@@ -733,6 +733,17 @@ mod tests {
     }
 
     #[test]
+    fn policy_span_error_says_how_to_write_one() {
+        let error = load("", &[("TACT_POLICY_MIN_GAP", "soon")]).unwrap_err();
+
+        assert_eq!(
+            error.to_string(),
+            "invalid configuration key `policy.min_gap`: \"soon\": not a span; write a whole \
+             number and a unit s, m, h, d or w, as in 30d"
+        );
+    }
+
+    #[test]
     fn table_variable_suggests_a_key() {
         let error = load("", &[("TACT_POLICY_OVERALL", "3")]).unwrap_err();
 

@@ -126,7 +126,7 @@ fn check_span(key: &str, value: &mut Value) -> Result<(), Error> {
         _ => Err(invalid(
             key,
             value,
-            "expected a span such as \"30d\" (units s, m, h, d, w)",
+            "not a span; write a whole number and a unit s, m, h, d or w, as in 30d",
         )),
     }
 }
@@ -166,7 +166,8 @@ fn check_limit(key: &str, value: &mut Value) -> Result<(), Error> {
             _ => Err(invalid(
                 &per_key,
                 per,
-                "expected a span such as \"30d\", or calendar_day, calendar_week or calendar_month",
+                "not a period; write a whole number and a unit s, m, h, d or w, as in 30d, or \
+                 calendar_day, calendar_week or calendar_month",
             )),
         },
     }
