@@ -540,6 +540,15 @@ fn campaign_send_names_skipped_customer() {
     assert!(stderr.contains(&format!("customer.id={bob}")), "{stderr}");
     assert!(stderr.contains("customer.external_id=\"c2\""), "{stderr}");
     assert!(stderr.contains("skipped=1"), "{stderr}");
+
+    let preview = workspace.run(&["campaign", "preview", "1", "--customer", "c2"]);
+
+    assert_eq!(preview.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&preview.stderr),
+        "error: cannot render campaign 1 for customer c2: customer has no value for field \
+         `plan`, which the template uses\n"
+    );
 }
 
 #[test]

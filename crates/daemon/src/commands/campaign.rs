@@ -166,7 +166,14 @@ fn preview(context: &Context, args: CampaignPreviewArgs) -> anyhow::Result<ExitC
     let at = args.at.unwrap_or_else(|| context.clock.now());
     let mailer = mailer(context)?;
 
-    let (rendered, content) = mailer.render_with_content(&store, &campaign, &customer, at)?;
+    let (rendered, content) = mailer
+        .render_with_content(&store, &campaign, &customer, at)
+        .with_context(|| {
+            format!(
+                "cannot render campaign {} for customer {}",
+                args.id, args.customer
+            )
+        })?;
     let proposal = campaign_proposal(&campaign, &customer, Some(content));
     let view = store.load_view(customer.id, at, policy)?;
     let decision = tact_domain::decide(&proposal, &view, policy, at);
