@@ -126,6 +126,50 @@ async fn decision_rejects_unknown_field() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn malformed_requests_get_plain_errors() {
+    let (_workspace, server) = started();
+
+    let (status, body) = get_json(&server, "/api/v1/campaigns/abc").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        json!({"error": "invalid campaign id \"abc\": use the number that campaign create gave"})
+    );
+
+    let response = server
+        .client()
+        .post(format!("{}/api/v1/decisions", server.url))
+        .bearer_auth(&server.token)
+        .body(r#"{"customer": "c1", "channel": "email", "purpose": "care"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"error": "the request body must be JSON, sent with the header \
+                         Content-Type: application/json"})
+    );
+
+    let response = server
+        .client()
+        .post(format!("{}/api/v1/decisions", server.url))
+        .bearer_auth(&server.token)
+        .header("content-type", "application/json")
+        .body(r#"{"customer": "c1","#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = response.json::<Value>().await.unwrap();
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("the request body is not valid JSON: "),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn decision_for_unknown_customer_is_404() {
     let (_workspace, server) = started();
 
@@ -368,7 +412,10 @@ async fn oversized_body_is_rejected() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(
         body,
-        serde_json::json!({ "error": "length limit exceeded" })
+        serde_json::json!({
+            "error": "the request body is too large; the limit is http.max_body_bytes, or \
+                      bounces.max_message_bytes for /api/v1/inbound"
+        })
     );
 }
 

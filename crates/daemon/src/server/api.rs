@@ -48,11 +48,36 @@ pub fn routes() -> Router<AppState> {
         .route("/campaigns/{id}", get(get_campaign))
 }
 
-/// Turns a JSON body rejection into a 422 whose message names the problem.
+/// Turns a JSON body rejection into a 422 whose message names the problem and what to send.
 fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     payload
         .map(|Json(value)| value)
-        .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
+        .map_err(|rejection| ApiError::BadRequest(rejection_message(&rejection)))
+}
+
+/// Describes a rejected JSON body in the API's words instead of the framework's.
+fn rejection_message(rejection: &JsonRejection) -> String {
+    let text = rejection.body_text();
+    match rejection {
+        JsonRejection::JsonDataError(_) => {
+            let detail = text
+                .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+                .unwrap_or(&text);
+            format!("invalid request body: {detail}")
+        }
+        JsonRejection::JsonSyntaxError(_) => {
+            let detail = text
+                .strip_prefix("Failed to parse the request body as JSON: ")
+                .unwrap_or(&text);
+            format!("the request body is not valid JSON: {detail}")
+        }
+        JsonRejection::MissingJsonContentType(_) => {
+            "the request body must be JSON, sent with the header \
+             Content-Type: application/json"
+                .to_owned()
+        }
+        _ => text,
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -279,8 +304,13 @@ async fn patch_preferences(
 
 async fn get_campaign(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    let id: i64 = id.parse().map_err(|_| {
+        ApiError::BadPath(format!(
+            "invalid campaign id {id:?}: use the number that campaign create gave"
+        ))
+    })?;
     let value = state
         .with_store(move |store| {
             crate::commands::campaign::status_json(store, CampaignId(id)).map_err(Into::into)

@@ -17,6 +17,9 @@ pub enum ApiError {
     /// The request is malformed or a value is invalid.
     #[error("{0}")]
     BadRequest(String),
+    /// A path parameter does not parse, such as a campaign id that is not a number.
+    #[error("{0}")]
+    BadPath(String),
     /// The change is not allowed, such as staff lifting a customer's own opt-out.
     #[error("{0}")]
     Conflict(String),
@@ -37,6 +40,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadPath(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

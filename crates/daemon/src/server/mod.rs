@@ -12,7 +12,7 @@ pub use error::ApiError;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -140,7 +140,11 @@ async fn json_errors(request: Request, next: Next) -> Response {
     let (parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes).trim().to_owned();
-    let message = if text.is_empty() {
+    let message = if parts.status == StatusCode::PAYLOAD_TOO_LARGE {
+        "the request body is too large; the limit is http.max_body_bytes, or \
+         bounces.max_message_bytes for /api/v1/inbound"
+            .to_owned()
+    } else if text.is_empty() {
         parts
             .status
             .canonical_reason()
@@ -208,10 +212,6 @@ async fn metrics(State(state): State<AppState>) -> Response {
             handle.render(),
         )
             .into_response(),
-        None => (
-            axum::http::StatusCode::NOT_FOUND,
-            "metrics are not enabled\n",
-        )
-            .into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics are not enabled\n").into_response(),
     }
 }
