@@ -599,6 +599,51 @@ fn campaign_status_names_unsent_deliveries() {
 }
 
 #[test]
+fn campaign_create_warns_without_unsubscribe_link() {
+    let workspace = Workspace::new();
+    workspace.import_customers();
+    let cases = [
+        ("Hello {{ name }},", "value", true),
+        (
+            "Hello {{ name }},\\nUnsubscribe: {{ unsubscribe_url }}",
+            "value",
+            false,
+        ),
+        ("Your invoice, {{ name }}.", "transactional", false),
+    ];
+    for (index, (text, purpose, warns)) in cases.into_iter().enumerate() {
+        let template = workspace.write(
+            &format!("t{index}.toml"),
+            &format!("subject = \"Hi\"\ntext = \"{text}\"\n"),
+        );
+        let name = format!("c{index}");
+
+        let output = workspace.run(&[
+            "campaign",
+            "create",
+            "--name",
+            &name,
+            "--template",
+            template.to_str().unwrap(),
+            "--purpose",
+            purpose,
+        ]);
+
+        assert!(output.status.success(), "{output:?}");
+        let expected = if warns {
+            format!(
+                "warning: the template of this {purpose} campaign never shows \
+                 {{{{ unsubscribe_url }}}}; add it to the text so customers can unsubscribe \
+                 from the message itself\n"
+            )
+        } else {
+            String::new()
+        };
+        assert_eq!(String::from_utf8_lossy(&output.stderr), expected, "{text}");
+    }
+}
+
+#[test]
 fn missing_config_suggests_init() {
     let workspace = Workspace::new();
 

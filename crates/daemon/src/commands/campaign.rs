@@ -148,6 +148,9 @@ fn create(context: &Context, args: CampaignCreateArgs) -> anyhow::Result<ExitCod
         created_at: context.clock.now(),
     };
     let id = store.create_campaign(&campaign)?;
+    if let Some(warning) = missing_unsubscribe_link(&campaign, &stored) {
+        eprintln!("warning: {warning}");
+    }
     match args.start_at {
         Some(at) => println!(
             "campaign {id} created; tact serve starts it at {}",
@@ -244,6 +247,25 @@ fn send(context: &Context, args: CampaignIdArg) -> anyhow::Result<ExitCode> {
         args.id, report.approved, report.deferred, report.denied, report.skipped
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Returns a warning when a marketing campaign's message never shows the unsubscribe link.
+/// The message still carries it in its `List-Unsubscribe` header, but many mail programs
+/// hide that.
+fn missing_unsubscribe_link(campaign: &NewCampaign, template: &StoredTemplate) -> Option<String> {
+    let source = &template.source;
+    let parts = [Some(&source.text), source.html.as_ref()];
+    let shows_link = parts
+        .into_iter()
+        .flatten()
+        .any(|part| part.contains("unsubscribe_url"));
+    (campaign.purpose.is_marketing() && !shows_link).then(|| {
+        format!(
+            "the template of this {} campaign never shows {{{{ unsubscribe_url }}}}; add it to \
+             the text so customers can unsubscribe from the message itself",
+            campaign.purpose
+        )
+    })
 }
 
 /// Lists the deliveries not sent yet and what sends them, or returns `None` when none
