@@ -733,7 +733,7 @@ mod tests {
     }
 
     #[test]
-    fn policy_span_error_says_how_to_write_one() {
+    fn policy_span_error_shows_format() {
         let error = load("", &[("TACT_POLICY_MIN_GAP", "soon")]).unwrap_err();
 
         assert_eq!(
@@ -776,7 +776,7 @@ mod tests {
     }
 
     #[test]
-    fn out_of_range_numbers_name_their_range() {
+    fn out_of_range_numbers_name_range() {
         let cases = [
             (
                 "[delivery]\nconcurrency = -1\n",

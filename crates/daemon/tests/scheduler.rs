@@ -39,21 +39,33 @@ fn seed(settings: &Settings, start: DateTime<Utc>) -> Store {
         fields: Vec::new(),
     };
     store
-        .create_campaign(&NewCampaign {
-            name: "tips".to_owned(),
-            channel: Channel::EMAIL,
-            purpose: Purpose::Value,
-            topic: None,
-            audience: Audience::All,
-            priority: 0,
-            offer: false,
-            template: serde_json::to_string(&template).unwrap(),
-            send_at: Some(start),
-            relevant_until: None,
-            created_at: start,
-        })
+        .create_campaign(&value_campaign("tips", &template, start))
         .unwrap();
     store
+}
+
+/// An email campaign for purpose value to every customer, due at `start`.
+fn value_campaign(name: &str, template: &StoredTemplate, start: DateTime<Utc>) -> NewCampaign {
+    NewCampaign {
+        name: name.to_owned(),
+        channel: Channel::EMAIL,
+        purpose: Purpose::Value,
+        topic: None,
+        audience: Audience::All,
+        priority: 0,
+        offer: false,
+        template: serde_json::to_string(template).unwrap(),
+        send_at: Some(start),
+        relevant_until: None,
+        created_at: start,
+    }
+}
+
+/// A scheduler whose simulated clock starts at `start`.
+fn scheduler_at(settings: &Settings, start: DateTime<Utc>) -> Arc<Scheduler> {
+    let clock = Arc::new(SimulatedClock::new(start));
+    let channel = configured_channel(settings).unwrap();
+    Arc::new(Scheduler::new(settings.clone(), clock, channel, CancellationToken::new()).unwrap())
 }
 
 #[tokio::test]
@@ -239,25 +251,9 @@ async fn field_read_in_set_is_planned() {
         fields: vec!["plan".to_owned()],
     };
     store
-        .create_campaign(&NewCampaign {
-            name: "plan".to_owned(),
-            channel: Channel::EMAIL,
-            purpose: Purpose::Value,
-            topic: None,
-            audience: Audience::All,
-            priority: 0,
-            offer: false,
-            template: serde_json::to_string(&template).unwrap(),
-            send_at: Some(start),
-            relevant_until: None,
-            created_at: start,
-        })
+        .create_campaign(&value_campaign("plan", &template, start))
         .unwrap();
-    let clock = Arc::new(SimulatedClock::new(start));
-    let channel = configured_channel(&settings).unwrap();
-    let scheduler = Arc::new(
-        Scheduler::new(settings.clone(), clock, channel, CancellationToken::new()).unwrap(),
-    );
+    let scheduler = scheduler_at(&settings, start);
 
     let report = scheduler.step().await.unwrap();
 

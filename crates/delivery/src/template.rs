@@ -257,10 +257,12 @@ impl Object for Context {
             .converted
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let value = converted
-            .entry(key.to_owned())
-            .or_insert_with(|| minijinja::Value::from_serialize(field));
-        Some(value.clone())
+        if let Some(value) = converted.get(key) {
+            return Some(value.clone());
+        }
+        let value = minijinja::Value::from_serialize(field);
+        converted.insert(key.to_owned(), value.clone());
+        Some(value)
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
@@ -356,7 +358,7 @@ mod tests {
     }
 
     #[test]
-    fn context_prefers_builtins_reads_nested_fields() {
+    fn context_builtins_and_nested_fields() {
         let template = Template::compile(
             &source(
                 "Hi",

@@ -243,8 +243,8 @@ impl Store {
     }
 
     /// Returns the template fields of each customer of `ids`, in the same order, with one
-    /// range query over the ids from the first to the last. `ids` must be in ascending
-    /// order. An id that does not exist, or whose fields cannot be read, gets the error that
+    /// range query over the ids from the first to the last. `ids` must be in strictly
+    /// ascending order. An id that does not exist, or whose fields cannot be read, gets the error that
     /// [`Store::customer_fields`] gives for it.
     ///
     /// # Errors
@@ -264,14 +264,14 @@ impl Store {
         let mut rows = statement.query([first.0, last.0])?;
         while let Some(row) = rows.next()? {
             let id: i64 = row.get(0)?;
-            while let Some(wanted) = pending.next_if(|wanted| wanted.0 < id) {
-                fields.push(Err(Error::not_found("customer", wanted)));
+            while let Some(requested) = pending.next_if(|requested| requested.0 < id) {
+                fields.push(Err(Error::not_found("customer", requested)));
             }
-            if pending.next_if(|wanted| wanted.0 == id).is_some() {
+            if pending.next_if(|requested| requested.0 == id).is_some() {
                 fields.push(text_at(row, 1).and_then(|text| from_json("customer", id, text)));
             }
         }
-        fields.extend(pending.map(|wanted| Err(Error::not_found("customer", wanted))));
+        fields.extend(pending.map(|requested| Err(Error::not_found("customer", requested))));
         Ok(fields)
     }
 

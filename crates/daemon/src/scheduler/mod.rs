@@ -67,7 +67,7 @@ pub struct Scheduler {
     retry: RetryPolicy,
     store: Arc<Mutex<Store>>,
     /// Copies the write-ahead log into the database file while `store` writes, so that the
-    /// worker's claims and sent marks never stop for it.
+    /// worker's claims and sent marks rarely stop for it.
     _checkpointer: Checkpointer,
     shutdown: CancellationToken,
     worker: String,

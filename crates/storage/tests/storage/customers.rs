@@ -40,7 +40,7 @@ fn customer_round_trip_exact() -> TestResult {
 }
 
 #[test]
-fn customer_fields_each_follows_ids_and_names_missing_ones() -> TestResult {
+fn fields_each_keeps_id_order() -> TestResult {
     let (_folder, store) = temp_store()?;
     let mut ids = Vec::new();
     for (external_id, plan) in [("c1", "gold"), ("c2", "free"), ("c3", "pro")] {
@@ -49,9 +49,9 @@ fn customer_fields_each_follows_ids_and_names_missing_ones() -> TestResult {
         ids.push(store.upsert_customer(&new)?);
     }
     let missing = CustomerId(ids[2].0 + 5);
-    let wanted = [CustomerId(0), ids[0], ids[2], missing];
+    let requested = [CustomerId(0), ids[0], ids[2], missing];
 
-    let fields = store.customer_fields_each(&wanted)?;
+    let fields = store.customer_fields_each(&requested)?;
 
     let plans: Vec<_> = fields
         .iter()

@@ -189,7 +189,7 @@ fn new_files_are_private() -> TestResult {
 }
 
 #[test]
-fn checkpointer_copies_the_log_of_a_deferring_writer() -> TestResult {
+fn checkpointer_copies_deferred_log() -> TestResult {
     let (folder, store) = temp_store()?;
     let database = folder.path().join("tact.db");
     store.defer_checkpoints()?;
