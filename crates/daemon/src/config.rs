@@ -550,15 +550,16 @@ fn apply_environment(
         .collect();
     variables.sort();
     for (name, value) in variables {
-        let key = &name["TACT_".len()..];
-        let Some(path) = find_key(&known, key) else {
-            return Err(match key_of_table(&known, key) {
-                Some(inner) => ConfigError::TableVariable {
-                    example: format!("{name}_{inner}"),
-                    name,
-                },
-                None => ConfigError::UnknownVariable { name },
-            });
+        let path = match find_key(&known, &name["TACT_".len()..]) {
+            Some((_, toml::Value::Table(inner))) => {
+                let Some(first) = inner.keys().next() else {
+                    return Err(ConfigError::UnknownVariable { name });
+                };
+                let example = format!("{name}_{}", variable_part(first));
+                return Err(ConfigError::TableVariable { name, example });
+            }
+            Some((path, _)) => path,
+            None => return Err(ConfigError::UnknownVariable { name }),
         };
         set_path(table, &known, &path, parse_value(&value));
     }
@@ -577,37 +578,13 @@ fn merge(into: &mut toml::Table, from: &toml::Table) {
     }
 }
 
-/// Returns one key of the table whose upper-cased, underscore-joined path is `name`, in the
-/// same form, or `None` when `name` names no table.
-fn key_of_table(known: &toml::Table, name: &str) -> Option<String> {
+/// Finds the key or table whose upper-cased, underscore-joined path is `name`, and returns
+/// its path and value.
+fn find_key<'a>(known: &'a toml::Table, name: &str) -> Option<(Vec<String>, &'a toml::Value)> {
     for (key, value) in known {
-        let toml::Value::Table(inner) = value else {
-            continue;
-        };
-        let upper = key.to_uppercase().replace('-', "_");
+        let upper = variable_part(key);
         if name == upper {
-            return inner
-                .keys()
-                .next()
-                .map(|key| key.to_uppercase().replace('-', "_"));
-        }
-        let nested = name
-            .strip_prefix(&upper)
-            .and_then(|rest| rest.strip_prefix('_'))
-            .and_then(|rest| key_of_table(inner, rest));
-        if nested.is_some() {
-            return nested;
-        }
-    }
-    None
-}
-
-/// Finds the key path whose upper-cased, underscore-joined form is `name`.
-fn find_key(known: &toml::Table, name: &str) -> Option<Vec<String>> {
-    for (key, value) in known {
-        let upper = key.to_uppercase().replace('-', "_");
-        if name == upper && !value.is_table() {
-            return Some(vec![key.clone()]);
+            return Some((vec![key.clone()], value));
         }
         let Some(rest) = name
             .strip_prefix(&upper)
@@ -615,14 +592,19 @@ fn find_key(known: &toml::Table, name: &str) -> Option<Vec<String>> {
         else {
             continue;
         };
-        if let toml::Value::Table(inner) = value {
-            if let Some(mut path) = find_key(inner, rest) {
-                path.insert(0, key.clone());
-                return Some(path);
-            }
+        if let toml::Value::Table(inner) = value
+            && let Some((mut path, found)) = find_key(inner, rest)
+        {
+            path.insert(0, key.clone());
+            return Some((path, found));
         }
     }
     None
+}
+
+/// Returns a key as it appears in a variable name: upper case, dashes as underscores.
+fn variable_part(key: &str) -> String {
+    key.to_uppercase().replace('-', "_")
 }
 
 /// Sets the key at `path`. A table missing on the way is copied from `known`, so
