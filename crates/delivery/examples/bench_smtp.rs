@@ -185,7 +185,7 @@ async fn main() {
         failed += worker.await.unwrap();
     }
     let seconds = started.elapsed().as_secs_f64();
-    channel.close_idle().await;
+    channel.close().await;
 
     println!(
         "tact messages={} failed={failed} size={size} connections={} nodelay={} \

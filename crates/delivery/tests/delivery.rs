@@ -98,10 +98,21 @@ impl SmtpServer {
         log.lines().count()
     }
 
+    /// How many messages arrived with the next transaction's commands behind their data.
+    fn carried(&self) -> usize {
+        let log = std::fs::read_to_string(self.out.path().join("carried")).unwrap_or_default();
+        log.lines().count()
+    }
+
     fn channel(&self) -> EmailChannel {
+        self.channel_with_pool(4)
+    }
+
+    fn channel_with_pool(&self, connections: usize) -> EmailChannel {
         let mut config = SmtpConfig::new("127.0.0.1", self.port, TlsMode::None);
         config.hello_name = Some("client.test".into());
         config.timeout_seconds = 5;
+        config.pool_size = connections;
         EmailChannel::new(config, &message_config()).unwrap()
     }
 }
@@ -419,6 +430,110 @@ async fn server_gone_mid_batch(pipelining: bool) {
         serde_json::json!(["gus11@example.com"])
     );
     assert_eq!(server.pipelined(), if pipelining { 2 } else { 0 });
+}
+
+/// The recipients of the stored messages, in the order the server accepted them.
+fn stored_recipients(server: &SmtpServer) -> Vec<String> {
+    server
+        .messages()
+        .iter()
+        .map(|(_, envelope)| envelope["rcpt_tos"][0].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn queued_messages_ride_behind_the_previous_content() {
+    let server = SmtpServer::start_with(true, &[], &[]);
+    let channel = server.channel_with_pool(1);
+    let batch: Vec<Outgoing> = (20..25)
+        .map(|id| outgoing(id, "Hal", &format!("hal{id}@example.com"), "Queued"))
+        .collect();
+
+    // The test's runtime has one thread, so all five are queued before the connection's
+    // worker first runs.
+    let (a, b, c, d, e) = tokio::join!(
+        channel.send(&batch[0], now()),
+        channel.send(&batch[1], now()),
+        channel.send(&batch[2], now()),
+        channel.send(&batch[3], now()),
+        channel.send(&batch[4], now()),
+    );
+
+    let replies: Vec<String> = [a, b, c, d, e]
+        .into_iter()
+        .map(|result| result.unwrap().reply)
+        .collect();
+    let expected: Vec<String> = (1..=5)
+        .map(|n| format!("250 2.0.0 Ok: queued as {n}"))
+        .collect();
+    assert_eq!(replies, expected);
+    let recipients: Vec<String> = (20..25).map(|id| format!("hal{id}@example.com")).collect();
+    assert_eq!(stored_recipients(&server), recipients);
+    assert_eq!(server.pipelined(), 5);
+    assert_eq!(server.carried(), 4);
+}
+
+#[tokio::test]
+async fn rejected_message_behind_content_leaves_the_others() {
+    let server = SmtpServer::start_with(true, &[], &["gone@example.com"]);
+    let channel = server.channel_with_pool(1);
+    let first = outgoing(30, "Ida", "ida@example.com", "One");
+    let rejected = outgoing(31, "Eve", "gone@example.com", "Two");
+    let third = outgoing(32, "Jon", "jon@example.com", "Three");
+
+    let (first, rejected, third) = tokio::join!(
+        channel.send(&first, now()),
+        channel.send(&rejected, now()),
+        channel.send(&third, now()),
+    );
+
+    assert_eq!(first.unwrap().reply, "250 2.0.0 Ok: queued as 1");
+    let error = rejected.unwrap_err();
+    assert!(error.is_bounce(), "{error}");
+    match &error {
+        SendError::Rejected { stage, code, .. } => assert_eq!((*stage, *code), ("RCPT", 550)),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    assert_eq!(third.unwrap().reply, "250 2.0.0 Ok: queued as 2");
+    assert_eq!(
+        stored_recipients(&server),
+        ["ida@example.com", "jon@example.com"]
+    );
+}
+
+#[tokio::test]
+async fn abandoned_send_is_not_sent() {
+    let server = SmtpServer::start_with(true, &[], &[]);
+    let channel = server.channel_with_pool(1);
+    let abandoned = outgoing(40, "Kim", "kim@example.com", "Never");
+    let kept = outgoing(41, "Lou", "lou@example.com", "Kept");
+
+    // A zero timeout polls the send once, which queues the message, and then drops it
+    // before the connection's worker runs.
+    let gave_up = tokio::time::timeout(Duration::ZERO, channel.send(&abandoned, now())).await;
+    assert!(gave_up.is_err());
+    channel.send(&kept, now()).await.unwrap();
+
+    assert_eq!(stored_recipients(&server), ["lou@example.com"]);
+}
+
+#[tokio::test]
+async fn closed_channel_sends_queued_messages_then_refuses() {
+    let server = SmtpServer::start_with(true, &[], &[]);
+    let channel = server.channel_with_pool(2);
+    let before = outgoing(42, "Mae", "mae@example.com", "Before");
+    let after = outgoing(43, "Ned", "ned@example.com", "After");
+
+    channel.send(&before, now()).await.unwrap();
+    channel.close().await;
+    let error = channel.send(&after, now()).await.unwrap_err();
+
+    assert_eq!(
+        error.to_string(),
+        "connection to 127.0.0.1 failed: the channel is closed"
+    );
+    assert!(error.is_transient());
+    assert_eq!(stored_recipients(&server), ["mae@example.com"]);
 }
 
 #[tokio::test]

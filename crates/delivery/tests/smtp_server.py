@@ -3,7 +3,8 @@
 It listens on 127.0.0.1 on a free port, prints the port on its first line of output, and
 stores every accepted message as <n>.eml with the envelope in <n>.json in the output
 directory. Each MAIL that arrives with further commands already buffered behind it adds a
-line to the file "pipelined". Recipients given with --tempfail get 451 for their first RCPT and are accepted
+line to the file "pipelined", and each message whose data arrived with the next commands
+behind it adds a line to the file "carried". Recipients given with --tempfail get 451 for their first RCPT and are accepted
 afterwards; recipients given with --reject always get 550. With --pipelining the server
 advertises PIPELINING (RFC 2920); aiosmtpd reads pipelined commands in order either way.
 
@@ -56,6 +57,11 @@ class Handler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        # Commands already buffered behind the data show that the client sent the next
+        # transaction with this message's content.
+        if server._reader._buffer:
+            with open(os.path.join(self.out_dir, "carried"), "a") as log:
+                log.write("DATA\n")
         self.count += 1
         name = os.path.join(self.out_dir, "%d" % self.count)
         with open(name + ".eml.tmp", "wb") as message:

@@ -1,32 +1,38 @@
 //! The email channel: SMTP through lettre's async connection on tokio.
 //!
 //! lettre 0.11.23's own transport never sets `TCP_NODELAY`, so on a reused connection each
-//! message waits for the peer's delayed ACK (about 40 ms on Linux loopback), and its pool
-//! sends a `NOOP` before every reuse. This channel opens the TCP stream itself with
-//! `TCP_NODELAY` set and hands it to lettre's [`AsyncSmtpConnection`]. Its own bounded pool
-//! reuses idle connections without a `NOOP`. A connection that the server closed while idle
-//! fails before any message data is sent, so the send is repeated once on a new connection.
+//! message waits for the peer's delayed ACK (about 40 ms on Linux loopback), its pool sends
+//! a `NOOP` before every reuse, and it waits for each reply before the next command. This
+//! channel opens the TCP stream itself with `TCP_NODELAY` set and hands it to lettre's
+//! [`AsyncSmtpConnection`]. Messages wait in one queue for up to `pool_size` connection
+//! workers ([`worker`]), which reuse their connection without a `NOOP` and pipeline the
+//! commands of consecutive messages ([`session`]). A connection that the server closed
+//! while idle fails before any message data is sent, so the message goes again once on a
+//! new connection.
 
 use async_trait::async_trait;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
-use lettre::transport::smtp::commands::{Ehlo, Rset};
+use lettre::transport::smtp::commands::Ehlo;
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 use serde::Deserialize;
 use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tact_domain::Channel as DomainChannel;
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::message::{Composer, trim_message_end};
-use session::{Outcome, Session};
+use session::{Content, Session};
+use worker::Job;
 
 mod session;
+mod worker;
 use crate::ratelimit::DomainLimiter;
 use crate::{Channel, Error, MessageConfig, Ready, Receipt, SendError};
 
@@ -82,11 +88,11 @@ pub struct SmtpConfig {
     /// Timeout of connecting and of each SMTP command, in seconds. Default 30.
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
-    /// Maximum open connections, which is also the maximum of concurrent sends. Default 4.
+    /// Maximum open connections, which is also the maximum of concurrent transactions.
+    /// Default 4.
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
-    /// Idle connections older than this many seconds are closed instead of reused.
-    /// Default 60.
+    /// A connection idle for this many seconds is closed with `QUIT`. Default 60.
     #[serde(default = "default_max_idle")]
     pub max_idle_seconds: u64,
     /// Limit per recipient domain. Default none.
@@ -97,7 +103,8 @@ pub struct SmtpConfig {
     #[serde(default = "default_true")]
     pub tcp_nodelay: bool,
     /// Send `MAIL`, `RCPT` and `DATA` in one write when the server offers `PIPELINING`
-    /// (RFC 2920), which saves two round trips per message. Default true.
+    /// (RFC 2920), which saves two round trips per message, and behind the previous
+    /// message's data when a message is queued, which saves one more. Default true.
     #[serde(default = "default_true")]
     pub pipelining: bool,
     /// The name sent with `EHLO`. Default the host's name.
@@ -174,31 +181,39 @@ impl fmt::Debug for SmtpConfig {
     }
 }
 
-struct IdleConnection {
-    session: Session,
-    since: Instant,
-}
-
 /// Sends email over SMTP with a bounded pool of reused connections. Delivers approvals for
 /// the `email` channel.
 pub struct EmailChannel {
+    server: Arc<Server>,
+    /// The queue's sending end; `None` once the channel is closed.
+    queue: Mutex<Option<mpsc::UnboundedSender<Job>>>,
+    composer: Composer,
+    limiter: Option<DomainLimiter>,
+    kind: DomainChannel,
+}
+
+/// The SMTP server's settings and the state its connection workers share.
+struct Server {
     config: SmtpConfig,
     port: u16,
     timeout: Duration,
-    composer: Composer,
     hello: ClientId,
     tls: Option<TlsParameters>,
     credentials: Option<Credentials>,
-    permits: Semaphore,
-    idle: Mutex<Vec<IdleConnection>>,
-    limiter: Option<DomainLimiter>,
-    kind: DomainChannel,
+    /// The queue's receiving end, held by the worker that waits for the next message.
+    jobs: tokio::sync::Mutex<mpsc::UnboundedReceiver<Job>>,
+    /// Running workers, at most `pool_size`.
+    workers: AtomicUsize,
+    /// Workers waiting for a message or about to.
+    available: AtomicUsize,
+    /// Notified whenever a worker stops.
+    stopped: Notify,
 }
 
 impl fmt::Debug for EmailChannel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EmailChannel")
-            .field("config", &self.config)
+            .field("config", &self.server.config)
             .field("composer", &self.composer)
             .finish_non_exhaustive()
     }
@@ -225,49 +240,109 @@ impl EmailChannel {
             .hello_name
             .clone()
             .map_or_else(ClientId::default, ClientId::Domain);
+        let (queue, jobs) = mpsc::unbounded_channel();
         Ok(EmailChannel {
-            port: config.effective_port(),
-            timeout: Duration::from_secs(config.timeout_seconds),
             composer: Composer::new(message)?,
-            hello,
-            tls,
-            credentials,
-            permits: Semaphore::new(config.pool_size),
-            idle: Mutex::new(Vec::with_capacity(config.pool_size)),
             limiter: config
                 .rate_limit
                 .map(|limit| DomainLimiter::new(limit.per_second, limit.burst)),
             kind: DomainChannel::EMAIL,
-            config,
+            queue: Mutex::new(Some(queue)),
+            server: Arc::new(Server {
+                port: config.effective_port(),
+                timeout: Duration::from_secs(config.timeout_seconds),
+                hello,
+                tls,
+                credentials,
+                jobs: tokio::sync::Mutex::new(jobs),
+                workers: AtomicUsize::new(0),
+                available: AtomicUsize::new(0),
+                stopped: Notify::new(),
+                config,
+            }),
         })
     }
 
-    /// Closes the idle connections with `QUIT`. Sends in progress finish normally.
-    pub async fn close_idle(&self) {
-        let idle: Vec<IdleConnection> = std::mem::take(&mut *self.lock_idle());
-        for mut entry in idle {
-            let _ = self.timed(entry.session.connection.quit()).await;
+    /// Closes the channel: the messages already queued are sent, then every connection is
+    /// closed with `QUIT`. Returns once the last one is closed; later sends fail.
+    pub async fn close(&self) {
+        drop(self.lock_queue().take());
+        loop {
+            let stopped = self.server.stopped.notified();
+            tokio::pin!(stopped);
+            stopped.as_mut().enable();
+            if self.server.workers.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            stopped.await;
         }
     }
 
-    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<IdleConnection>> {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Option<mpsc::UnboundedSender<Job>>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn take_idle(&self) -> Option<Session> {
-        let max_idle = Duration::from_secs(self.config.max_idle_seconds);
-        let mut idle = self.lock_idle();
-        // Dropping an old connection closes its socket without QUIT, which servers accept.
-        idle.retain(|entry| entry.since.elapsed() <= max_idle);
-        idle.pop().map(|entry| entry.session)
+    /// Queues a message for the next free connection and waits for the server's reply.
+    async fn submit(
+        &self,
+        envelope: lettre::address::Envelope,
+        content: Content,
+    ) -> Result<Response, SendError> {
+        let (reply, answer) = oneshot::channel();
+        let closed = || {
+            self.server
+                .connection_error("the channel is closed".into(), None)
+        };
+        {
+            let queue = self.lock_queue();
+            let queue = queue.as_ref().ok_or_else(closed)?;
+            let job = Job {
+                envelope,
+                content,
+                reply,
+            };
+            queue.send(job).map_err(|_| closed())?;
+        }
+        // A worker counts itself available before it answers its last message, and every
+        // waiting worker takes from the queue, so a message queued while one is available
+        // needs no new worker.
+        if self.server.available.load(Ordering::SeqCst) == 0 {
+            self.server.start_worker();
+        }
+        answer.await.map_err(|_| {
+            self.server
+                .connection_error("the connection's worker stopped".into(), None)
+        })?
     }
 
-    fn put_idle(&self, session: Session) {
-        if !session.connection.has_broken() {
-            self.lock_idle().push(IdleConnection {
-                session,
-                since: Instant::now(),
-            });
+    async fn wait_for_rate_limit(&self, domain: &str) {
+        if let Some(limiter) = &self.limiter {
+            let wait = limiter.reserve(domain, Instant::now());
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+impl Server {
+    /// Starts a worker unless `pool_size` are running.
+    fn start_worker(self: &Arc<Self>) {
+        let mut running = self.workers.load(Ordering::SeqCst);
+        while running < self.config.pool_size {
+            let started = self.workers.compare_exchange(
+                running,
+                running + 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            );
+            match started {
+                Ok(_) => {
+                    tokio::spawn(worker::run(Arc::clone(self)));
+                    return;
+                }
+                Err(now) => running = now,
+            }
         }
     }
 
@@ -342,58 +417,6 @@ impl EmailChannel {
         self.timed(greet).await.map_err(|e| self.setup_error(e))
     }
 
-    async fn send_on_pool(
-        &self,
-        envelope: &lettre::address::Envelope,
-        bytes: &[u8],
-    ) -> Result<Response, SendError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| self.connection_error("the channel is closed".into(), None))?;
-        let (mut session, mut reused) = match self.take_idle() {
-            Some(session) => (session, true),
-            None => (self.connect().await?, false),
-        };
-        loop {
-            match self.transact(&mut session, envelope, bytes, reused).await {
-                Outcome::Sent(response) => {
-                    self.put_idle(session);
-                    return Ok(response);
-                }
-                Outcome::Stale(error) => {
-                    tracing::debug!(smtp.host = %self.config.host, error = %error,
-                        "reused SMTP connection was closed; reconnecting");
-                    session = self.connect().await?;
-                    reused = false;
-                }
-                Outcome::Failed { error, reusable } => {
-                    if reusable {
-                        self.recover(session).await;
-                    }
-                    return Err(error);
-                }
-            }
-        }
-    }
-
-    /// Keeps a connection after a negative reply if `RSET` succeeds; drops it otherwise.
-    async fn recover(&self, mut session: Session) {
-        if self.timed(session.connection.command(Rset)).await.is_ok() {
-            self.put_idle(session);
-        }
-    }
-
-    async fn wait_for_rate_limit(&self, domain: &str) {
-        if let Some(limiter) = &self.limiter {
-            let wait = limiter.reserve(domain, Instant::now());
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
-        }
-    }
-
     fn stage_error(&self, stage: &'static str, error: TimedError) -> SendError {
         match error {
             TimedError::Elapsed => self.timeout_error(),
@@ -458,9 +481,8 @@ impl Channel for EmailChannel {
             self.wait_for_rate_limit(recipient.domain()).await;
         }
         let formatted = email.formatted();
-        let response = self
-            .send_on_pool(&envelope, trim_message_end(&formatted))
-            .await?;
+        let content = Content::new(trim_message_end(&formatted));
+        let response = self.submit(envelope, content).await?;
         let lines: Vec<&str> = response.message().collect();
         let reply = format!("{} {}", u16::from(response.code()), lines.join(" "));
         tracing::debug!(delivery.id = ready.message().delivery().0, smtp.reply = %reply,

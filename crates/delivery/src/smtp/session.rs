@@ -1,11 +1,17 @@
-//! One SMTP transaction on an open connection, with or without command pipelining.
+//! The SMTP transactions of one open connection, with or without command pipelining.
+//!
+//! With `PIPELINING` (RFC 2920) a transaction takes two round trips: `MAIL`, every `RCPT`
+//! and `DATA` in one write, then the content. When another message waits, its `MAIL`,
+//! `RCPT` and `DATA` follow the content in the same write, which RFC 2920 allows (message
+//! content may start a group of commands), so a busy connection needs one round trip per
+//! message.
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::client::AsyncSmtpConnection;
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
 use lettre::transport::smtp::response::Response;
 
-use super::{EmailChannel, SmtpError, TimedError, is_network};
+use super::{Server, SmtpError, TimedError, is_network};
 use crate::SendError;
 
 /// An open connection and what the server offered on it.
@@ -15,49 +21,110 @@ pub(super) struct Session {
     pub(super) pipelining: bool,
 }
 
-/// The result of one SMTP transaction.
-pub(super) enum Outcome {
-    Sent(Response),
-    /// The reused connection failed before the message data was sent, so nothing was
-    /// delivered and the send can be repeated on a new connection.
-    Stale(SmtpError),
-    /// The transaction failed. `reusable` is false when the connection's state is unknown,
-    /// for example after a network error or replies left unread.
-    Failed {
-        error: SendError,
-        reusable: bool,
-    },
+/// A message's content as it goes over the connection.
+pub(super) enum Content {
+    /// Dot-stuffed and ended with `CRLF . CRLF`, ready for one write.
+    Block(String),
+    /// Content that is not UTF-8, which lettre's `message` stuffs and sends.
+    Raw(Vec<u8>),
 }
 
-impl EmailChannel {
-    /// Runs `MAIL`, `RCPT`, `DATA` and the message on one connection. `reused` is true when
-    /// the connection served an earlier message.
-    pub(super) async fn transact(
+impl Content {
+    pub(super) fn new(bytes: &[u8]) -> Content {
+        data_block(bytes).map_or_else(|| Content::Raw(bytes.to_vec()), Content::Block)
+    }
+}
+
+/// Why a transaction did not get to its content.
+pub(super) enum Refused {
+    /// The reused connection failed before any message data was sent, so nothing was
+    /// delivered and the message can go on a new connection.
+    Stale(String),
+    /// The transaction failed. `reusable` is false when the connection's state is unknown,
+    /// for example after a network error or replies left unread.
+    Failed { error: SendError, reusable: bool },
+}
+
+/// The end of a transaction: the reply to its content and, when another message's
+/// commands followed the content, how that message's transaction opened.
+pub(super) struct Finished {
+    pub(super) result: Result<Response, SendError>,
+    /// Whether the connection survived the content: false after a network error or a
+    /// timeout. `next` may still have left it unusable.
+    pub(super) reusable: bool,
+    /// `Some` when the next message's commands were sent behind the content.
+    pub(super) next: Option<Result<(), Refused>>,
+}
+
+impl Server {
+    /// Opens a transaction: `MAIL`, each `RCPT` and `DATA`, until the server waits for the
+    /// content. `reused` is true when the connection served an earlier message.
+    pub(super) async fn open(
         &self,
         session: &mut Session,
         envelope: &Envelope,
-        bytes: &[u8],
         reused: bool,
-    ) -> Outcome {
-        let accepted = if session.pipelining {
-            self.open_pipelined(&mut session.connection, envelope, reused)
-                .await
-        } else {
-            self.open_stepwise(&mut session.connection, envelope, reused)
-                .await
-        };
-        if let Err(outcome) = accepted {
-            return outcome;
-        }
+    ) -> Result<(), Refused> {
         let connection = &mut session.connection;
-        let sent = match data_block(bytes) {
-            Some(block) => self.timed(connection.command(block.as_str())).await,
-            None => self.timed(connection.message(bytes)).await,
-        };
-        match sent {
-            Ok(response) => Outcome::Sent(response),
-            Err(error) => self.failed("message", error),
+        if session.pipelining {
+            let batch = opening(envelope);
+            let mail = self.timed(connection.command(batch.as_str())).await;
+            self.read_opening(connection, envelope, mail, reused).await
+        } else {
+            self.open_stepwise(connection, envelope, reused).await
         }
+    }
+
+    /// Sends the content of the open transaction and reads its reply. With `next`, that
+    /// message's `MAIL`, `RCPT` and `DATA` go out in the same write and their replies are
+    /// read too; only `Content::Block` can carry them.
+    pub(super) async fn finish(
+        &self,
+        session: &mut Session,
+        content: &Content,
+        next: Option<&Envelope>,
+    ) -> Finished {
+        let connection = &mut session.connection;
+        let sent = match (content, next) {
+            (Content::Block(block), Some(envelope)) => {
+                let mut text = String::with_capacity(block.len() + 200);
+                text.push_str(block);
+                text.push_str(&opening(envelope));
+                self.timed(connection.command(text.as_str())).await
+            }
+            (Content::Block(block), None) => self.timed(connection.command(block.as_str())).await,
+            (Content::Raw(bytes), _) => self.timed(connection.message(bytes)).await,
+        };
+        let (result, reusable) = match sent {
+            Ok(response) => (Ok(response), true),
+            Err(error) => {
+                let reusable = matches!(&error, TimedError::Smtp(error) if is_reply(error));
+                (Err(self.stage_error("message", error)), reusable)
+            }
+        };
+        let next = match (content, next) {
+            (Content::Block(_), Some(envelope)) if reusable => {
+                let mail = self.timed(connection.read_response()).await;
+                Some(self.read_opening(connection, envelope, mail, true).await)
+            }
+            // Nothing of the next message went out beyond its commands, which the server
+            // discards with the connection.
+            (Content::Block(_), Some(_)) => Some(Err(Refused::Stale(
+                "the connection failed during the previous message".to_owned(),
+            ))),
+            _ => None,
+        };
+        Finished {
+            result,
+            reusable,
+            next,
+        }
+    }
+
+    /// Keeps a connection after a negative reply before the content if `RSET` succeeds.
+    pub(super) async fn recover(&self, mut session: Session) -> Option<Session> {
+        let reset = self.timed(session.connection.command(Rset)).await;
+        reset.is_ok().then_some(session)
     }
 
     /// Sends `MAIL`, each `RCPT` and `DATA`, waiting for each reply.
@@ -66,12 +133,12 @@ impl EmailChannel {
         connection: &mut AsyncSmtpConnection,
         envelope: &Envelope,
         reused: bool,
-    ) -> Result<(), Outcome> {
+    ) -> Result<(), Refused> {
         let mail = connection.command(Mail::new(envelope.from().cloned(), vec![]));
         match self.timed(mail).await {
             Ok(_) => {}
             Err(TimedError::Smtp(error)) if reused && is_network(&error) => {
-                return Err(Outcome::Stale(error));
+                return Err(Refused::Stale(error.to_string()));
             }
             Err(error) => return Err(self.failed("MAIL", error)),
         }
@@ -87,28 +154,23 @@ impl EmailChannel {
         Ok(())
     }
 
-    /// Sends `MAIL`, every `RCPT` and `DATA` in one write, then reads their replies in
-    /// order. The message data follows only when all of them succeeded.
-    async fn open_pipelined(
+    /// Reads the replies to a pipelined `MAIL`, every `RCPT` and `DATA`, given the reply
+    /// to `MAIL`. The transaction is open only when all of them succeeded.
+    async fn read_opening(
         &self,
         connection: &mut AsyncSmtpConnection,
         envelope: &Envelope,
+        mail: Result<Response, TimedError>,
         reused: bool,
-    ) -> Result<(), Outcome> {
-        let mut batch = Mail::new(envelope.from().cloned(), vec![]).to_string();
-        for recipient in envelope.to() {
-            batch.push_str(&Rcpt::new(recipient.clone(), vec![]).to_string());
-        }
-        batch.push_str(&Data.to_string());
-
+    ) -> Result<(), Refused> {
         let mut first_rejection = None;
-        match self.timed(connection.command(batch.as_str())).await {
+        match mail {
             Ok(_) => {}
             Err(TimedError::Smtp(error)) if is_reply(&error) => {
                 first_rejection = Some(("MAIL", TimedError::Smtp(error)));
             }
             Err(TimedError::Smtp(error)) if reused && is_network(&error) => {
-                return Err(Outcome::Stale(error));
+                return Err(Refused::Stale(error.to_string()));
             }
             Err(error) => return Err(self.broken("MAIL", error)),
         }
@@ -134,20 +196,30 @@ impl EmailChannel {
         }
     }
 
-    fn failed(&self, stage: &'static str, error: TimedError) -> Outcome {
+    fn failed(&self, stage: &'static str, error: TimedError) -> Refused {
         let reusable = matches!(&error, TimedError::Smtp(error) if is_reply(error));
-        Outcome::Failed {
+        Refused::Failed {
             error: self.stage_error(stage, error),
             reusable,
         }
     }
 
-    fn broken(&self, stage: &'static str, error: TimedError) -> Outcome {
-        Outcome::Failed {
+    fn broken(&self, stage: &'static str, error: TimedError) -> Refused {
+        Refused::Failed {
             error: self.stage_error(stage, error),
             reusable: false,
         }
     }
+}
+
+/// `MAIL`, every `RCPT` and `DATA` of an envelope as one pipelined group.
+fn opening(envelope: &Envelope) -> String {
+    let mut batch = Mail::new(envelope.from().cloned(), vec![]).to_string();
+    for recipient in envelope.to() {
+        batch.push_str(&Rcpt::new(recipient.clone(), vec![]).to_string());
+    }
+    batch.push_str(&Data.to_string());
+    batch
 }
 
 /// Whether the server sent a negative reply, rather than the network failing.
