@@ -270,3 +270,47 @@ async fn field_read_in_set_is_planned() {
     let message = std::fs::read_to_string(messages.next().unwrap().unwrap().path()).unwrap();
     assert!(message.contains("your GOLD plan"), "{message}");
 }
+
+/// One step claims batch after batch while each claim fills its batch, so a campaign larger
+/// than `delivery.batch_size` goes out in one step, each delivery once.
+#[tokio::test]
+async fn step_claims_until_batch_not_full() {
+    let folder = tempfile::tempdir().unwrap();
+    let mut settings = settings(folder.path());
+    settings.config.delivery.batch_size = 2;
+    let start = utc(2, 10);
+    let store = Store::open(&settings.database).unwrap();
+    for n in 1..=5 {
+        let mut customer = NewCustomer::new(format!("c{n}"));
+        customer.name = Some(format!("Customer {n}"));
+        customer.email = Some(format!("c{n}@example.com"));
+        store.upsert_customer(&customer).unwrap();
+    }
+    let template = StoredTemplate {
+        source: TemplateSource {
+            subject: "Tips".to_owned(),
+            text: "Hello {{ name }},\nthree tips.\n".to_owned(),
+            html: None,
+        },
+        fields: Vec::new(),
+    };
+    store
+        .create_campaign(&value_campaign("tips", &template, start))
+        .unwrap();
+    let scheduler = scheduler_at(&settings, start);
+
+    let report = scheduler.step().await.unwrap();
+
+    assert_eq!(
+        report,
+        StepReport {
+            campaigns: 1,
+            sent: 5,
+            ..StepReport::default()
+        }
+    );
+    let sent = std::fs::read_dir(folder.path().join("outbox/new")).unwrap();
+    assert_eq!(sent.count(), 5);
+    let again = scheduler.step().await.unwrap();
+    assert_eq!(again, StepReport::default());
+}

@@ -59,9 +59,21 @@ impl Store {
         })
     }
 
+    /// Opens a connection to the file at `path` that only reads, for loading views beside
+    /// a connection that writes. The file must exist.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::open`].
+    pub fn open_reader(path: impl AsRef<Path>) -> Result<Store> {
+        let store = Store::open(path)?;
+        store.connection.pragma_update(None, "query_only", true)?;
+        Ok(store)
+    }
+
     /// Opens another connection to the same file for reading only, with a page cache of
     /// `cache_kib` KiB. Used by the threads of [`Store::scan_views`].
-    pub(crate) fn open_reader(path: &Path, cache_kib: i64) -> Result<Store> {
+    pub(crate) fn open_reader_with_cache(path: &Path, cache_kib: i64) -> Result<Store> {
         let store = Store::open(path)?;
         store
             .connection

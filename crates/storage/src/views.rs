@@ -358,7 +358,7 @@ impl Parallel<'_> {
                 let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<T>>(BATCHES_AHEAD);
                 receivers.push(receiver);
                 threads.spawn(move || {
-                    let store = match Store::open_reader(self.path, READER_CACHE_KIB) {
+                    let store = match Store::open_reader_with_cache(self.path, READER_CACHE_KIB) {
                         Ok(store) => store,
                         Err(error) => {
                             let _ = sender.send(Err(error));

@@ -66,6 +66,9 @@ pub struct Scheduler {
     mailer: Mailer,
     retry: RetryPolicy,
     store: Arc<Mutex<Store>>,
+    /// A second connection that loads what deciding a delivery again at send time needs,
+    /// so those reads run beside the claims and sent marks of `store`.
+    reader: Arc<Mutex<Store>>,
     /// Copies the write-ahead log into the database file while `store` writes, so that the
     /// worker's claims and sent marks rarely stop for it.
     _checkpointer: Checkpointer,
@@ -90,6 +93,7 @@ impl Scheduler {
     ) -> anyhow::Result<Scheduler> {
         let cannot_open = || format!("cannot open database {}", settings.database.display());
         let store = Store::open(&settings.database).with_context(cannot_open)?;
+        let reader = Store::open_reader(&settings.database).with_context(cannot_open)?;
         let checkpointer =
             Checkpointer::start(&settings.database, CHECKPOINT_EVERY).with_context(cannot_open)?;
         store.defer_checkpoints().with_context(cannot_open)?;
@@ -99,6 +103,7 @@ impl Scheduler {
             mailer: Mailer::new(composer),
             worker: format!("tact-{}", std::process::id()),
             store: Arc::new(Mutex::new(store)),
+            reader: Arc::new(Mutex::new(reader)),
             _checkpointer: checkpointer,
             settings,
             clock,
@@ -113,7 +118,23 @@ impl Scheduler {
         T: Send + 'static,
         F: FnOnce(&Store) -> anyhow::Result<T> + Send + 'static,
     {
-        let store = self.store.clone();
+        Self::on_blocking_thread(self.store.clone(), work).await
+    }
+
+    /// Runs `work` with the reading connection on a blocking thread.
+    async fn with_reader<T, F>(&self, work: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> anyhow::Result<T> + Send + 'static,
+    {
+        Self::on_blocking_thread(self.reader.clone(), work).await
+    }
+
+    async fn on_blocking_thread<T, F>(store: Arc<Mutex<Store>>, work: F) -> anyhow::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> anyhow::Result<T> + Send + 'static,
+    {
         tokio::task::spawn_blocking(move || {
             let store = store
                 .lock()
@@ -125,8 +146,10 @@ impl Scheduler {
     }
 
     /// Does one round at the clock's current time: plans due campaigns, decides due
-    /// deferrals again, and sends up to `delivery.batch_size` approved deliveries with at
-    /// most `delivery.concurrency` at once.
+    /// deferrals again, and sends approved deliveries with at most `delivery.concurrency`
+    /// at once. It claims `delivery.batch_size` deliveries at a time, and claims the next
+    /// batch as soon as the last of the previous one has started, as long as each claim
+    /// fills its batch and for at most `delivery.poll_interval` by the clock.
     ///
     /// # Errors
     ///
@@ -189,23 +212,38 @@ impl Scheduler {
 
     async fn send_batch(self: &Arc<Self>, report: &mut StepReport) -> anyhow::Result<()> {
         let delivery = &self.settings.config.delivery;
-        let lease = delivery.lease.duration();
-        let (batch, worker, now) = (delivery.batch_size, self.worker.clone(), self.clock.now());
-        let claimed = self
-            .with_store(move |store| Ok(store.claim_deliveries(&worker, lease, batch, now)?))
-            .await?;
-        if claimed.is_empty() {
-            return Ok(());
-        }
-        tracing::debug!(count = claimed.len(), "claimed deliveries");
-        let ids: Vec<_> = claimed.iter().map(|claimed| claimed.id).collect();
-
+        let (lease, batch) = (delivery.lease.duration(), delivery.batch_size);
+        let until = self.clock.now() + delivery.poll_interval.duration();
+        let permits = Arc::new(Semaphore::new(delivery.concurrency));
         let (accepted, marking) = tokio::sync::mpsc::unbounded_channel();
         let marker = tokio::spawn(worker::mark_accepted(self.clone(), marking));
         let mut tasks = JoinSet::new();
-        let started = self
-            .send_claimed(claimed, &mut tasks, accepted, report)
-            .await;
+        let mut ids = Vec::new();
+        // Each claim runs while the sends of the previous batch are still in flight, so
+        // the connections do not wait for it.
+        let started = loop {
+            let (worker, now) = (self.worker.clone(), self.clock.now());
+            let claim =
+                move |store: &Store| Ok(store.claim_deliveries(&worker, lease, batch, now)?);
+            let claimed = match self.with_store(claim).await {
+                Ok(claimed) => claimed,
+                Err(error) => break Err(error),
+            };
+            if claimed.is_empty() {
+                break Ok(());
+            }
+            tracing::debug!(count = claimed.len(), "claimed deliveries");
+            let full = claimed.len() == batch;
+            ids.extend(claimed.iter().map(|claimed| claimed.id));
+            let sending = self.send_claimed(claimed, &permits, &mut tasks, &accepted, report);
+            if let Err(error) = sending.await {
+                break Err(error);
+            }
+            if !full || self.shutdown.is_cancelled() || self.clock.now() >= until {
+                break Ok(());
+            }
+        };
+        drop(accepted);
         // The sends already started finish even when starting the others failed. The marker
         // ends once every send has handed over its message, so the deliveries still
         // `sending` after it are exactly those not sent.
@@ -218,11 +256,12 @@ impl Scheduler {
         started
     }
 
-    /// Starts the sends of the claimed deliveries in claim order, with at most
-    /// `delivery.concurrency` at once. Each delivery is decided again only once its send slot
-    /// is free, so an unsubscribe that arrives while it waits still wins. The deliveries
-    /// whose slots freed up together are decided with one hold of the store. After shutdown
-    /// starts, gives back the deliveries not started.
+    /// Starts the sends of the claimed deliveries in claim order, each once it gets one of
+    /// the `permits` (`delivery.concurrency` in all), and returns when the last has started.
+    /// Each delivery is decided again only once its send slot is free, so an unsubscribe
+    /// that arrives while it waits still wins. The deliveries whose slots freed up together
+    /// are loaded with one hold of the reading connection. After shutdown starts, gives back
+    /// the deliveries not started.
     ///
     /// # Errors
     ///
@@ -231,11 +270,11 @@ impl Scheduler {
     async fn send_claimed(
         self: &Arc<Self>,
         claimed: Vec<ClaimedDelivery>,
+        permits: &Arc<Semaphore>,
         tasks: &mut JoinSet<SendOutcome>,
-        accepted: tokio::sync::mpsc::UnboundedSender<worker::Accepted>,
+        accepted: &tokio::sync::mpsc::UnboundedSender<worker::Accepted>,
         report: &mut StepReport,
     ) -> anyhow::Result<()> {
-        let permits = Arc::new(Semaphore::new(self.settings.config.delivery.concurrency));
         let mut pending = claimed.into_iter();
         while pending.len() > 0 {
             let first = tokio::select! {

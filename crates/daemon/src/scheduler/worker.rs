@@ -132,48 +132,58 @@ pub(super) enum Ready {
     Done(SendOutcome),
 }
 
-/// Loads what deciding a chunk of claimed deliveries again needs and renews their leases,
-/// with one hold of the store. Rendering and the rules run afterwards in each delivery's
-/// own send task, on every core, through [`decide_and_send`].
+/// Loads what deciding a chunk of claimed deliveries again needs, with one hold of the
+/// reading connection, and renews the leases that have run half their time. Rendering and
+/// the rules run afterwards in each delivery's own send task, on every core, through
+/// [`decide_and_send`].
 ///
 /// The leases are renewed right before the sends start, so each send, including its wait
-/// for an SMTP connection, has a whole lease. A delivery whose lease ran out while it waited
-/// for its slot may have been claimed by another daemon meanwhile, so only the worker that
-/// still holds the lease sends it. A delivery that the rules then hold back is recorded as
-/// held, whatever its renewed lease.
+/// for an SMTP connection, has at least half a lease. A delivery whose lease ran out while
+/// it waited for its slot may have been claimed by another daemon meanwhile, so only the
+/// worker that still holds the lease sends it. A delivery that the rules then hold back is
+/// recorded as held, whatever its lease.
 pub(super) async fn prepare_chunk(
     scheduler: &Arc<Scheduler>,
     chunk: Vec<ClaimedDelivery>,
 ) -> anyhow::Result<Vec<Ready>> {
     let now = scheduler.clock.now();
     let for_load = scheduler.clone();
-    let (loaded, renewed) = scheduler
-        .with_store(move |store| {
+    let loaded = scheduler
+        .with_reader(move |store| {
             let policy = &for_load.settings.policy;
             let mut campaigns = HashMap::new();
-            let loaded: Vec<_> = chunk
+            Ok(chunk
                 .into_iter()
                 .map(|claimed| {
                     let loaded = load(store, &mut campaigns, &claimed, policy, now);
                     (claimed, loaded)
                 })
-                .collect();
-            let ids: Vec<_> = loaded
-                .iter()
-                .filter(|(_, loaded)| loaded.is_ok())
-                .map(|(claimed, _)| claimed.id)
-                .collect();
-            let lease = for_load.settings.config.delivery.lease.duration();
-            let renewed = store.renew_leases(&ids, &for_load.worker, lease, now)?;
-            Ok((loaded, renewed))
+                .collect::<Vec<_>>())
         })
         .await?;
+    // A lease with more than half of its time left still covers the send, and no other
+    // worker can take the delivery before it runs out, so only older leases are renewed.
+    let lease = scheduler.settings.config.delivery.lease.duration();
+    let stale = |claimed: &ClaimedDelivery| claimed.lease_expires_at - now <= lease / 2;
+    let ids: Vec<_> = loaded
+        .iter()
+        .filter(|(claimed, loaded)| loaded.is_ok() && stale(claimed))
+        .map(|(claimed, _)| claimed.id)
+        .collect();
+    let renewed = if ids.is_empty() {
+        Vec::new()
+    } else {
+        let worker = scheduler.worker.clone();
+        scheduler
+            .with_store(move |store| Ok(store.renew_leases(&ids, &worker, lease, now)?))
+            .await?
+    };
     let mut renewed = renewed.into_iter();
     let mut ready = Vec::with_capacity(loaded.len());
     for (claimed, loaded) in loaded {
         let outcome = match loaded {
             Ok(loaded) => {
-                if renewed.next().unwrap_or(false) {
+                if !stale(&claimed) || renewed.next().unwrap_or(false) {
                     ready.push(Ready::Decide(claimed, Box::new(loaded), now));
                     continue;
                 }
