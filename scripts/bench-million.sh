@@ -23,7 +23,7 @@ connections=4
 # Sends tact keeps in flight: each one also decides its delivery again before it waits for
 # a connection and waits for its sent mark after, so more sends than connections keep the
 # connections busy.
-concurrency=${BENCH_CONCURRENCY:-128}
+concurrency=${BENCH_CONCURRENCY:-256}
 # Deliveries claimed per scheduler round: a round waits for its last send before it claims
 # again, so larger rounds leave the connections idle less often.
 batch=${BENCH_BATCH:-1000}
