@@ -24,8 +24,8 @@ connections=4
 # a connection and waits for its sent mark after, so more sends than connections keep the
 # connections busy.
 concurrency=${BENCH_CONCURRENCY:-256}
-# Deliveries claimed per scheduler round: a round waits for its last send before it claims
-# again, so larger rounds leave the connections idle less often.
+# Deliveries claimed at a time. A round claims the next batch while the previous one's
+# last sends are in flight, so the size matters little beyond a few hundred.
 batch=${BENCH_BATCH:-1000}
 cd "$(dirname "$0")/.."
 scripts=$PWD/scripts
