@@ -60,15 +60,14 @@ impl Store {
     }
 
     /// Opens a connection to the file at `path` that only reads, for loading views beside
-    /// a connection that writes. The file must exist.
+    /// a connection that writes. Its page cache holds up to 8 MiB: it reads customers
+    /// all over the file, which the operating system's cache serves as well.
     ///
     /// # Errors
     ///
     /// As [`Store::open`].
     pub fn open_reader(path: impl AsRef<Path>) -> Result<Store> {
-        let store = Store::open(path)?;
-        store.connection.pragma_update(None, "query_only", true)?;
-        Ok(store)
+        Store::open_reader_with_cache(path.as_ref(), 8 * 1024)
     }
 
     /// Opens another connection to the same file for reading only, with a page cache of

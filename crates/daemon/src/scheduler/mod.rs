@@ -47,6 +47,14 @@ impl StepReport {
         *self == StepReport::default()
     }
 
+    /// Counts the outcome of a joined send task, or logs its panic.
+    fn count_task(&mut self, joined: Result<SendOutcome, tokio::task::JoinError>) {
+        match joined {
+            Ok(outcome) => self.count(outcome),
+            Err(error) => tracing::error!(error = %error, "send task panicked"),
+        }
+    }
+
     fn count(&mut self, outcome: SendOutcome) {
         match outcome {
             SendOutcome::Sent => self.sent += 1,
@@ -285,6 +293,11 @@ impl Scheduler {
                     break;
                 }
             };
+            // A finished task keeps its memory until it is joined, and a round may start
+            // tens of thousands, so the finished ones are counted as the round goes.
+            while let Some(finished) = tasks.try_join_next() {
+                report.count_task(finished);
+            }
             let mut slots = vec![first];
             while slots.len() < pending.len() {
                 let Ok(permit) = permits.clone().try_acquire_owned() else {
@@ -337,10 +350,7 @@ impl Scheduler {
             tokio::select! {
                 next = tasks.join_next() => {
                     let Some(result) = next else { return Ok(false) };
-                    match result {
-                        Ok(outcome) => report.count(outcome),
-                        Err(error) => tracing::error!(error = %error, "send task panicked"),
-                    }
+                    report.count_task(result);
                 }
                 () = &mut deadline => break,
             }
