@@ -8,9 +8,9 @@
 # microseconds of planning the newsletter, and wall-clock microseconds of delivery per
 # approved message.
 $figures << EOD
-10000    53   17  91
-100000   82   14  78
-1000000  108  17  75
+10000    56   17  93
+100000   86   15  62
+1000000  103  18  57
 EOD
 
 set terminal pngcairo size 800,480 font ",10"
