@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use tact_domain::{CampaignId, Customer, CustomerId, Decision, DeliveryId, Outcome, Reason};
 
@@ -221,61 +221,13 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<Option<DeliveryId>>> {
         let now_ms = to_ms(now);
-        self.write(|tx| {
-            let mut existing = existing_deliveries(tx, campaign, decisions)?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO deliveries (campaign_id, customer_id, state, reasons, \
-                     decided_at_ms, next_attempt_at_ms, approval_expires_at_ms, contact_id, \
-                     updated_at_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?5)",
-            )?;
-            let mut stored = Vec::with_capacity(decisions.len());
-            for (customer, decision) in decisions {
-                if let Some((id, state)) = existing.get_mut(&customer.0) {
-                    let delivery = DeliveryId(*id);
-                    if state == DeliveryState::Planned.as_str() {
-                        record_decision_in(tx, delivery, decision, now)?;
-                        // Decided now, so a repeat of the customer in `decisions` keeps it.
-                        *state = DeliveryState::decided(decision).as_str().to_owned();
-                        stored.push(Some(delivery));
-                    } else {
-                        stored.push(None);
-                    }
-                    continue;
-                }
-                let state = DeliveryState::decided(decision).as_str();
-                let (reasons, next_ms, expires_ms, contact) = match decision {
-                    Decision::Approve(approval) => {
-                        let contact = book_approval(tx, approval, campaign, *customer, None, now)?;
-                        let expires_ms = to_ms(approval.expires_at());
-                        (
-                            "[]".to_owned(),
-                            Some(now_ms),
-                            Some(expires_ms),
-                            Some(contact.0),
-                        )
-                    }
-                    Decision::Defer { until, reasons } => {
-                        (to_json(reasons), Some(to_ms(*until)), None, None)
-                    }
-                    Decision::Deny { reasons } => (to_json(reasons), None, None, None),
-                };
-                let inserted = insert.execute(params![
-                    campaign.0, customer.0, state, reasons, now_ms, next_ms, expires_ms, contact
-                ]);
-                match inserted {
-                    Ok(_) => {
-                        let id = tx.last_insert_rowid();
-                        existing.insert(customer.0, (id, state.to_owned()));
-                        stored.push(Some(DeliveryId(id)));
-                    }
-                    Err(error) if crate::customers::is_foreign_key_error(&error) => {
-                        return Err(missing_target(tx, campaign, *customer));
-                    }
-                    Err(error) => return Err(error.into()),
-                }
-            }
-            Ok(stored)
+        // SQLite's own foreign key checks took a tenth of storing a batch: two to five
+        // lookups per customer, on the one thread that sets planning's pace. The batch
+        // checks its campaign once and its customers in one pass instead, inside the same
+        // write transaction, so no other writer can remove them before it commits. The
+        // contacts it books are inserted in that transaction too.
+        self.without_foreign_keys(|| {
+            self.write(|tx| record_planned_in(tx, campaign, decisions, now, now_ms))
         })
     }
 
@@ -773,6 +725,103 @@ fn book_approval(
     }
     let (contact, _) = insert_contact(tx, &proposal.booking(now))?;
     Ok(contact)
+}
+
+/// Stores a planning batch in the open transaction `tx`; see [`Store::record_planned`].
+fn record_planned_in(
+    tx: &Connection,
+    campaign: CampaignId,
+    decisions: &[(CustomerId, Decision)],
+    now: DateTime<Utc>,
+    now_ms: i64,
+) -> Result<Vec<Option<DeliveryId>>> {
+    let mut existing = existing_deliveries(tx, campaign, decisions)?;
+    let known = known_customers(tx, campaign, decisions)?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO deliveries (campaign_id, customer_id, state, reasons, \
+             decided_at_ms, next_attempt_at_ms, approval_expires_at_ms, contact_id, \
+             updated_at_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?5)",
+    )?;
+    let mut stored = Vec::with_capacity(decisions.len());
+    for (customer, decision) in decisions {
+        if let Some((id, state)) = existing.get_mut(&customer.0) {
+            let delivery = DeliveryId(*id);
+            if state == DeliveryState::Planned.as_str() {
+                record_decision_in(tx, delivery, decision, now)?;
+                // Decided now, so a repeat of the customer in `decisions` keeps it.
+                *state = DeliveryState::decided(decision).as_str().to_owned();
+                stored.push(Some(delivery));
+            } else {
+                stored.push(None);
+            }
+            continue;
+        }
+        if !known.contains(&customer.0) {
+            return Err(Error::not_found("customer", customer));
+        }
+        let state = DeliveryState::decided(decision).as_str();
+        let (reasons, next_ms, expires_ms, contact) = match decision {
+            Decision::Approve(approval) => {
+                let contact = book_approval(tx, approval, campaign, *customer, None, now)?;
+                let expires_ms = to_ms(approval.expires_at());
+                (
+                    "[]".to_owned(),
+                    Some(now_ms),
+                    Some(expires_ms),
+                    Some(contact.0),
+                )
+            }
+            Decision::Defer { until, reasons } => {
+                (to_json(reasons), Some(to_ms(*until)), None, None)
+            }
+            Decision::Deny { reasons } => (to_json(reasons), None, None, None),
+        };
+        let inserted = insert.execute(params![
+            campaign.0, customer.0, state, reasons, now_ms, next_ms, expires_ms, contact
+        ]);
+        inserted?;
+        let id = tx.last_insert_rowid();
+        existing.insert(customer.0, (id, state.to_owned()));
+        stored.push(Some(DeliveryId(id)));
+    }
+    Ok(stored)
+}
+
+/// Returns which customers of `decisions` exist, after checking that `campaign` exists.
+/// Reads the customers' range of ids in one pass when they lie close together, as a
+/// planning batch's do, and looks each one up otherwise.
+fn known_customers(
+    tx: &Connection,
+    campaign: CampaignId,
+    decisions: &[(CustomerId, Decision)],
+) -> Result<HashSet<i64>> {
+    let campaigns: i64 = tx
+        .prepare_cached("SELECT count(*) FROM campaigns WHERE id = ?1")?
+        .query_row([campaign.0], |row| row.get(0))?;
+    if campaigns == 0 {
+        return Err(Error::not_found("campaign", campaign));
+    }
+    let mut known = HashSet::with_capacity(decisions.len());
+    let ids = decisions.iter().map(|(customer, _)| customer.0);
+    let (Some(first), Some(last)) = (ids.clone().min(), ids.clone().max()) else {
+        return Ok(known);
+    };
+    if last.abs_diff(first) <= 4 * decisions.len() as u64 + 1_000 {
+        let sql = "SELECT id FROM customers WHERE id BETWEEN ?1 AND ?2";
+        let mut statement = tx.prepare_cached(sql)?;
+        for id in statement.query_map([first, last], |row| row.get(0))? {
+            known.insert(id?);
+        }
+    } else {
+        let mut statement = tx.prepare_cached("SELECT 1 FROM customers WHERE id = ?1")?;
+        for id in ids {
+            if statement.exists([id])? {
+                known.insert(id);
+            }
+        }
+    }
+    Ok(known)
 }
 
 /// Names the campaign or customer that a delivery could not be planned for.

@@ -100,6 +100,24 @@ impl Store {
         Ok(())
     }
 
+    /// Runs `work` with this connection's foreign key checks off, and turns them on again
+    /// afterwards, also when `work` fails or panics. SQLite ignores the switch inside a
+    /// transaction, so `work` must begin its own. Only for writes whose caller checks
+    /// every reference itself in the same transaction.
+    pub(crate) fn without_foreign_keys<T>(&self, work: impl FnOnce() -> Result<T>) -> Result<T> {
+        struct Restore<'a>(&'a Connection);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                // Turning checks on outside a transaction cannot fail short of a broken
+                // connection, which then fails its next statement anyway.
+                let _ = self.0.pragma_update(None, "foreign_keys", true);
+            }
+        }
+        self.connection.pragma_update(None, "foreign_keys", false)?;
+        let _restore = Restore(&self.connection);
+        work()
+    }
+
     /// Runs `work` in one `BEGIN IMMEDIATE` transaction and commits it when `work` succeeds.
     pub(crate) fn write<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         self.transaction("BEGIN IMMEDIATE", work)

@@ -542,6 +542,39 @@ fn record_planned_rejects_foreign_approval() -> TestResult {
 }
 
 #[test]
+fn record_planned_checks_references_itself() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    let now = utc(2026, 6, 1, 12, 0);
+    let campaign = store.create_campaign(&campaign("June news", now))?;
+    let ann = store.upsert_customer(&customer("ann"))?;
+    let deny = Decision::Deny {
+        reasons: reasons(RuleId::TopicOptOut),
+    };
+
+    let no_campaign = store
+        .record_planned(CampaignId(77), &[(ann, deny.clone())], now)
+        .unwrap_err();
+    assert_eq!(no_campaign.to_string(), "campaign 77 not found");
+    // Far apart ids are looked up one by one instead of as one range.
+    let far = CustomerId(ann.0 + 1_000_000);
+    let scattered = vec![(ann, deny.clone()), (far, deny.clone())];
+    let missing = store.record_planned(campaign, &scattered, now).unwrap_err();
+    assert_eq!(missing.to_string(), format!("customer {far} not found"));
+    assert_eq!(store.campaign_status(campaign)?.by_state, BTreeMap::new());
+
+    // SQLite checks foreign keys again for every other write.
+    let unchecked = store.plan_deliveries(campaign, &[far], now).unwrap_err();
+    assert_eq!(unchecked.to_string(), format!("customer {far} not found"));
+    store.record_planned(campaign, &[(ann, deny)], now)?;
+    let after_success = store.plan_deliveries(campaign, &[far], now).unwrap_err();
+    assert_eq!(
+        after_success.to_string(),
+        format!("customer {far} not found")
+    );
+    Ok(())
+}
+
+#[test]
 fn mark_sent_each_skips_unclaimed() -> TestResult {
     let (_folder, store) = temp_store()?;
     let (campaign, customers, deliveries) = planned(&store, 3)?;
