@@ -537,6 +537,77 @@ async fn closed_channel_sends_queued_messages_then_refuses() {
 }
 
 #[tokio::test]
+async fn idle_connection_closed_by_server_reconnects() {
+    for pipelining in [false, true] {
+        reconnect_after_idle_close(pipelining).await;
+    }
+}
+
+async fn reconnect_after_idle_close(pipelining: bool) {
+    let mut args = vec!["--idle-timeout".to_owned(), "0.3".to_owned()];
+    if pipelining {
+        args.push("--pipelining".to_owned());
+    }
+    let server = SmtpServer::spawn(&args);
+    let channel = server.channel_with_pool(1);
+    let first = outgoing(60, "Ron", "ron@example.com", "First");
+    let second = outgoing(61, "Sue", "sue@example.com", "Second");
+
+    channel.send(&first, now()).await.unwrap();
+    // The server answers 421 and closes the idle connection meanwhile.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let receipt = channel.send(&second, now()).await.unwrap();
+
+    assert_eq!(receipt.reply, "250 2.0.0 Ok: queued as 2");
+    assert_eq!(
+        stored_recipients(&server),
+        ["ron@example.com", "sue@example.com"]
+    );
+}
+
+/// A worker that stops with its runtime leaves no queued message without a worker: the
+/// send waiting on another runtime starts a replacement.
+#[test]
+fn worker_lost_with_its_runtime_is_replaced() {
+    let server = SmtpServer::start_with(true, &[], &[]);
+    let channel = Arc::new(server.channel_with_pool(1));
+    let first_runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let first = outgoing(62, "Tom", "tom@example.com", "First");
+    first_runtime.block_on(channel.send(&first, now())).unwrap();
+
+    // The first runtime's worker waits for work, but nothing drives that runtime now, so
+    // the second message stays queued until the runtime shuts down.
+    let sender = Arc::clone(&channel);
+    let second = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let second = outgoing(63, "Uma", "uma@example.com", "Second");
+        runtime.block_on(async {
+            let send = sender.send(&second, now());
+            tokio::time::timeout(Duration::from_secs(10), send).await
+        })
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    drop(first_runtime);
+    let receipt = second
+        .join()
+        .unwrap()
+        .expect("the second send hung")
+        .unwrap();
+
+    assert_eq!(receipt.reply, "250 2.0.0 Ok: queued as 2");
+    assert_eq!(
+        stored_recipients(&server),
+        ["tom@example.com", "uma@example.com"]
+    );
+}
+
+#[tokio::test]
 async fn smtp_injection_adds_no_header() {
     let server = SmtpServer::start(&[], &[]);
     let channel = server.channel();

@@ -8,6 +8,9 @@ behind it adds a line to the file "carried". Recipients given with --tempfail ge
 afterwards; recipients given with --reject always get 550. With --pipelining the server
 advertises PIPELINING (RFC 2920); aiosmtpd reads pipelined commands in order either way.
 
+With --idle-timeout N the server answers 421 and closes a connection that sends no command
+for N seconds, as aiosmtpd's timeout does.
+
 With --cert and --key the server offers STARTTLS, or with --implicit-tls speaks TLS from the
 first byte. With --user and --password it accepts AUTH PLAIN and LOGIN for that account only,
 and appends each accepted login to the file "auth".
@@ -95,6 +98,7 @@ async def main():
     parser.add_argument("--user")
     parser.add_argument("--password")
     parser.add_argument("--max-seconds", type=float, default=120.0)
+    parser.add_argument("--idle-timeout", type=float, default=300.0)
     args = parser.parse_args()
 
     # aiosmtpd logs a deprecation notice on every successful AUTH, which is not ours to fix.
@@ -104,7 +108,7 @@ async def main():
     if args.cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.cert, args.key)
-    options = {"hostname": "sink.test", "enable_SMTPUTF8": True}
+    options = {"hostname": "sink.test", "enable_SMTPUTF8": True, "timeout": args.idle_timeout}
     if args.user:
         options["authenticator"] = authenticator(args.out, args.user, args.password)
         # With implicit TLS the session is encrypted before SMTP starts.

@@ -133,12 +133,12 @@ pub(super) enum Ready {
 }
 
 /// Loads what deciding a chunk of claimed deliveries again needs, with one hold of the
-/// reading connection, and renews the leases that have run half their time. Rendering and
+/// reading connection, and renews the leases older than a twentieth of their time. Rendering and
 /// the rules run afterwards in each delivery's own send task, on every core, through
 /// [`decide_and_send`].
 ///
 /// The leases are renewed right before the sends start, so each send, including its wait
-/// for an SMTP connection, has at least half a lease. A delivery whose lease ran out while
+/// for an SMTP connection, has at least nineteen twentieths of a lease. A delivery whose lease ran out while
 /// it waited for its slot may have been claimed by another daemon meanwhile, so only the
 /// worker that still holds the lease sends it. A delivery that the rules then hold back is
 /// recorded as held, whatever its lease.
@@ -161,10 +161,12 @@ pub(super) async fn prepare_chunk(
                 .collect::<Vec<_>>())
         })
         .await?;
-    // A lease with more than half of its time left still covers the send, and no other
-    // worker can take the delivery before it runs out, so only older leases are renewed.
+    // A lease claimed within the last twentieth of its time covers the send about as well
+    // as a renewed one, and no other worker can take the delivery before it runs out, so
+    // only older leases are renewed. Claims run right before their deliveries' slots free
+    // up, so on a busy outbox most leases are that fresh.
     let lease = scheduler.settings.config.delivery.lease.duration();
-    let stale = |claimed: &ClaimedDelivery| claimed.lease_expires_at - now <= lease / 2;
+    let stale = |claimed: &ClaimedDelivery| claimed.lease_expires_at - now < lease - lease / 20;
     let ids: Vec<_> = loaded
         .iter()
         .filter(|(claimed, loaded)| loaded.is_ok() && stale(claimed))

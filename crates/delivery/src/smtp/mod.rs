@@ -305,14 +305,26 @@ impl EmailChannel {
         }
         // A worker counts itself available before it answers its last message, and every
         // waiting worker takes from the queue, so a message queued while one is available
-        // needs no new worker.
-        if self.server.available.load(Ordering::SeqCst) == 0 {
-            self.server.start_worker();
+        // needs no new worker. A worker can also stop without taking it, when the runtime
+        // it runs on shuts down, so the wait starts a replacement whenever a worker stops.
+        tokio::pin!(answer);
+        loop {
+            let stopped = self.server.stopped.notified();
+            tokio::pin!(stopped);
+            stopped.as_mut().enable();
+            if self.server.available.load(Ordering::SeqCst) == 0 {
+                self.server.start_worker();
+            }
+            tokio::select! {
+                answered = &mut answer => {
+                    return answered.map_err(|_| {
+                        self.server
+                            .connection_error("the connection's worker stopped".into(), None)
+                    })?;
+                }
+                () = stopped => {}
+            }
         }
-        answer.await.map_err(|_| {
-            self.server
-                .connection_error("the connection's worker stopped".into(), None)
-        })?
     }
 
     async fn wait_for_rate_limit(&self, domain: &str) {
@@ -543,6 +555,16 @@ fn tls_parameters(config: &SmtpConfig) -> Result<TlsParameters, Error> {
 /// Whether an error came from the network rather than from a server reply.
 fn is_network(error: &SmtpError) -> bool {
     !error.is_response() && !error.is_transient() && !error.is_permanent() && !error.is_client()
+}
+
+/// Whether the server closed the connection: a network error, the end of the stream
+/// (which lettre reports as an incomplete response), or `421`, with which a server
+/// announces that it closes the connection (RFC 5321, section 3.8), for example after
+/// an idle timeout.
+fn closed_by_server(error: &SmtpError) -> bool {
+    is_network(error)
+        || error.is_response()
+        || error.status().is_some_and(|code| u16::from(code) == 421)
 }
 
 fn reply_text(error: &SmtpError) -> String {

@@ -11,7 +11,7 @@ use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
 use lettre::transport::smtp::response::Response;
 
-use super::{Server, SmtpError, TimedError, is_network};
+use super::{Server, SmtpError, TimedError, closed_by_server};
 use crate::SendError;
 
 /// An open connection and what the server offered on it.
@@ -137,7 +137,7 @@ impl Server {
         let mail = connection.command(Mail::new(envelope.from().cloned(), vec![]));
         match self.timed(mail).await {
             Ok(_) => {}
-            Err(TimedError::Smtp(error)) if reused && is_network(&error) => {
+            Err(TimedError::Smtp(error)) if reused && closed_by_server(&error) => {
                 return Err(Refused::Stale(error.to_string()));
             }
             Err(error) => return Err(self.failed("MAIL", error)),
@@ -166,11 +166,12 @@ impl Server {
         let mut first_rejection = None;
         match mail {
             Ok(_) => {}
+            // The server may have closed the connection before it read these commands.
+            Err(TimedError::Smtp(error)) if reused && closed_by_server(&error) => {
+                return Err(Refused::Stale(error.to_string()));
+            }
             Err(TimedError::Smtp(error)) if is_reply(&error) => {
                 first_rejection = Some(("MAIL", TimedError::Smtp(error)));
-            }
-            Err(TimedError::Smtp(error)) if reused && is_network(&error) => {
-                return Err(Refused::Stale(error.to_string()));
             }
             Err(error) => return Err(self.broken("MAIL", error)),
         }
