@@ -8,9 +8,9 @@
 # microseconds of planning the newsletter, and wall-clock microseconds of delivery per
 # approved message.
 $figures << EOD
-10000    56   17  93
-100000   86   15  62
-1000000  103  18  57
+10000    56   17  90
+100000   87   15  61
+1000000  105  18  57
 EOD
 
 set terminal pngcairo size 800,480 font ",10"
