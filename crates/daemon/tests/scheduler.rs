@@ -279,24 +279,13 @@ async fn step_claims_until_batch_not_full() {
     let mut settings = settings(folder.path());
     settings.config.delivery.batch_size = 2;
     let start = utc(2, 10);
-    let store = Store::open(&settings.database).unwrap();
-    for n in 1..=5 {
+    let store = seed(&settings, start);
+    for n in 2..=5 {
         let mut customer = NewCustomer::new(format!("c{n}"));
         customer.name = Some(format!("Customer {n}"));
         customer.email = Some(format!("c{n}@example.com"));
         store.upsert_customer(&customer).unwrap();
     }
-    let template = StoredTemplate {
-        source: TemplateSource {
-            subject: "Tips".to_owned(),
-            text: "Hello {{ name }},\nthree tips.\n".to_owned(),
-            html: None,
-        },
-        fields: Vec::new(),
-    };
-    store
-        .create_campaign(&value_campaign("tips", &template, start))
-        .unwrap();
     let scheduler = scheduler_at(&settings, start);
 
     let report = scheduler.step().await.unwrap();
