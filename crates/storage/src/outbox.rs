@@ -5,10 +5,9 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
-use tact_domain::{CampaignId, Customer, CustomerId, Decision, DeliveryId, Outcome, Reason};
+use tact_domain::{CampaignId, CustomerId, Decision, DeliveryId, Outcome, Reason};
 
 use crate::codec::{from_json, from_ms, parse_enum, to_json, to_ms};
-use crate::customers::{CUSTOMER_COLUMNS, customer_from_row};
 use crate::history::{insert_contact, update_contact};
 use crate::{ContactId, Error, Result, Store};
 
@@ -136,7 +135,7 @@ pub struct ClaimedDelivery {
     /// Its campaign.
     pub campaign: CampaignId,
     /// The customer to send to.
-    pub customer: Customer,
+    pub customer: CustomerId,
     /// The contact its approval booked.
     pub contact: ContactId,
     /// Failed attempts before this one.
@@ -352,7 +351,7 @@ impl Store {
                         Ok(ClaimedDelivery {
                             id: DeliveryId(id),
                             campaign,
-                            customer: customer_in(tx, customer)?,
+                            customer,
                             contact,
                             attempts,
                             approval_expires_at,
@@ -868,15 +867,5 @@ fn sending_contact(tx: &Connection, delivery: DeliveryId) -> Result<(CustomerId,
             state,
             expected: "sending",
         }),
-    }
-}
-
-fn customer_in(tx: &Connection, customer: CustomerId) -> Result<Customer> {
-    let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = ?1");
-    let mut statement = tx.prepare_cached(&sql)?;
-    let mut rows = statement.query([customer.0])?;
-    match rows.next()? {
-        Some(row) => customer_from_row(row),
-        None => Err(Error::not_found("customer", customer)),
     }
 }

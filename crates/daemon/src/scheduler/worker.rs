@@ -76,8 +76,8 @@ fn load(
             .insert(Arc::new(store.campaign(claimed.campaign)?))
             .clone(),
     };
-    let view = store.load_view_without(claimed.customer.id, claimed.contact, now, policy)?;
-    let fields = store.customer_fields(claimed.customer.id)?;
+    let view = store.load_view_without(claimed.customer, claimed.contact, now, policy)?;
+    let fields = store.customer_fields(claimed.customer)?;
     Ok(Loaded {
         campaign,
         view,
@@ -191,7 +191,7 @@ pub(super) async fn prepare_chunk(
                 }
                 tracing::warn!(
                     delivery.id = claimed.id.0,
-                    customer.id = claimed.customer.id.0,
+                    customer.id = claimed.customer.0,
                     "lease ran out before sending; the delivery is left to the worker that claimed it"
                 );
                 Ok(SendOutcome::Released)
@@ -238,7 +238,7 @@ async fn settle_held(
     match held {
         Held::Deferred { until, rules } => {
             let message = format!("deferred at send time by {rules}");
-            tracing::info!(delivery.id = claimed.id.0, customer.id = claimed.customer.id.0, %until, rules, "delivery deferred at send time");
+            tracing::info!(delivery.id = claimed.id.0, customer.id = claimed.customer.0, %until, rules, "delivery deferred at send time");
             let id = claimed.id;
             scheduler
                 .with_store(move |store| Ok(store.mark_retry(id, until, &message, now)?))
@@ -268,7 +268,7 @@ fn counted(claimed: &ClaimedDelivery, outcome: anyhow::Result<SendOutcome>) -> S
         Err(error) => {
             tracing::error!(
                 delivery.id = claimed.id.0,
-                customer.id = claimed.customer.id.0,
+                customer.id = claimed.customer.0,
                 error = format!("{error:#}"),
                 "recording a delivery outcome failed; the lease will expire and it is retried"
             );
@@ -345,7 +345,7 @@ fn log_unmarked(item: &Accepted, error: &anyhow::Error) {
 #[tracing::instrument(
     name = "delivery",
     skip_all,
-    fields(delivery.id = claimed.id.0, customer.id = claimed.customer.id.0)
+    fields(delivery.id = claimed.id.0, customer.id = claimed.customer.0)
 )]
 pub(super) async fn send(
     scheduler: Arc<Scheduler>,
@@ -380,7 +380,7 @@ async fn send_inner(
             let (marked, wait) = oneshot::channel();
             let item = Accepted {
                 id: claimed.id,
-                customer: claimed.customer.id,
+                customer: claimed.customer,
                 message_id: receipt.message_id,
                 at: scheduler.clock.now(),
                 marked,
@@ -414,7 +414,7 @@ async fn finish_failed(
 ) -> anyhow::Result<SendOutcome> {
     tracing::warn!(
         delivery.id = claimed.id.0,
-        customer.id = claimed.customer.id.0,
+        customer.id = claimed.customer.0,
         error = message,
         "delivery failed"
     );
@@ -432,7 +432,7 @@ async fn finish_error(
     error: SendError,
 ) -> anyhow::Result<SendOutcome> {
     let id = claimed.id;
-    let customer = claimed.customer.id;
+    let customer = claimed.customer;
     let now = scheduler.clock.now();
     let reply = error.reply().unwrap_or_default().to_owned();
     let message = error.to_string();

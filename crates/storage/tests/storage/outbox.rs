@@ -192,7 +192,7 @@ fn claim_send_retry_fail_release() -> TestResult {
     let claimed = store.claim_deliveries("w1", Duration::minutes(5), 10, now)?;
     let ids: Vec<_> = claimed.iter().map(|c| c.id).collect();
     assert_eq!(ids, deliveries);
-    assert_eq!(claimed[0].customer.id, customers[0]);
+    assert_eq!(claimed[0].customer, customers[0]);
     assert_eq!(claimed[0].lease_expires_at, now + Duration::minutes(5));
     assert!(
         store
