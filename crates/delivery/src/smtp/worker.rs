@@ -4,7 +4,8 @@
 //! A worker takes the next message from the shared queue while the current one's content
 //! is still to be written, so on a busy pool the next transaction's commands travel with
 //! the current content (see [`super::session`]). Workers start on demand, up to the pool
-//! size, when a message is queued while none waits for work. A worker closes its
+//! size, when a message is queued while none waits for work, and again when a worker stops
+//! while a send still waits, for example with the runtime it ran on. A worker closes its
 //! connection with `QUIT` once it has been idle for `max_idle_seconds`, and stops when the
 //! channel is closed and the queue is empty.
 
