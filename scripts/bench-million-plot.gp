@@ -8,9 +8,9 @@
 # microseconds of planning the newsletter, and wall-clock microseconds of delivery per
 # approved message.
 $figures << EOD
-10000    56   17  90
-100000   87   15  61
-1000000  105  18  57
+10000    59   17  72
+100000   85   14  60
+1000000  102  17  53
 EOD
 
 set terminal pngcairo size 800,480 font ",10"
