@@ -98,7 +98,8 @@ impl SmtpServer {
         log.lines().count()
     }
 
-    /// How many messages arrived with the next transaction's commands behind their data.
+    /// Returns how many messages arrived with the next transaction's commands behind their
+    /// data.
     fn carried(&self) -> usize {
         let log = std::fs::read_to_string(self.out.path().join("carried")).unwrap_or_default();
         log.lines().count()
@@ -432,7 +433,7 @@ async fn server_gone_mid_batch(pipelining: bool) {
     assert_eq!(server.pipelined(), if pipelining { 2 } else { 0 });
 }
 
-/// The recipients of the stored messages, in the order the server accepted them.
+/// Returns the recipients of the stored messages, in the order the server accepted them.
 fn stored_recipients(server: &SmtpServer) -> Vec<String> {
     server
         .messages()
@@ -506,13 +507,13 @@ async fn abandoned_send_is_not_sent() {
     let server = SmtpServer::start_with(true, &[], &[]);
     let channel = server.channel_with_pool(1);
     let abandoned = outgoing(40, "Kim", "kim@example.com", "Never");
-    let kept = outgoing(41, "Lou", "lou@example.com", "Kept");
+    let delivered = outgoing(41, "Lou", "lou@example.com", "Kept");
 
     // A zero timeout polls the send once, which queues the message, and then drops it
     // before the connection's worker runs.
     let gave_up = tokio::time::timeout(Duration::ZERO, channel.send(&abandoned, now())).await;
     assert!(gave_up.is_err());
-    channel.send(&kept, now()).await.unwrap();
+    channel.send(&delivered, now()).await.unwrap();
 
     assert_eq!(stored_recipients(&server), ["lou@example.com"]);
 }
@@ -554,7 +555,7 @@ async fn reconnect_after_idle_close(pipelining: bool) {
     let second = outgoing(61, "Sue", "sue@example.com", "Second");
 
     channel.send(&first, now()).await.unwrap();
-    // The server answers 421 and closes the idle connection meanwhile.
+    // Meanwhile the server replies 421 and closes the idle connection.
     tokio::time::sleep(Duration::from_millis(800)).await;
     let receipt = channel.send(&second, now()).await.unwrap();
 

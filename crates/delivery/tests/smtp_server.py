@@ -8,7 +8,7 @@ behind it adds a line to the file "carried". Recipients given with --tempfail ge
 afterwards; recipients given with --reject always get 550. With --pipelining the server
 advertises PIPELINING (RFC 2920); aiosmtpd reads pipelined commands in order either way.
 
-With --idle-timeout N the server answers 421 and closes a connection that sends no command
+With --idle-timeout N the server replies 421 and closes a connection that sends no command
 for N seconds, as aiosmtpd's timeout does.
 
 With --cert and --key the server offers STARTTLS, or with --implicit-tls speaks TLS from the

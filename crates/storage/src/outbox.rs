@@ -668,34 +668,55 @@ fn existing_deliveries(
     decisions: &[(CustomerId, Decision)],
 ) -> Result<HashMap<i64, (i64, String)>> {
     let mut existing = HashMap::new();
-    let ids = decisions.iter().map(|(customer, _)| customer.0);
-    let (Some(first), Some(last)) = (ids.clone().min(), ids.clone().max()) else {
-        return Ok(existing);
-    };
     let read = |row: &Row<'_>| Ok((row.get(0)?, (row.get(1)?, row.get(2)?)));
-    let span = last.abs_diff(first);
-    if span <= 4 * decisions.len() as u64 + 1_000 {
-        let sql = "SELECT customer_id, id, state FROM deliveries \
-                   WHERE campaign_id = ?1 AND customer_id BETWEEN ?2 AND ?3";
-        let mut statement = tx.prepare_cached(sql)?;
-        for row in statement.query_map(params![campaign.0, first, last], read)? {
-            let (customer, found) = row?;
-            existing.insert(customer, found);
-        }
-    } else {
-        let sql = "SELECT customer_id, id, state FROM deliveries \
-                   WHERE campaign_id = ?1 AND customer_id = ?2";
-        let mut statement = tx.prepare_cached(sql)?;
-        for customer in ids {
-            if let Some((customer, found)) = statement
-                .query_row(params![campaign.0, customer], read)
-                .optional()?
-            {
+    match CustomerRange::of(decisions) {
+        None => {}
+        Some(CustomerRange::Close(first, last)) => {
+            let sql = "SELECT customer_id, id, state FROM deliveries \
+                       WHERE campaign_id = ?1 AND customer_id BETWEEN ?2 AND ?3";
+            let mut statement = tx.prepare_cached(sql)?;
+            for row in statement.query_map(params![campaign.0, first, last], read)? {
+                let (customer, found) = row?;
                 existing.insert(customer, found);
+            }
+        }
+        Some(CustomerRange::Scattered) => {
+            let sql = "SELECT customer_id, id, state FROM deliveries \
+                       WHERE campaign_id = ?1 AND customer_id = ?2";
+            let mut statement = tx.prepare_cached(sql)?;
+            for (customer, _) in decisions {
+                if let Some((customer, found)) = statement
+                    .query_row(params![campaign.0, customer.0], read)
+                    .optional()?
+                {
+                    existing.insert(customer, found);
+                }
             }
         }
     }
     Ok(existing)
+}
+
+/// The way a batch's customer ids are read: as one range when they lie close together, as
+/// a planning batch's do, or one by one.
+enum CustomerRange {
+    /// The smallest and the largest id.
+    Close(i64, i64),
+    Scattered,
+}
+
+impl CustomerRange {
+    /// Classifies the customer ids of `decisions`, or returns `None` when there are none.
+    fn of(decisions: &[(CustomerId, Decision)]) -> Option<CustomerRange> {
+        let ids = decisions.iter().map(|(customer, _)| customer.0);
+        let (first, last) = (ids.clone().min()?, ids.max()?);
+        let close = last.abs_diff(first) <= 4 * decisions.len() as u64 + 1_000;
+        Some(if close {
+            CustomerRange::Close(first, last)
+        } else {
+            CustomerRange::Scattered
+        })
+    }
 }
 
 /// Books the contact of an approval for `customer` in `campaign`, outcome pending, at `now`.
@@ -788,51 +809,50 @@ fn record_planned_in(
 }
 
 /// Returns which customers of `decisions` exist, after checking that `campaign` exists.
-/// Reads the customers' range of ids in one pass when they lie close together, as a
-/// planning batch's do, and looks each one up otherwise.
 fn known_customers(
     tx: &Connection,
     campaign: CampaignId,
     decisions: &[(CustomerId, Decision)],
 ) -> Result<HashSet<i64>> {
-    let campaigns: i64 = tx
-        .prepare_cached("SELECT count(*) FROM campaigns WHERE id = ?1")?
-        .query_row([campaign.0], |row| row.get(0))?;
-    if campaigns == 0 {
+    if !campaign_exists(tx, campaign)? {
         return Err(Error::not_found("campaign", campaign));
     }
     let mut known = HashSet::with_capacity(decisions.len());
-    let ids = decisions.iter().map(|(customer, _)| customer.0);
-    let (Some(first), Some(last)) = (ids.clone().min(), ids.clone().max()) else {
-        return Ok(known);
-    };
-    if last.abs_diff(first) <= 4 * decisions.len() as u64 + 1_000 {
-        let sql = "SELECT id FROM customers WHERE id BETWEEN ?1 AND ?2";
-        let mut statement = tx.prepare_cached(sql)?;
-        for id in statement.query_map([first, last], |row| row.get(0))? {
-            known.insert(id?);
+    match CustomerRange::of(decisions) {
+        None => {}
+        Some(CustomerRange::Close(first, last)) => {
+            let sql = "SELECT id FROM customers WHERE id BETWEEN ?1 AND ?2";
+            let mut statement = tx.prepare_cached(sql)?;
+            for id in statement.query_map([first, last], |row| row.get(0))? {
+                known.insert(id?);
+            }
         }
-    } else {
-        let mut statement = tx.prepare_cached("SELECT 1 FROM customers WHERE id = ?1")?;
-        for id in ids {
-            if statement.exists([id])? {
-                known.insert(id);
+        Some(CustomerRange::Scattered) => {
+            let mut statement = tx.prepare_cached("SELECT 1 FROM customers WHERE id = ?1")?;
+            for (customer, _) in decisions {
+                if statement.exists([customer.0])? {
+                    known.insert(customer.0);
+                }
             }
         }
     }
     Ok(known)
 }
 
+fn campaign_exists(tx: &Connection, campaign: CampaignId) -> Result<bool> {
+    let sql = "SELECT count(*) FROM campaigns WHERE id = ?1";
+    let count: i64 = tx
+        .prepare_cached(sql)?
+        .query_row([campaign.0], |row| row.get(0))?;
+    Ok(count > 0)
+}
+
 /// Names the campaign or customer that a delivery could not be planned for.
 fn missing_target(tx: &Connection, campaign: CampaignId, customer: CustomerId) -> Error {
-    let sql = "SELECT count(*) FROM campaigns WHERE id = ?1";
-    let campaigns: i64 = tx
-        .query_row(sql, [campaign.0], |row| row.get(0))
-        .unwrap_or(0);
-    if campaigns == 0 {
-        Error::not_found("campaign", campaign)
-    } else {
+    if campaign_exists(tx, campaign).unwrap_or(false) {
         Error::not_found("customer", customer)
+    } else {
+        Error::not_found("campaign", campaign)
     }
 }
 

@@ -108,8 +108,8 @@ impl Store {
         struct Restore<'a>(&'a Connection);
         impl Drop for Restore<'_> {
             fn drop(&mut self) {
-                // Turning checks on outside a transaction cannot fail short of a broken
-                // connection, which then fails its next statement anyway.
+                // Drop cannot return the error. Only a broken connection fails here, and
+                // its next statement then fails too.
                 let _ = self.0.pragma_update(None, "foreign_keys", true);
             }
         }

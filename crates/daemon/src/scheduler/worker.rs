@@ -133,15 +133,15 @@ pub(super) enum Ready {
 }
 
 /// Loads what deciding a chunk of claimed deliveries again needs, with one hold of the
-/// reading connection, and renews the leases older than a twentieth of their time. Rendering and
-/// the rules run afterwards in each delivery's own send task, on every core, through
-/// [`decide_and_send`].
+/// reading connection, and renews the leases older than a twentieth of their time.
+/// Rendering and the rules run afterwards in each delivery's own send task, on every core,
+/// through [`decide_and_send`].
 ///
 /// The leases are renewed right before the sends start, so each send, including its wait
-/// for an SMTP connection, has at least nineteen twentieths of a lease. A delivery whose lease ran out while
-/// it waited for its slot may have been claimed by another daemon meanwhile, so only the
-/// worker that still holds the lease sends it. A delivery that the rules then hold back is
-/// recorded as held, whatever its lease.
+/// for an SMTP connection, has at least nineteen twentieths of a lease. A delivery whose
+/// lease ran out while it waited for its slot may have been claimed by another daemon
+/// meanwhile, so only the worker that still holds the lease sends it. A delivery that the
+/// rules then hold back is recorded as held, whatever its lease.
 pub(super) async fn prepare_chunk(
     scheduler: &Arc<Scheduler>,
     chunk: Vec<ClaimedDelivery>,

@@ -204,7 +204,7 @@ struct Server {
     jobs: tokio::sync::Mutex<mpsc::UnboundedReceiver<Job>>,
     /// Running workers, at most `pool_size`.
     workers: AtomicUsize,
-    /// Workers waiting for a message or about to.
+    /// Workers that wait for a message or are about to.
     available: AtomicUsize,
     /// Notified whenever a worker stops.
     stopped: Notify,
@@ -288,7 +288,7 @@ impl EmailChannel {
         envelope: lettre::address::Envelope,
         content: Content,
     ) -> Result<Response, SendError> {
-        let (reply, answer) = oneshot::channel();
+        let (reply, response) = oneshot::channel();
         let closed = || {
             self.server
                 .connection_error("the channel is closed".into(), None)
@@ -303,11 +303,11 @@ impl EmailChannel {
             };
             queue.send(job).map_err(|_| closed())?;
         }
-        // A worker counts itself available before it answers its last message, and every
+        // A worker counts itself available before it replies to its last message, and every
         // waiting worker takes from the queue, so a message queued while one is available
         // needs no new worker. A worker can also stop without taking it, when the runtime
         // it runs on shuts down, so the wait starts a replacement whenever a worker stops.
-        tokio::pin!(answer);
+        tokio::pin!(response);
         loop {
             let stopped = self.server.stopped.notified();
             tokio::pin!(stopped);
@@ -316,8 +316,8 @@ impl EmailChannel {
                 self.server.start_worker();
             }
             tokio::select! {
-                answered = &mut answer => {
-                    return answered.map_err(|_| {
+                replied = &mut response => {
+                    return replied.map_err(|_| {
                         self.server
                             .connection_error("the connection's worker stopped".into(), None)
                     })?;
@@ -557,10 +557,10 @@ fn is_network(error: &SmtpError) -> bool {
     !error.is_response() && !error.is_transient() && !error.is_permanent() && !error.is_client()
 }
 
-/// Whether the server closed the connection: a network error, the end of the stream
-/// (which lettre reports as an incomplete response), or `421`, with which a server
-/// announces that it closes the connection (RFC 5321, section 3.8), for example after
-/// an idle timeout.
+/// Returns whether the server closed the connection: a network error, the end of the
+/// stream (which lettre reports as an incomplete response), or `421`. With `421` a server
+/// announces that it closes the connection (RFC 5321, section 3.8), for example after an
+/// idle timeout.
 fn closed_by_server(error: &SmtpError) -> bool {
     is_network(error)
         || error.is_response()

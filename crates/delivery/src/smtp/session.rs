@@ -35,8 +35,8 @@ impl Content {
     }
 }
 
-/// Why a transaction did not get to its content.
-pub(super) enum Refused {
+/// The reason a transaction did not reach its content.
+pub(super) enum NotOpened {
     /// The reused connection failed before any message data was sent, so nothing was
     /// delivered and the message can go on a new connection.
     Stale(String),
@@ -49,11 +49,11 @@ pub(super) enum Refused {
 /// commands followed the content, how that message's transaction opened.
 pub(super) struct Finished {
     pub(super) result: Result<Response, SendError>,
-    /// Whether the connection survived the content: false after a network error or a
+    /// True when the connection survived the content, false after a network error or a
     /// timeout. `next` may still have left it unusable.
     pub(super) reusable: bool,
     /// `Some` when the next message's commands were sent behind the content.
-    pub(super) next: Option<Result<(), Refused>>,
+    pub(super) next: Option<Result<(), NotOpened>>,
 }
 
 impl Server {
@@ -64,7 +64,7 @@ impl Server {
         session: &mut Session,
         envelope: &Envelope,
         reused: bool,
-    ) -> Result<(), Refused> {
+    ) -> Result<(), NotOpened> {
         let connection = &mut session.connection;
         if session.pipelining {
             let batch = opening(envelope);
@@ -77,7 +77,7 @@ impl Server {
 
     /// Sends the content of the open transaction and reads its reply. With `next`, that
     /// message's `MAIL`, `RCPT` and `DATA` go out in the same write and their replies are
-    /// read too; only `Content::Block` can carry them.
+    /// read too. Only `Content::Block` can carry them.
     pub(super) async fn finish(
         &self,
         session: &mut Session,
@@ -109,7 +109,7 @@ impl Server {
             }
             // Nothing of the next message went out beyond its commands, which the server
             // discards with the connection.
-            (Content::Block(_), Some(_)) => Some(Err(Refused::Stale(
+            (Content::Block(_), Some(_)) => Some(Err(NotOpened::Stale(
                 "the connection failed during the previous message".to_owned(),
             ))),
             _ => None,
@@ -133,12 +133,12 @@ impl Server {
         connection: &mut AsyncSmtpConnection,
         envelope: &Envelope,
         reused: bool,
-    ) -> Result<(), Refused> {
+    ) -> Result<(), NotOpened> {
         let mail = connection.command(Mail::new(envelope.from().cloned(), vec![]));
         match self.timed(mail).await {
             Ok(_) => {}
             Err(TimedError::Smtp(error)) if reused && closed_by_server(&error) => {
-                return Err(Refused::Stale(error.to_string()));
+                return Err(NotOpened::Stale(error.to_string()));
             }
             Err(error) => return Err(self.failed("MAIL", error)),
         }
@@ -162,13 +162,13 @@ impl Server {
         envelope: &Envelope,
         mail: Result<Response, TimedError>,
         reused: bool,
-    ) -> Result<(), Refused> {
+    ) -> Result<(), NotOpened> {
         let mut first_rejection = None;
         match mail {
             Ok(_) => {}
             // The server may have closed the connection before it read these commands.
             Err(TimedError::Smtp(error)) if reused && closed_by_server(&error) => {
-                return Err(Refused::Stale(error.to_string()));
+                return Err(NotOpened::Stale(error.to_string()));
             }
             Err(TimedError::Smtp(error)) if is_reply(&error) => {
                 first_rejection = Some(("MAIL", TimedError::Smtp(error)));
@@ -197,16 +197,16 @@ impl Server {
         }
     }
 
-    fn failed(&self, stage: &'static str, error: TimedError) -> Refused {
+    fn failed(&self, stage: &'static str, error: TimedError) -> NotOpened {
         let reusable = matches!(&error, TimedError::Smtp(error) if is_reply(error));
-        Refused::Failed {
+        NotOpened::Failed {
             error: self.stage_error(stage, error),
             reusable,
         }
     }
 
-    fn broken(&self, stage: &'static str, error: TimedError) -> Refused {
-        Refused::Failed {
+    fn broken(&self, stage: &'static str, error: TimedError) -> NotOpened {
+        NotOpened::Failed {
             error: self.stage_error(stage, error),
             reusable: false,
         }

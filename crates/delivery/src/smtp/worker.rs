@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::Server;
-use super::session::{Content, Refused, Session};
+use super::session::{Content, NotOpened, Session};
 use crate::SendError;
 
 /// One message waiting for a connection.
@@ -35,20 +35,20 @@ impl Job {
     }
 }
 
-/// A reply for a queued message, handed over once the worker is ready for more work.
-type Answer = (
+/// A queued message's reply, sent once the worker is ready for more work.
+type Reply = (
     oneshot::Sender<Result<Response, SendError>>,
     Result<Response, SendError>,
 );
 
-/// What serving one message left behind.
+/// The state that serving one message leaves behind.
 struct Served {
     /// The connection, when it can carry another transaction.
     session: Option<Session>,
     /// A message taken from the queue during the transaction, and whether its
     /// transaction is already open on `session`.
     carried: Option<(Job, bool)>,
-    answers: Vec<Answer>,
+    replies: Vec<Reply>,
 }
 
 /// A worker's registration in the server's counts, undone when the worker ends, including
@@ -106,13 +106,13 @@ pub(super) async fn run(server: Arc<Server>) {
         session = served.session;
         carried = served.carried;
         idle_since = Instant::now();
-        // Counted as available before answering, so that a caller who queues its next
-        // message right after the answer finds this worker instead of starting another.
+        // Counted as available before replying, so that a caller who queues its next
+        // message right after the reply finds this worker instead of starting another.
         if carried.is_none() {
             registration.set_available(true);
         }
-        for (reply, result) in served.answers {
-            // A caller that stopped waiting no longer needs the answer.
+        for (reply, result) in served.replies {
+            // A caller that stopped waiting no longer needs the reply.
             let _ = reply.send(result);
         }
     }
@@ -160,7 +160,8 @@ impl Server {
         }
     }
 
-    /// Takes the next queued message without waiting, unless an idle worker holds the queue.
+    /// Takes the next queued message without waiting, unless an idle worker has locked the
+    /// queue to wait for one.
     fn try_next_job(&self) -> Option<Job> {
         let mut jobs = self.jobs.try_lock().ok()?;
         loop {
@@ -178,7 +179,7 @@ impl Server {
         let mut served = Served {
             session: None,
             carried: None,
-            answers: Vec::new(),
+            replies: Vec::new(),
         };
         if job.abandoned() {
             // After `DATA` was accepted, only dropping the connection ends the transaction.
@@ -190,7 +191,7 @@ impl Server {
             None => match self.connect().await {
                 Ok(session) => (session, false),
                 Err(error) => {
-                    served.answers.push((job.reply, Err(error)));
+                    served.replies.push((job.reply, Err(error)));
                     return served;
                 }
             },
@@ -199,19 +200,19 @@ impl Server {
             loop {
                 match self.open(&mut session, &job.envelope, reused).await {
                     Ok(()) => break,
-                    Err(Refused::Stale(detail)) => {
+                    Err(NotOpened::Stale(detail)) => {
                         tracing::debug!(smtp.host = %self.config.host, error = %detail,
                             "reused SMTP connection was closed; reconnecting");
                         match self.connect().await {
                             Ok(fresh) => (session, reused) = (fresh, false),
                             Err(error) => {
-                                served.answers.push((job.reply, Err(error)));
+                                served.replies.push((job.reply, Err(error)));
                                 return served;
                             }
                         }
                     }
-                    Err(Refused::Failed { error, reusable }) => {
-                        served.answers.push((job.reply, Err(error)));
+                    Err(NotOpened::Failed { error, reusable }) => {
+                        served.replies.push((job.reply, Err(error)));
                         if reusable {
                             served.session = self.recover(session).await;
                         }
@@ -235,18 +236,18 @@ impl Server {
                 next.as_ref().map(|next| &next.envelope),
             )
             .await;
-        served.answers.push((job.reply, finished.result));
+        served.replies.push((job.reply, finished.result));
         let keep = finished.reusable;
         match (next, finished.next) {
             (Some(next), Some(Ok(()))) => served.carried = Some((next, true)),
-            (Some(next), Some(Err(Refused::Stale(detail)))) => {
+            (Some(next), Some(Err(NotOpened::Stale(detail)))) => {
                 tracing::debug!(smtp.host = %self.config.host, error = %detail,
                     "SMTP connection failed before the next message's data; reconnecting");
                 served.carried = Some((next, false));
                 return served;
             }
-            (Some(next), Some(Err(Refused::Failed { error, reusable }))) => {
-                served.answers.push((next.reply, Err(error)));
+            (Some(next), Some(Err(NotOpened::Failed { error, reusable }))) => {
+                served.replies.push((next.reply, Err(error)));
                 if reusable {
                     served.session = self.recover(session).await;
                 }
