@@ -16,16 +16,16 @@ use crate::{Result, Store};
 
 /// Log pages after which a connection that defers checkpoints copies the log itself: a
 /// backstop for when no checkpointer runs or it falls behind, so the log stays bounded
-/// (16 MiB with 4 KiB pages). While a writer commits all the time, the log rarely starts
-/// over between the checkpointer's copies and grows to about this size. Planning 100,000
-/// customers was as fast with 4,096 pages as with 16,384, and slower with 1,000.
-const BACKSTOP_PAGES: i64 = 4_096;
+/// (128 MiB with 4 KiB pages). It is well above what one transaction of planning writes
+/// (about 7,000 pages for 10,000 customers at 1,000,000 customers): with 4,096 pages the
+/// writer copied the log itself after nearly every commit.
+const BACKSTOP_PAGES: i64 = 32_768;
 
 /// The size, in bytes, that a log file grown past it is cut back to once the log starts
 /// over, so that a burst of writes, such as an import's, does not leave a large file
-/// behind. It is above the size the backstop lets the log reach, because cutting the file
-/// at every start slowed planning down.
-const LOG_SIZE_LIMIT: i64 = 32 * 1024 * 1024;
+/// behind. It is above the size the backstop lets the log reach, so that the file is not
+/// cut at every start and allocated again by the file system as the log grows.
+const LOG_SIZE_LIMIT: i64 = 256 * 1024 * 1024;
 
 /// A thread that copies the write-ahead log into the database file every so often, until it
 /// is dropped.
@@ -76,8 +76,8 @@ impl Drop for Checkpointer {
 
 impl Store {
     /// Leaves checkpoints to a [`Checkpointer`]: this connection copies the log into the
-    /// database file itself only once the log contains 4,096 pages, instead of 1,000, and cuts
-    /// the log file back to 32 MiB when the log starts over.
+    /// database file itself only once the log contains 32,768 pages, instead of 1,000, and
+    /// cuts the log file back to 256 MiB when the log starts over.
     ///
     /// # Errors
     ///

@@ -4,6 +4,9 @@
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use tact_domain::{
     AccountId, CampaignId, Contact, CustomerId, CustomerView, Decision, DeliveryId, Policy, Reason,
     RuleId,
@@ -15,6 +18,13 @@ use crate::ops::count_decision;
 
 /// Customers loaded and decided per batch.
 pub const PLAN_BATCH: usize = 1_000;
+
+/// Customers whose decisions are stored in one transaction when the policy sets no account
+/// caps. Each commit writes every page it changed to the log, and the entries of deferrals
+/// in the due index land all over it, so larger transactions write fewer pages. At
+/// 1,000,000 customers, planning wrote a quarter fewer bytes than with one transaction per
+/// batch. One this size holds the write lock for about a tenth of a second.
+pub const PLAN_COMMIT: usize = 10_000;
 
 /// Counts of one planning run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -48,12 +58,14 @@ impl PlanReport {
 /// approvals book their contact and queue the delivery, deferrals wait in the outbox.
 ///
 /// Views stream from storage in batches of [`PLAN_BATCH`] through [`Store::scan_views`], so
-/// memory stays bounded: reader threads load, render and decide batches while this thread
-/// stores the decisions of earlier ones, one transaction per batch. A policy with account
-/// caps reads one batch at a time instead, so each batch is loaded after the bookings of the
-/// batches before it are stored. Running it again for a campaign that stopped half-way decides only the
-/// customers not decided yet. `progress` is called after each batch with the number of
-/// customers done so far.
+/// memory stays bounded: reader threads load, render and decide batches while a writing
+/// thread, with a connection of its own, stores the decisions of earlier ones,
+/// [`PLAN_COMMIT`] customers per transaction. A policy with account caps reads one batch at
+/// a time instead and stores each batch on this thread in its own transaction, so each
+/// batch is loaded after the bookings of the batches before it are stored. A store in
+/// memory does the same, because no second connection can open it. Running it again for a campaign that
+/// stopped half-way decides only the customers not decided yet. `progress` is called as
+/// batches are handed over and stored, with the number of customers done so far.
 ///
 /// # Errors
 ///
@@ -67,61 +79,201 @@ pub fn plan_campaign(
     now: DateTime<Utc>,
     progress: &mut dyn FnMut(u64),
 ) -> anyhow::Result<PlanReport> {
-    mailer.template(campaign)?;
-    store.set_campaign_status(campaign.id, CampaignStatus::Running, now)?;
-
-    let mut scan = Scan {
-        batch_size: PLAN_BATCH,
-        ..Scan::new(&campaign.audience, now, policy)
+    let plan = Plan {
+        mailer,
+        policy,
+        campaign,
+        now,
+        commit: PLAN_COMMIT,
     };
-    if has_account_caps(policy) {
-        scan.readers = 1;
+    plan.run(store, progress)
+}
+
+/// What one planning run decides with, and the customers it stores per transaction when
+/// a writing thread stores them.
+struct Plan<'a> {
+    mailer: &'a Mailer,
+    policy: &'a Policy,
+    campaign: &'a Campaign,
+    now: DateTime<Utc>,
+    commit: usize,
+}
+
+impl Plan<'_> {
+    /// Plans the whole audience, as [`plan_campaign`] describes.
+    fn run(&self, store: &Store, progress: &mut dyn FnMut(u64)) -> anyhow::Result<PlanReport> {
+        let (policy, campaign, now) = (self.policy, self.campaign, self.now);
+        self.mailer.template(campaign)?;
+        store.set_campaign_status(campaign.id, CampaignStatus::Running, now)?;
+
+        let mut scan = Scan {
+            batch_size: PLAN_BATCH,
+            ..Scan::new(&campaign.audience, now, policy)
+        };
+        let report = match store.path() {
+            Some(path) if !has_account_caps(policy) => {
+                self.with_writer(store, path, &scan, progress)?
+            }
+            _ => {
+                if has_account_caps(policy) {
+                    scan.readers = 1;
+                }
+                self.in_batches(store, &scan, progress)?
+            }
+        };
+        store.set_campaign_status(campaign.id, CampaignStatus::Done, now)?;
+        tracing::info!(
+            campaign.id = campaign.id.0,
+            approved = report.approved,
+            deferred = report.deferred,
+            denied = report.denied,
+            skipped = report.skipped,
+            "planned campaign"
+        );
+        Ok(report)
     }
-    let mut report = PlanReport::default();
-    store.scan_views(
-        &scan,
-        |reader, views| decide_batch(reader, mailer, policy, campaign, views, now),
-        |decided| -> anyhow::Result<()> {
-            let decided = decided?;
-            report.skipped += decided.skipped;
-            if let Some(first) = &decided.first_skipped {
-                tracing::warn!(
-                    campaign.id = campaign.id.0,
-                    customer.id = first.customer.0,
-                    customer.external_id = first.external_id,
-                    skipped = decided.skipped,
-                    error = first.error,
-                    "customers left out of a batch because their message cannot be rendered; \
-                     the first is named"
-                );
+
+    fn decide(&self, reader: &Store, views: Vec<CustomerView>) -> anyhow::Result<DecidedBatch> {
+        decide_batch(
+            reader,
+            self.mailer,
+            self.policy,
+            self.campaign,
+            views,
+            self.now,
+        )
+    }
+
+    /// Stores each batch on the calling thread, in its own transaction.
+    fn in_batches(
+        &self,
+        store: &Store,
+        scan: &Scan<'_>,
+        progress: &mut dyn FnMut(u64),
+    ) -> anyhow::Result<PlanReport> {
+        let mut report = PlanReport::default();
+        store.scan_views(
+            scan,
+            |reader, views| self.decide(reader, views),
+            |decided| -> anyhow::Result<()> {
+                let decided = decided?;
+                self.warn_skipped(&decided);
+                report.skipped += decided.skipped;
+                self.store(store, &decided.decisions, &mut report)?;
+                progress(report.total());
+                Ok(())
+            },
+        )?;
+        Ok(report)
+    }
+
+    /// Hands the decisions over, `commit` customers or more at a time, to a thread that
+    /// stores them through a second connection to the file at `path`. Readers go on loading
+    /// and deciding while a transaction is written, instead of waiting for it with their
+    /// queues full.
+    fn with_writer(
+        &self,
+        store: &Store,
+        path: &Path,
+        scan: &Scan<'_>,
+        progress: &mut dyn FnMut(u64),
+    ) -> anyhow::Result<PlanReport> {
+        let writer = Store::open(path)?;
+        // The scan's checkpointer copies the log that this connection fills.
+        writer.defer_checkpoints()?;
+        let stored = AtomicU64::new(0);
+        // One transaction queued while another is written: the readers keep going, and at
+        // most three transactions' decisions are in memory.
+        let (sender, receiver) = mpsc::sync_channel::<Vec<(CustomerId, Decision)>>(1);
+        std::thread::scope(|scope| {
+            let stored = &stored;
+            let thread = std::thread::Builder::new()
+                .name("tact-plan-write".to_owned())
+                .spawn_scoped(scope, move || -> anyhow::Result<PlanReport> {
+                    let mut report = PlanReport::default();
+                    for decisions in receiver {
+                        self.store(&writer, &decisions, &mut report)?;
+                        stored.store(report.total(), Ordering::Relaxed);
+                    }
+                    Ok(report)
+                })?;
+            let mut skipped = 0;
+            let mut pending = Vec::with_capacity(self.commit + PLAN_BATCH);
+            let scanned = store.scan_views(
+                scan,
+                |reader, views| self.decide(reader, views),
+                |decided| -> anyhow::Result<()> {
+                    let decided = decided?;
+                    self.warn_skipped(&decided);
+                    skipped += decided.skipped;
+                    pending.extend(decided.decisions);
+                    if pending.len() >= self.commit {
+                        let full = std::mem::replace(
+                            &mut pending,
+                            Vec::with_capacity(self.commit + PLAN_BATCH),
+                        );
+                        // Fails only once the writing thread has stopped on an error,
+                        // which the join below returns.
+                        if sender.send(full).is_err() {
+                            anyhow::bail!("planning's writing thread stopped");
+                        }
+                        progress(stored.load(Ordering::Relaxed) + skipped);
+                    }
+                    Ok(())
+                },
+            );
+            if scanned.is_ok() && !pending.is_empty() {
+                // As above: a failed send leaves the error to the join.
+                let _ = sender.send(pending);
             }
-            let stored = store.record_planned(campaign.id, &decided.decisions, now)?;
-            for ((customer, decision), delivery) in decided.decisions.iter().zip(stored) {
-                // A delivery decided before, by an earlier run, keeps its decision.
-                let Some(delivery) = delivery else { continue };
-                count_decision(decision);
-                tracing::debug!(
-                    delivery.id = delivery.0,
-                    customer.id = customer.0,
-                    decision = decision.kind(),
-                    "decided a campaign delivery"
-                );
-                report.count(decision);
-            }
+            drop(sender);
+            let written = thread
+                .join()
+                .map_err(|_| anyhow::anyhow!("planning's writing thread panicked"))?;
+            let mut report = written?;
+            scanned?;
+            report.skipped = skipped;
             progress(report.total());
-            Ok(())
-        },
-    )?;
-    store.set_campaign_status(campaign.id, CampaignStatus::Done, now)?;
-    tracing::info!(
-        campaign.id = campaign.id.0,
-        approved = report.approved,
-        deferred = report.deferred,
-        denied = report.denied,
-        skipped = report.skipped,
-        "planned campaign"
-    );
-    Ok(report)
+            Ok(report)
+        })
+    }
+
+    /// Stores decisions in one transaction and counts the ones stored.
+    fn store(
+        &self,
+        store: &Store,
+        decisions: &[(CustomerId, Decision)],
+        report: &mut PlanReport,
+    ) -> anyhow::Result<()> {
+        let stored = store.record_planned(self.campaign.id, decisions, self.now)?;
+        for ((customer, decision), delivery) in decisions.iter().zip(stored) {
+            // A delivery decided before, by an earlier run, keeps its decision.
+            let Some(delivery) = delivery else { continue };
+            count_decision(decision);
+            tracing::debug!(
+                delivery.id = delivery.0,
+                customer.id = customer.0,
+                decision = decision.kind(),
+                "decided a campaign delivery"
+            );
+            report.count(decision);
+        }
+        Ok(())
+    }
+
+    fn warn_skipped(&self, decided: &DecidedBatch) {
+        if let Some(first) = &decided.first_skipped {
+            tracing::warn!(
+                campaign.id = self.campaign.id.0,
+                customer.id = first.customer.0,
+                customer.external_id = first.external_id,
+                skipped = decided.skipped,
+                error = first.error,
+                "customers left out of a batch because their message cannot be rendered; \
+                 the first is named"
+            );
+        }
+    }
 }
 
 /// Returns whether the policy caps contacts per account, so that one customer's booking
@@ -383,5 +535,162 @@ fn stopped(message: &str) -> Decision {
             rule: RuleId::Stale,
             message: format!("{message}; the delivery is dropped"),
         }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler::content::StoredTemplate;
+    use tact_delivery::{Composer, MessageConfig, TemplateSource};
+    use tact_domain::{Channel, Purpose};
+    use tact_storage::{Audience, NewCampaign, NewCustomer};
+
+    const CUSTOMERS: usize = 2_500;
+
+    fn mailer() -> Mailer {
+        let config = MessageConfig {
+            from: "News <news@example.com>".to_owned(),
+            reply_to: None,
+            base_url: "https://example.com".to_owned(),
+            unsubscribe_mailto: "unsubscribe@example.com".to_owned(),
+            secret: "0123456789abcdef0123456789abcdef".to_owned(),
+            message_id_domain: "example.com".to_owned(),
+            bounce_domain: None,
+        };
+        Mailer::new(Composer::new(&config).unwrap())
+    }
+
+    /// Creates a database file with `CUSTOMERS` customers and a value campaign to all of them.
+    fn seeded(folder: &Path) -> (Store, Campaign) {
+        let store = Store::open(folder.join("tact.db")).unwrap();
+        for n in 1..=CUSTOMERS {
+            let mut customer = NewCustomer::new(format!("c{n}"));
+            customer.name = Some(format!("Customer {n}"));
+            customer.email = Some(format!("c{n}@example.org"));
+            store.upsert_customer(&customer).unwrap();
+        }
+        let template = StoredTemplate {
+            source: TemplateSource {
+                subject: "News".to_owned(),
+                text: "Hello {{ name }},\n{{ unsubscribe_url }}\n".to_owned(),
+                html: None,
+            },
+            fields: Vec::new(),
+        };
+        let campaign = store
+            .create_campaign(&NewCampaign {
+                name: "news".to_owned(),
+                channel: Channel::EMAIL,
+                purpose: Purpose::Value,
+                topic: None,
+                audience: Audience::All,
+                priority: 0,
+                offer: false,
+                template: serde_json::to_string(&template).unwrap(),
+                send_at: None,
+                relevant_until: None,
+                created_at: DateTime::UNIX_EPOCH,
+            })
+            .unwrap();
+        let campaign = store.campaign(campaign).unwrap();
+        (store, campaign)
+    }
+
+    /// Midday in UTC, inside the default contact hours of the customers, who live in UTC.
+    fn noon() -> DateTime<Utc> {
+        DateTime::UNIX_EPOCH + chrono::Duration::days(20_000) + chrono::Duration::hours(12)
+    }
+
+    /// Counts the stored deliveries, and those of them that are approved.
+    fn stored_deliveries(folder: &Path) -> (i64, i64) {
+        let connection = rusqlite::Connection::open(folder.join("tact.db")).unwrap();
+        let sql = "SELECT count(*), count(*) FILTER (WHERE state = 'approved') FROM deliveries";
+        connection
+            .query_row(sql, [], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+    }
+
+    /// With a commit size of 700 and batches of 1,000, the writing thread stores three
+    /// transactions of 1,000, 1,000 and 500 customers.
+    #[test]
+    fn writing_thread_stores_every_transaction() {
+        let folder = tempfile::tempdir().unwrap();
+        let (store, campaign) = seeded(folder.path());
+        let mailer = mailer();
+        let policy = Policy::default();
+        let now = noon();
+        let plan = Plan {
+            mailer: &mailer,
+            policy: &policy,
+            campaign: &campaign,
+            now,
+            commit: 700,
+        };
+        let mut seen = Vec::new();
+
+        let report = plan.run(&store, &mut |done| seen.push(done)).unwrap();
+
+        let expected = PlanReport {
+            approved: CUSTOMERS as u64,
+            ..PlanReport::default()
+        };
+        assert_eq!(report, expected);
+        assert_eq!(seen.last(), Some(&(CUSTOMERS as u64)));
+        assert!(seen.windows(2).all(|pair| pair[0] <= pair[1]), "{seen:?}");
+        let all = CUSTOMERS as i64;
+        assert_eq!(stored_deliveries(folder.path()), (all, all));
+        assert_eq!(
+            store.campaign(campaign.id).unwrap().status,
+            CampaignStatus::Done
+        );
+    }
+
+    /// A transaction that fails stops planning with its error. The transactions stored
+    /// before it stay stored and the campaign stays running, so running it again goes on
+    /// from there.
+    #[test]
+    fn failed_transaction_stops_planning() {
+        let folder = tempfile::tempdir().unwrap();
+        let (store, campaign) = seeded(folder.path());
+        let connection = rusqlite::Connection::open(folder.path().join("tact.db")).unwrap();
+        connection
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON deliveries WHEN NEW.customer_id = 1800
+                 BEGIN SELECT RAISE(ABORT, 'customer 1800 refused'); END;",
+            )
+            .unwrap();
+        let mailer = mailer();
+        let policy = Policy::default();
+        let now = noon();
+        let plan = Plan {
+            mailer: &mailer,
+            policy: &policy,
+            campaign: &campaign,
+            now,
+            commit: 700,
+        };
+
+        let error = plan.run(&store, &mut |_| {}).unwrap_err();
+
+        assert!(
+            format!("{error:#}").contains("customer 1800 refused"),
+            "{error:#}"
+        );
+        assert_eq!(stored_deliveries(folder.path()), (1_000, 1_000));
+        assert_eq!(
+            store.campaign(campaign.id).unwrap().status,
+            CampaignStatus::Running
+        );
+
+        connection.execute_batch("DROP TRIGGER refuse").unwrap();
+        let report = plan.run(&store, &mut |_| {}).unwrap();
+        let expected = PlanReport {
+            approved: (CUSTOMERS - 1_000) as u64,
+            ..PlanReport::default()
+        };
+        assert_eq!(report, expected);
+        let all = CUSTOMERS as i64;
+        assert_eq!(stored_deliveries(folder.path()), (all, all));
     }
 }
