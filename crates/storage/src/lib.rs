@@ -51,4 +51,4 @@ pub use ids::{CaseId, ConsentEventId, ContactId};
 pub use outbox::{CampaignReport, ClaimedDelivery, Delivery, DeliveryState};
 pub use schema::SCHEMA_VERSION;
 pub use store::Store;
-pub use views::{Audience, Scan, ViewBatches};
+pub use views::{Audience, SCAN_CHECKPOINT_EVERY, Scan, ViewBatches};

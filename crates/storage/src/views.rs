@@ -314,7 +314,7 @@ impl<'a> Scan<'a> {
 /// How often a parallel scan checkpoints the log that its caller's writes fill. Planning
 /// commits about 7,000 pages at a time at 1,000,000 customers. Copying them soon after each
 /// commit lets the log start over more often, so its writer rarely copies the log itself.
-const SCAN_CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+pub const SCAN_CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// The maximum number of reader threads a scan starts, whatever [`Scan::readers`] requests.
 const MAX_READERS: usize = 64;

@@ -11,7 +11,9 @@ use tact_domain::{
     AccountId, CampaignId, Contact, CustomerId, CustomerView, Decision, DeliveryId, Policy, Reason,
     RuleId,
 };
-use tact_storage::{Campaign, CampaignStatus, Delivery, Scan, Store};
+use tact_storage::{
+    Campaign, CampaignStatus, Checkpointer, Delivery, SCAN_CHECKPOINT_EVERY, Scan, Store,
+};
 
 use super::content::{Mailer, campaign_proposal};
 use crate::ops::count_decision;
@@ -167,10 +169,10 @@ impl Plan<'_> {
         Ok(report)
     }
 
-    /// Hands the decisions over, `commit` customers or more at a time, to a thread that
-    /// stores them through a second connection to the file at `path`. Readers go on loading
-    /// and deciding while a transaction is written, instead of waiting for it with their
-    /// queues full.
+    /// Hands the decisions over to a thread that stores them through a second connection to
+    /// the file at `path`: all decided so far whenever it waits for work, and otherwise
+    /// `commit` customers or more at a time. Readers go on loading and deciding while a
+    /// transaction is written, instead of waiting for it with their queues full.
     fn with_writer(
         &self,
         store: &Store,
@@ -179,12 +181,15 @@ impl Plan<'_> {
         progress: &mut dyn FnMut(u64),
     ) -> anyhow::Result<PlanReport> {
         let writer = Store::open(path)?;
-        // The scan's checkpointer copies the log that this connection fills.
+        // The checkpointer copies the log that this connection fills. It runs until the
+        // last transaction is stored, after the scan and its own checkpointer have ended,
+        // so that little is left to copy when the last connection closes.
         writer.defer_checkpoints()?;
+        let checkpointer = Checkpointer::start(path, SCAN_CHECKPOINT_EVERY).ok();
         let stored = AtomicU64::new(0);
-        // One transaction queued while another is written: the readers keep going, and at
-        // most three transactions' decisions are in memory.
-        let (sender, receiver) = mpsc::sync_channel::<Vec<(CustomerId, Decision)>>(1);
+        // Without a buffer, a send succeeds only while the thread waits for work, so at most
+        // two transactions' decisions are in memory: one being stored and one being filled.
+        let (sender, receiver) = mpsc::sync_channel::<Vec<(CustomerId, Decision)>>(0);
         std::thread::scope(|scope| {
             let stored = &stored;
             let thread = std::thread::Builder::new()
@@ -207,18 +212,23 @@ impl Plan<'_> {
                     self.warn_skipped(&decided);
                     skipped += decided.skipped;
                     pending.extend(decided.decisions);
-                    if pending.len() >= self.commit {
-                        let full = std::mem::replace(
-                            &mut pending,
-                            Vec::with_capacity(self.commit + PLAN_BATCH),
-                        );
-                        // Fails only once the writing thread has stopped on an error,
-                        // which the join below returns.
-                        if sender.send(full).is_err() {
+                    let ready = std::mem::take(&mut pending);
+                    // A send fails only when the writing thread has stopped, on an error or
+                    // a panic, which the join below returns.
+                    if ready.len() >= self.commit {
+                        if sender.send(ready).is_err() {
                             anyhow::bail!("planning's writing thread stopped");
                         }
-                        progress(stored.load(Ordering::Relaxed) + skipped);
+                    } else {
+                        match sender.try_send(ready) {
+                            Ok(()) => {}
+                            Err(mpsc::TrySendError::Full(ready)) => pending = ready,
+                            Err(mpsc::TrySendError::Disconnected(_)) => {
+                                anyhow::bail!("planning's writing thread stopped");
+                            }
+                        }
                     }
+                    progress(stored.load(Ordering::Relaxed) + skipped);
                     Ok(())
                 },
             );
@@ -230,6 +240,7 @@ impl Plan<'_> {
             let written = thread
                 .join()
                 .map_err(|_| anyhow::anyhow!("planning's writing thread panicked"))?;
+            drop(checkpointer);
             let mut report = written?;
             scanned?;
             report.skipped = skipped;
@@ -611,8 +622,8 @@ mod tests {
             .unwrap()
     }
 
-    /// With a commit size of 700 and batches of 1,000, the writing thread stores three
-    /// transactions of 1,000, 1,000 and 500 customers.
+    /// With a commit size of 700, below the batch size of 1,000, each batch goes to the
+    /// writing thread as a transaction of its own: 1,000, 1,000 and 500 customers.
     #[test]
     fn writing_thread_stores_every_transaction() {
         let folder = tempfile::tempdir().unwrap();
