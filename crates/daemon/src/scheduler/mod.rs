@@ -84,6 +84,12 @@ pub struct Scheduler {
     worker: String,
 }
 
+/// The most deliveries loaded with one hold of the reading connection. Send slots free up
+/// in groups, one per sent mark, and a group loaded, decided and composed as a whole
+/// reaches the SMTP connections all at once, after they have run out of messages. Smaller
+/// groups keep messages flowing to them.
+const PREPARE_CHUNK: usize = 32;
+
 /// How often the scheduler's checkpointer copies the write-ahead log.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -268,8 +274,8 @@ impl Scheduler {
     /// the `permits` (`delivery.concurrency` in all), and returns when the last has started.
     /// Each delivery is decided again only once its send slot is free, so an unsubscribe
     /// that arrives while it waits still wins. The deliveries whose slots freed up together
-    /// are loaded with one hold of the reading connection. After shutdown starts, gives back
-    /// the deliveries not started.
+    /// are loaded with one hold of the reading connection, at most [`PREPARE_CHUNK`] at a
+    /// time. After shutdown starts, gives back the deliveries not started.
     ///
     /// # Errors
     ///
@@ -299,7 +305,7 @@ impl Scheduler {
                 report.count_task(finished);
             }
             let mut slots = vec![first];
-            while slots.len() < pending.len() {
+            while slots.len() < pending.len().min(PREPARE_CHUNK) {
                 let Ok(permit) = permits.clone().try_acquire_owned() else {
                     break;
                 };

@@ -288,8 +288,10 @@ pub(super) struct Accepted {
     marked: oneshot::Sender<()>,
 }
 
-/// The most accepted messages marked sent in one transaction.
-const MARK_BATCH: usize = 256;
+/// The most accepted messages marked sent in one transaction. Each mark frees the send
+/// slots of its messages at once. With 256, the slots came back in large bursts, and the
+/// connections waited while the sends of a burst were loaded and composed.
+const MARK_BATCH: usize = 64;
 
 /// Marks accepted messages as sent until every sender of `accepted` is gone, with one
 /// transaction for all the messages that arrived while the previous one ran, and signals
