@@ -8,9 +8,9 @@
 # microseconds of planning the newsletter, and wall-clock microseconds of delivery per
 # approved message.
 $figures << EOD
-10000    59   17  72
-100000   85   14  60
-1000000  102  17  53
+10000    63   17  70
+100000   55   18  55
+1000000  67   16  50
 EOD
 
 set terminal pngcairo size 800,480 font ",10"
