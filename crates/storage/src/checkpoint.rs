@@ -16,16 +16,26 @@ use crate::{Result, Store};
 
 /// Log pages after which a connection that defers checkpoints copies the log itself: a
 /// backstop for when no checkpointer runs or it falls behind, so the log stays bounded
-/// (128 MiB with 4 KiB pages). It is well above what one transaction of planning writes
-/// (about 7,000 pages for 10,000 customers at 1,000,000 customers): with 4,096 pages the
-/// writer copied the log itself after nearly every commit.
-const BACKSTOP_PAGES: i64 = 32_768;
+/// (16 MiB with 4 KiB pages). While a writer commits all the time, the log rarely starts
+/// over between the checkpointer's copies and grows to about this size.
+const BACKSTOP_PAGES: i64 = 4_096;
 
 /// The size, in bytes, that a log file grown past it is cut back to once the log starts
 /// over, so that a burst of writes, such as an import's, does not leave a large file
-/// behind. It is above the size the backstop lets the log reach, so that the file is not
-/// cut at every start and allocated again by the file system as the log grows.
-const LOG_SIZE_LIMIT: i64 = 256 * 1024 * 1024;
+/// behind. It is above the size the backstop lets the log reach, because cutting the file
+/// at every start slowed planning down.
+const LOG_SIZE_LIMIT: i64 = 32 * 1024 * 1024;
+
+/// The backstop for a writer whose transactions write thousands of pages each (128 MiB).
+/// It is well above what one transaction of planning writes (about 7,000 pages for 10,000
+/// customers at 1,000,000 customers). With 4,096 pages the writer copied the log itself
+/// after nearly every commit.
+const LARGE_BACKSTOP_PAGES: i64 = 32_768;
+
+/// The log size limit for such a writer. It is above the size its backstop lets the log
+/// reach, so that the file is not cut at every start and allocated again by the file
+/// system as the log grows.
+const LARGE_LOG_SIZE_LIMIT: i64 = 256 * 1024 * 1024;
 
 /// A thread that copies the write-ahead log into the database file every so often, until it
 /// is dropped.
@@ -76,19 +86,36 @@ impl Drop for Checkpointer {
 
 impl Store {
     /// Leaves checkpoints to a [`Checkpointer`]: this connection copies the log into the
-    /// database file itself only once the log contains 32,768 pages, instead of 1,000, and
-    /// cuts the log file back to 256 MiB when the log starts over.
+    /// database file itself only once the log contains 4,096 pages, instead of 1,000, and
+    /// cuts the log file back to 32 MiB when the log starts over.
     ///
     /// # Errors
     ///
     /// [`crate::Error::Sqlite`] when a setting cannot be changed.
     pub fn defer_checkpoints(&self) -> Result<()> {
+        self.defer_checkpoints_to(BACKSTOP_PAGES, LOG_SIZE_LIMIT)
+    }
+
+    /// Leaves checkpoints to a [`Checkpointer`] for a connection whose transactions write
+    /// thousands of pages each, such as planning's: it copies the log itself only once the
+    /// log contains 32,768 pages, and cuts the log file back to 256 MiB. The log file of a
+    /// process that writes this way for a long time stays at up to that size, so
+    /// `tact serve`'s own writer uses [`Store::defer_checkpoints`].
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Sqlite`] when a setting cannot be changed.
+    pub fn defer_checkpoints_for_large_commits(&self) -> Result<()> {
+        self.defer_checkpoints_to(LARGE_BACKSTOP_PAGES, LARGE_LOG_SIZE_LIMIT)
+    }
+
+    fn defer_checkpoints_to(&self, backstop_pages: i64, log_size_limit: i64) -> Result<()> {
         let _limit: i64 = self.connection.query_row(
-            &format!("PRAGMA journal_size_limit = {LOG_SIZE_LIMIT}"),
+            &format!("PRAGMA journal_size_limit = {log_size_limit}"),
             [],
             |row| row.get(0),
         )?;
-        self.set_autocheckpoint(BACKSTOP_PAGES)
+        self.set_autocheckpoint(backstop_pages)
     }
 
     /// Returns the log pages after which this connection checkpoints by itself.
@@ -110,5 +137,32 @@ impl Store {
         self.connection
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log_size_limit(store: &Store) -> i64 {
+        store
+            .connection
+            .pragma_query_value(None, "journal_size_limit", |row| row.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn deferring_sets_backstop_and_limit() {
+        let folder = tempfile::tempdir().unwrap();
+        let daemon = Store::open(folder.path().join("tact.db")).unwrap();
+        let planning = Store::open(folder.path().join("tact.db")).unwrap();
+
+        daemon.defer_checkpoints().unwrap();
+        planning.defer_checkpoints_for_large_commits().unwrap();
+
+        assert_eq!(daemon.autocheckpoint().unwrap(), 4_096);
+        assert_eq!(log_size_limit(&daemon), 32 * 1024 * 1024);
+        assert_eq!(planning.autocheckpoint().unwrap(), 32_768);
+        assert_eq!(log_size_limit(&planning), 256 * 1024 * 1024);
     }
 }

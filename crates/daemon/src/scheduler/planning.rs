@@ -184,7 +184,7 @@ impl Plan<'_> {
         // The checkpointer copies the log that this connection fills. It runs until the
         // last transaction is stored, after the scan and its own checkpointer have ended,
         // so that little is left to copy when the last connection closes.
-        writer.defer_checkpoints()?;
+        writer.defer_checkpoints_for_large_commits()?;
         let checkpointer = Checkpointer::start(path, SCAN_CHECKPOINT_EVERY).ok();
         let stored = AtomicU64::new(0);
         // Without a buffer, a send succeeds only while the thread waits for work, so at most
