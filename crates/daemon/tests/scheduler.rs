@@ -9,7 +9,7 @@ use tact::config::{Config, Settings};
 use tact::scheduler::content::StoredTemplate;
 use tact::scheduler::{Scheduler, StepReport, configured_channel};
 use tact_delivery::TemplateSource;
-use tact_domain::{Channel, Purpose};
+use tact_domain::{CampaignId, Channel, Purpose};
 use tact_storage::{Audience, CampaignStatus, DeliveryState, NewCampaign, NewCustomer, Store};
 use tokio_util::sync::CancellationToken;
 
@@ -302,4 +302,80 @@ async fn step_claims_until_batch_not_full() {
     assert_eq!(sent.count(), 5);
     let again = scheduler.step().await.unwrap();
     assert_eq!(again, StepReport::default());
+}
+
+/// A campaign whose planning fails goes back to scheduled and is planned again a minute
+/// later, while the round itself succeeds.
+#[tokio::test]
+async fn failed_plan_is_retried_later() {
+    let folder = tempfile::tempdir().unwrap();
+    let settings = settings(folder.path());
+    let start = utc(2, 10);
+    let store = seed(&settings, start);
+    let campaign = CampaignId(1);
+    let connection = rusqlite::Connection::open(&settings.database).unwrap();
+    connection
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON deliveries
+             BEGIN SELECT RAISE(ABORT, 'deliveries refused'); END;",
+        )
+        .unwrap();
+    let clock = Arc::new(SimulatedClock::new(start));
+    let channel = configured_channel(&settings).unwrap();
+    let scheduler = Arc::new(
+        Scheduler::new(
+            settings.clone(),
+            clock.clone(),
+            channel,
+            CancellationToken::new(),
+        )
+        .unwrap(),
+    );
+
+    let failed = scheduler.step().await.unwrap();
+
+    assert_eq!(failed, StepReport::default());
+    let status = store.campaign(campaign).unwrap().status;
+    assert_eq!(status, CampaignStatus::Scheduled);
+
+    connection.execute_batch("DROP TRIGGER refuse").unwrap();
+    let waiting = scheduler.step().await.unwrap();
+    assert_eq!(waiting, StepReport::default());
+
+    clock.advance_to(start + chrono::TimeDelta::minutes(1));
+    let retried = scheduler.step().await.unwrap();
+    let expected = StepReport {
+        campaigns: 1,
+        sent: 1,
+        ..StepReport::default()
+    };
+    assert_eq!(retried, expected);
+    let status = store.campaign(campaign).unwrap().status;
+    assert_eq!(status, CampaignStatus::Done);
+}
+
+/// A campaign left running by a process that stopped while planning it is scheduled again
+/// when the scheduler starts, and planned in its first round.
+#[tokio::test]
+async fn running_campaign_is_planned_again() {
+    let folder = tempfile::tempdir().unwrap();
+    let settings = settings(folder.path());
+    let start = utc(2, 10);
+    let store = seed(&settings, start);
+    let campaign = CampaignId(1);
+    store
+        .set_campaign_status(campaign, CampaignStatus::Running, start)
+        .unwrap();
+
+    let scheduler = scheduler_at(&settings, start);
+
+    let status = store.campaign(campaign).unwrap().status;
+    assert_eq!(status, CampaignStatus::Scheduled);
+    let report = scheduler.step().await.unwrap();
+    let expected = StepReport {
+        campaigns: 1,
+        sent: 1,
+        ..StepReport::default()
+    };
+    assert_eq!(report, expected);
 }

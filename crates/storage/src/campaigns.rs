@@ -223,4 +223,26 @@ impl Store {
         }
         Ok(())
     }
+
+    /// Sets every campaign that is `running` back to `scheduled`, due at once if it has no
+    /// send time, and returns their ids. A campaign stays `running` when the process that
+    /// planned it stopped half-way. Once scheduled again, it is planned again, and the
+    /// customers decided before keep their deliveries.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sqlite`] when the store fails.
+    pub fn reschedule_running(&self, now: DateTime<Utc>) -> Result<Vec<CampaignId>> {
+        self.write(|tx| {
+            let mut ids = Vec::new();
+            let mut select = tx.prepare("SELECT id FROM campaigns WHERE status = 'running'")?;
+            for id in select.query_map([], |row| row.get(0))? {
+                ids.push(CampaignId(id?));
+            }
+            let sql = "UPDATE campaigns SET status = 'scheduled', \
+                       send_at_ms = coalesce(send_at_ms, ?1) WHERE status = 'running'";
+            tx.execute(sql, [to_ms(now)])?;
+            Ok(ids)
+        })
+    }
 }

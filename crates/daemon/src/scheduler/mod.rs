@@ -12,9 +12,11 @@ mod worker;
 pub use worker::{configured_channel, retry_policy};
 
 use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tact_delivery::{Channel, RetryPolicy};
-use tact_storage::{CampaignStatus, Checkpointer, ClaimedDelivery, Store};
+use tact_storage::{Campaign, CampaignStatus, Checkpointer, ClaimedDelivery, Store};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -82,9 +84,15 @@ pub struct Scheduler {
     _checkpointer: Checkpointer,
     shutdown: CancellationToken,
     worker: String,
+    /// Campaigns whose planning failed, with the time from which they are planned again.
+    plan_retries: Mutex<HashMap<tact_domain::CampaignId, DateTime<Utc>>>,
 }
 
-/// The most deliveries loaded with one hold of the reading connection. Send slots free up
+/// How long a campaign whose planning failed waits before it is planned again, so that a
+/// failure that lasts does not make every round scan the whole audience.
+const PLAN_RETRY_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
+
+/// The maximum number of deliveries loaded with one hold of the reading connection. Send slots free up
 /// in groups, one per sent mark, and a group loaded, decided and composed as a whole
 /// reaches the SMTP connections all at once, after they have run out of messages. Smaller
 /// groups keep messages flowing to them.
@@ -111,6 +119,16 @@ impl Scheduler {
         let checkpointer =
             Checkpointer::start(&settings.database, CHECKPOINT_EVERY).with_context(cannot_open)?;
         store.defer_checkpoints().with_context(cannot_open)?;
+        // A daemon or `tact campaign send` that stopped while planning left its campaign
+        // running, and only scheduled campaigns are due.
+        let rescheduled = store.reschedule_running(clock.now())?;
+        for campaign in rescheduled {
+            tracing::warn!(
+                campaign.id = campaign.0,
+                "campaign was left running by a process that stopped while planning it; \
+                 it is planned again, and customers decided before keep their deliveries"
+            );
+        }
         let composer = tact_delivery::Composer::new(&crate::config::message_config(&settings)?)?;
         Ok(Scheduler {
             retry: retry_policy(&settings),
@@ -123,6 +141,7 @@ impl Scheduler {
             clock,
             channel,
             shutdown,
+            plan_retries: Mutex::new(HashMap::new()),
         })
     }
 
@@ -179,6 +198,9 @@ impl Scheduler {
                 let due = store.campaigns_due(now)?;
                 let mut planned = 0;
                 for campaign in &due {
+                    if scheduler.waits_to_plan_again(campaign, now) {
+                        continue;
+                    }
                     // A campaign whose template no longer compiles would fail every round, so
                     // it goes back to draft until someone fixes and schedules it again.
                     if let Err(error) = scheduler.mailer.template(campaign) {
@@ -190,15 +212,18 @@ impl Scheduler {
                         store.set_campaign_status(campaign.id, CampaignStatus::Draft, now)?;
                         continue;
                     }
-                    planning::plan_campaign(
+                    let plan = planning::plan_campaign(
                         store,
                         &scheduler.mailer,
                         &scheduler.settings.policy,
                         campaign,
                         now,
                         &mut |_| {},
-                    )?;
-                    planned += 1;
+                    );
+                    match plan {
+                        Ok(_) => planned += 1,
+                        Err(error) => scheduler.plan_failed(store, campaign, &error, now)?,
+                    }
                 }
                 Ok(planned)
             })
@@ -222,6 +247,42 @@ impl Scheduler {
         }
         self.send_batch(&mut report).await?;
         Ok(report)
+    }
+
+    /// Returns whether `campaign` failed to plan less than [`PLAN_RETRY_AFTER`] before
+    /// `now`.
+    fn waits_to_plan_again(&self, campaign: &Campaign, now: DateTime<Utc>) -> bool {
+        let retries = self
+            .plan_retries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        retries.get(&campaign.id).is_some_and(|retry| now < *retry)
+    }
+
+    /// Sets a campaign whose planning failed back to scheduled, to be planned again after
+    /// [`PLAN_RETRY_AFTER`], and logs why. The other campaigns and the sends of the round
+    /// go on.
+    fn plan_failed(
+        &self,
+        store: &Store,
+        campaign: &Campaign,
+        error: &anyhow::Error,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let retry = now + PLAN_RETRY_AFTER;
+        tracing::error!(
+            campaign.id = campaign.id.0,
+            error = format!("{error:#}"),
+            retry_at = %retry,
+            "planning the campaign failed; the customers decided so far keep their \
+             deliveries, and the rest are planned again at retry_at"
+        );
+        store.set_campaign_status(campaign.id, CampaignStatus::Scheduled, now)?;
+        self.plan_retries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(campaign.id, retry);
+        Ok(())
     }
 
     async fn send_batch(self: &Arc<Self>, report: &mut StepReport) -> anyhow::Result<()> {
