@@ -63,7 +63,11 @@ fn value_campaign(name: &str, template: &StoredTemplate, start: DateTime<Utc>) -
 
 /// A scheduler whose simulated clock starts at `start`.
 fn scheduler_at(settings: &Settings, start: DateTime<Utc>) -> Arc<Scheduler> {
-    let clock = Arc::new(SimulatedClock::new(start));
+    scheduler_on(settings, Arc::new(SimulatedClock::new(start)))
+}
+
+/// A scheduler driven by `clock`, which the test moves forward.
+fn scheduler_on(settings: &Settings, clock: Arc<SimulatedClock>) -> Arc<Scheduler> {
     let channel = configured_channel(settings).unwrap();
     Arc::new(Scheduler::new(settings.clone(), clock, channel, CancellationToken::new()).unwrap())
 }
@@ -321,16 +325,7 @@ async fn failed_plan_is_retried_later() {
         )
         .unwrap();
     let clock = Arc::new(SimulatedClock::new(start));
-    let channel = configured_channel(&settings).unwrap();
-    let scheduler = Arc::new(
-        Scheduler::new(
-            settings.clone(),
-            clock.clone(),
-            channel,
-            CancellationToken::new(),
-        )
-        .unwrap(),
-    );
+    let scheduler = scheduler_on(&settings, clock.clone());
 
     let failed = scheduler.step().await.unwrap();
 

@@ -215,13 +215,14 @@ pub fn campaign_proposal(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use tact_delivery::MessageConfig;
     use tact_domain::{Channel, Purpose};
     use tact_storage::{Audience, NewCampaign, NewCustomer};
 
-    fn mailer() -> Mailer {
+    /// A mailer with fixed test settings and link key.
+    pub(in crate::scheduler) fn mailer() -> Mailer {
         let config = MessageConfig {
             from: "News <news@example.com>".to_owned(),
             reply_to: None,

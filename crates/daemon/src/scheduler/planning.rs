@@ -553,24 +553,12 @@ fn stopped(message: &str) -> Decision {
 mod tests {
     use super::*;
     use crate::scheduler::content::StoredTemplate;
-    use tact_delivery::{Composer, MessageConfig, TemplateSource};
+    use crate::scheduler::content::tests::mailer;
+    use tact_delivery::TemplateSource;
     use tact_domain::{Channel, Purpose};
     use tact_storage::{Audience, NewCampaign, NewCustomer};
 
     const CUSTOMERS: usize = 2_500;
-
-    fn mailer() -> Mailer {
-        let config = MessageConfig {
-            from: "News <news@example.com>".to_owned(),
-            reply_to: None,
-            base_url: "https://example.com".to_owned(),
-            unsubscribe_mailto: "unsubscribe@example.com".to_owned(),
-            secret: "0123456789abcdef0123456789abcdef".to_owned(),
-            message_id_domain: "example.com".to_owned(),
-            bounce_domain: None,
-        };
-        Mailer::new(Composer::new(&config).unwrap())
-    }
 
     /// Creates a database file with `CUSTOMERS` customers and a value campaign to all of them.
     fn seeded(folder: &Path) -> (Store, Campaign) {
@@ -608,6 +596,18 @@ mod tests {
         (store, campaign)
     }
 
+    /// A plan at [`noon`] with transactions of 700 customers or more, below the batch size
+    /// of 1,000.
+    fn plan_of<'a>(mailer: &'a Mailer, policy: &'a Policy, campaign: &'a Campaign) -> Plan<'a> {
+        Plan {
+            mailer,
+            policy,
+            campaign,
+            now: noon(),
+            commit: 700,
+        }
+    }
+
     /// Midday in UTC, inside the default contact hours of the customers, who live in UTC.
     fn noon() -> DateTime<Utc> {
         DateTime::UNIX_EPOCH + chrono::Duration::days(20_000) + chrono::Duration::hours(12)
@@ -628,16 +628,8 @@ mod tests {
     fn writing_thread_stores_every_transaction() {
         let folder = tempfile::tempdir().unwrap();
         let (store, campaign) = seeded(folder.path());
-        let mailer = mailer();
-        let policy = Policy::default();
-        let now = noon();
-        let plan = Plan {
-            mailer: &mailer,
-            policy: &policy,
-            campaign: &campaign,
-            now,
-            commit: 700,
-        };
+        let (mailer, policy) = (mailer(), Policy::default());
+        let plan = plan_of(&mailer, &policy, &campaign);
         let mut seen = Vec::new();
 
         let report = plan.run(&store, &mut |done| seen.push(done)).unwrap();
@@ -671,16 +663,8 @@ mod tests {
                  BEGIN SELECT RAISE(ABORT, 'customer 1800 refused'); END;",
             )
             .unwrap();
-        let mailer = mailer();
-        let policy = Policy::default();
-        let now = noon();
-        let plan = Plan {
-            mailer: &mailer,
-            policy: &policy,
-            campaign: &campaign,
-            now,
-            commit: 700,
-        };
+        let (mailer, policy) = (mailer(), Policy::default());
+        let plan = plan_of(&mailer, &policy, &campaign);
 
         let error = plan.run(&store, &mut |_| {}).unwrap_err();
 
