@@ -599,6 +599,20 @@ fn campaign_status_names_unsent_deliveries() {
 }
 
 #[test]
+fn campaign_status_before_planning() {
+    let workspace = Workspace::new();
+    workspace.import_customers();
+    workspace.create_tips_campaign();
+
+    let status = workspace.run_ok(&["campaign", "status", "1"]);
+
+    assert_eq!(
+        status,
+        "campaign 1 (tips): draft\ndeliveries by state: none\n"
+    );
+}
+
+#[test]
 fn campaign_create_warns_without_unsubscribe_link() {
     let workspace = Workspace::new();
     workspace.import_customers();

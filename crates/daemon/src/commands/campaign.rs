@@ -323,7 +323,11 @@ fn status(context: &Context, args: CampaignIdArg) -> anyhow::Result<ExitCode> {
         value["name"].as_str().unwrap_or_default(),
         value["status"].as_str().unwrap_or_default()
     );
-    println!("deliveries by state:");
+    if report.by_state.is_empty() {
+        println!("deliveries by state: none");
+    } else {
+        println!("deliveries by state:");
+    }
     for (state, count) in &report.by_state {
         println!("  {state}: {count}");
     }
