@@ -269,13 +269,38 @@ pub(crate) fn configure(connection: &mut Connection) -> Result<()> {
         });
     }
 
-    let _mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    switch_to_wal(connection)?;
     connection.pragma_update(None, "synchronous", "NORMAL")?;
     connection.pragma_update(None, "foreign_keys", "ON")?;
     // Up to 32 MiB of page cache per connection (the default is 2 MiB): bulk imports touch
     // index pages all over the file, and a cache that spills writes them more than once.
     connection.pragma_update(None, "cache_size", -32_768)?;
     migrate(connection)
+}
+
+/// Sets the journal mode to WAL. A new file starts in rollback mode. A connection that
+/// needs the exclusive lock for the switch while another has a shared one gets
+/// `SQLITE_BUSY` at once, because SQLite does not call the busy handler where waiting
+/// could deadlock. Connections opening a new file at once therefore try again, a bounded
+/// number of times.
+fn switch_to_wal(connection: &Connection) -> Result<()> {
+    let mut attempts = 0;
+    loop {
+        let switched = connection.query_row("PRAGMA journal_mode = WAL", [], |row| {
+            row.get::<_, String>(0)
+        });
+        match switched {
+            Ok(_) => return Ok(()),
+            Err(error)
+                if attempts < 50
+                    && error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) =>
+            {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
 }
 
 fn user_version(connection: &Connection) -> Result<i64> {
