@@ -66,7 +66,7 @@ fn scheduler_at(settings: &Settings, start: DateTime<Utc>) -> Arc<Scheduler> {
     scheduler_on(settings, Arc::new(SimulatedClock::new(start)))
 }
 
-/// A scheduler driven by `clock`, which the test moves forward.
+/// Returns a scheduler driven by `clock`, which the test moves forward.
 fn scheduler_on(settings: &Settings, clock: Arc<SimulatedClock>) -> Arc<Scheduler> {
     let channel = configured_channel(settings).unwrap();
     Arc::new(Scheduler::new(settings.clone(), clock, channel, CancellationToken::new()).unwrap())

@@ -234,15 +234,12 @@ impl Store {
     /// [`Error::Sqlite`] when the store fails.
     pub fn reschedule_running(&self, now: DateTime<Utc>) -> Result<Vec<CampaignId>> {
         self.write(|tx| {
-            let mut ids = Vec::new();
-            let mut select = tx.prepare("SELECT id FROM campaigns WHERE status = 'running'")?;
-            for id in select.query_map([], |row| row.get(0))? {
-                ids.push(CampaignId(id?));
-            }
             let sql = "UPDATE campaigns SET status = 'scheduled', \
-                       send_at_ms = coalesce(send_at_ms, ?1) WHERE status = 'running'";
-            tx.execute(sql, [to_ms(now)])?;
-            Ok(ids)
+                       send_at_ms = coalesce(send_at_ms, ?1) WHERE status = 'running' \
+                       RETURNING id";
+            let mut statement = tx.prepare(sql)?;
+            let ids = statement.query_map([to_ms(now)], |row| Ok(CampaignId(row.get(0)?)))?;
+            Ok(ids.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
 }

@@ -797,10 +797,9 @@ fn record_planned_in(
             }
             Decision::Deny { reasons } => (to_json(reasons), None, None, None),
         };
-        let inserted = insert.execute(params![
+        insert.execute(params![
             campaign.0, customer.0, state, reasons, now_ms, next_ms, expires_ms, contact
-        ]);
-        inserted?;
+        ])?;
         let id = tx.last_insert_rowid();
         existing.insert(customer.0, (id, state.to_owned()));
         stored.push(Some(DeliveryId(id)));

@@ -181,11 +181,8 @@ impl Plan<'_> {
         progress: &mut dyn FnMut(u64),
     ) -> anyhow::Result<PlanReport> {
         let writer = Store::open(path)?;
-        // The checkpointer copies the log that this connection fills. It runs until the
-        // last transaction is stored, after the scan and its own checkpointer have ended,
-        // so that little is left to copy when the last connection closes.
+        // The scan's checkpointer copies the log that this connection fills.
         writer.defer_checkpoints_for_large_commits()?;
-        let checkpointer = Checkpointer::start(path, SCAN_CHECKPOINT_EVERY).ok();
         let stored = AtomicU64::new(0);
         // Without a buffer, a send succeeds only while the thread waits for work, so at most
         // two transactions' decisions are in memory: one being stored and one being filled.
@@ -203,7 +200,7 @@ impl Plan<'_> {
                     Ok(report)
                 })?;
             let mut skipped = 0;
-            let mut pending = Vec::with_capacity(self.commit + PLAN_BATCH);
+            let mut pending = Vec::new();
             let scanned = store.scan_views(
                 scan,
                 |reader, views| self.decide(reader, views),
@@ -232,6 +229,10 @@ impl Plan<'_> {
                     Ok(())
                 },
             );
+            // The scan's checkpointer has stopped, and the thread may still have transactions
+            // to store. This one copies them as they commit, so that little is left to copy
+            // when the last connection closes.
+            let checkpointer = Checkpointer::start(path, SCAN_CHECKPOINT_EVERY).ok();
             if scanned.is_ok() && !pending.is_empty() {
                 // As above: a failed send leaves the error to the join.
                 let _ = sender.send(pending);
@@ -596,7 +597,7 @@ mod tests {
         (store, campaign)
     }
 
-    /// A plan at [`noon`] with transactions of 700 customers or more, below the batch size
+    /// Returns a plan at [`noon`] with transactions of 700 customers or more, below the batch size
     /// of 1,000.
     fn plan_of<'a>(mailer: &'a Mailer, policy: &'a Policy, campaign: &'a Campaign) -> Plan<'a> {
         Plan {
