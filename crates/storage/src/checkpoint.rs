@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use crate::{Result, Store};
 
-/// Log pages after which a connection that defers checkpoints copies the log itself: a
-/// backstop for when no checkpointer runs or it falls behind, so the log stays bounded
-/// (16 MiB with 4 KiB pages). While a writer commits all the time, the log rarely starts
-/// over between the checkpointer's copies and grows to about this size.
-const BACKSTOP_PAGES: i64 = 4_096;
+/// The log size after which a connection that defers checkpoints copies the log itself
+/// (16 MiB, which is 1,024 pages of 16 KiB): a backstop for when no checkpointer runs or it
+/// falls behind, so the log stays bounded. While a writer commits all the time, the log
+/// rarely starts over between the checkpointer's copies and grows to about this size.
+const BACKSTOP: i64 = 16 * 1024 * 1024;
 
 /// The size, in bytes, that a log file grown past it is cut back to once the log starts
 /// over, so that a burst of writes, such as an import's, does not leave a large file
@@ -26,11 +26,11 @@ const BACKSTOP_PAGES: i64 = 4_096;
 /// at every start slowed planning down.
 const LOG_SIZE_LIMIT: i64 = 32 * 1024 * 1024;
 
-/// The backstop for a writer whose transactions write thousands of pages each (128 MiB).
-/// It is well above what one transaction of planning writes (about 7,000 pages for 10,000
-/// customers at 1,000,000 customers). With 4,096 pages the writer copied the log itself
-/// after nearly every commit.
-const LARGE_BACKSTOP_PAGES: i64 = 32_768;
+/// The backstop for a writer whose transactions write megabytes each (128 MiB). It is well
+/// above what one transaction of planning writes (about 28 MiB for 10,000 customers at
+/// 1,000,000 customers). With a 16 MiB backstop the writer copied the log itself after
+/// nearly every commit.
+const LARGE_BACKSTOP: i64 = 128 * 1024 * 1024;
 
 /// The log size limit for such a writer. It is above the size its backstop lets the log
 /// reach, so that the file is not cut at every start and allocated again by the file
@@ -86,19 +86,19 @@ impl Drop for Checkpointer {
 
 impl Store {
     /// Leaves checkpoints to a [`Checkpointer`]: this connection copies the log into the
-    /// database file itself only once the log contains 4,096 pages, instead of 1,000, and
-    /// cuts the log file back to 32 MiB when the log starts over.
+    /// database file itself only once the log holds 16 MiB, instead of SQLite's 1,000
+    /// pages, and cuts the log file back to 32 MiB when the log starts over.
     ///
     /// # Errors
     ///
     /// [`crate::Error::Sqlite`] when a setting cannot be changed.
     pub fn defer_checkpoints(&self) -> Result<()> {
-        self.defer_checkpoints_to(BACKSTOP_PAGES, LOG_SIZE_LIMIT)
+        self.defer_checkpoints_to(BACKSTOP, LOG_SIZE_LIMIT)
     }
 
     /// Leaves checkpoints to a [`Checkpointer`] for a connection whose transactions write
-    /// thousands of pages each, such as planning's: it copies the log itself only once the
-    /// log contains 32,768 pages, and cuts the log file back to 256 MiB. The log file of a
+    /// megabytes each, such as planning's: it copies the log itself only once the log holds
+    /// 128 MiB, and cuts the log file back to 256 MiB. The log file of a
     /// process that writes this way for a long time stays at up to that size, so
     /// `tact serve`'s own writer uses [`Store::defer_checkpoints`].
     ///
@@ -106,16 +106,23 @@ impl Store {
     ///
     /// [`crate::Error::Sqlite`] when a setting cannot be changed.
     pub fn defer_checkpoints_for_large_commits(&self) -> Result<()> {
-        self.defer_checkpoints_to(LARGE_BACKSTOP_PAGES, LARGE_LOG_SIZE_LIMIT)
+        self.defer_checkpoints_to(LARGE_BACKSTOP, LARGE_LOG_SIZE_LIMIT)
     }
 
-    fn defer_checkpoints_to(&self, backstop_pages: i64, log_size_limit: i64) -> Result<()> {
+    fn defer_checkpoints_to(&self, backstop: i64, log_size_limit: i64) -> Result<()> {
         let _limit: i64 = self.connection.query_row(
             &format!("PRAGMA journal_size_limit = {log_size_limit}"),
             [],
             |row| row.get(0),
         )?;
-        self.set_autocheckpoint(backstop_pages)
+        self.set_autocheckpoint(backstop / self.page_size()?)
+    }
+
+    /// Returns the size of the database file's pages in bytes.
+    pub(crate) fn page_size(&self) -> Result<i64> {
+        Ok(self
+            .connection
+            .pragma_query_value(None, "page_size", |row| row.get(0))?)
     }
 
     /// Returns the log pages after which this connection checkpoints by itself.
@@ -160,9 +167,10 @@ mod tests {
         daemon.defer_checkpoints().unwrap();
         planning.defer_checkpoints_for_large_commits().unwrap();
 
-        assert_eq!(daemon.autocheckpoint().unwrap(), 4_096);
+        assert_eq!(daemon.page_size().unwrap(), 16_384);
+        assert_eq!(daemon.autocheckpoint().unwrap(), 1_024);
         assert_eq!(log_size_limit(&daemon), 32 * 1024 * 1024);
-        assert_eq!(planning.autocheckpoint().unwrap(), 32_768);
+        assert_eq!(planning.autocheckpoint().unwrap(), 8_192);
         assert_eq!(log_size_limit(&planning), 256 * 1024 * 1024);
     }
 }

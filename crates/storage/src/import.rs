@@ -372,16 +372,16 @@ fn with_import_settings<T>(store: &Store, work: impl FnOnce() -> Result<T>) -> R
     let checkpoint: i64 =
         connection.pragma_query_value(None, "wal_autocheckpoint", |row| row.get(0))?;
     connection.pragma_update(None, "cache_size", IMPORT_CACHE_SIZE)?;
-    connection.pragma_update(None, "wal_autocheckpoint", IMPORT_CHECKPOINT_PAGES)?;
+    store.set_autocheckpoint(IMPORT_CHECKPOINT / store.page_size()?)?;
     let result = work();
     connection.pragma_update(None, "cache_size", cache_size)?;
     connection.pragma_update(None, "wal_autocheckpoint", checkpoint)?;
     result
 }
 
-/// The WAL size in pages after which a commit during an import checkpoints: 16,384 pages
-/// (64 MiB with 4 KiB pages), against SQLite's default of 1,000.
-const IMPORT_CHECKPOINT_PAGES: i64 = 16_384;
+/// The log size after which a commit during an import checkpoints: 64 MiB, against
+/// SQLite's default of 1,000 pages.
+const IMPORT_CHECKPOINT: i64 = 64 * 1024 * 1024;
 
 /// The page cache during an import: 64 MiB, as a negative number of KiB. SQLite also lets
 /// the sort that orders staged rows hold as much memory as the page cache, so the import's
