@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::{Result, Store};
 
 /// The log size after which a connection that defers checkpoints copies the log itself
-/// (16 MiB, which is 1,024 pages of 16 KiB): a backstop for when no checkpointer runs or it
+/// (16 MiB, which is 4,096 pages of 4 KiB): a backstop for when no checkpointer runs or it
 /// falls behind, so the log stays bounded. While a writer commits all the time, the log
 /// rarely starts over between the checkpointer's copies and grows to about this size.
 const BACKSTOP: i64 = 16 * 1024 * 1024;
@@ -167,10 +167,10 @@ mod tests {
         daemon.defer_checkpoints().unwrap();
         planning.defer_checkpoints_for_large_commits().unwrap();
 
-        assert_eq!(daemon.page_size().unwrap(), 16_384);
-        assert_eq!(daemon.autocheckpoint().unwrap(), 1_024);
+        assert_eq!(daemon.page_size().unwrap(), 4_096);
+        assert_eq!(daemon.autocheckpoint().unwrap(), 4_096);
         assert_eq!(log_size_limit(&daemon), 32 * 1024 * 1024);
-        assert_eq!(planning.autocheckpoint().unwrap(), 8_192);
+        assert_eq!(planning.autocheckpoint().unwrap(), 32_768);
         assert_eq!(log_size_limit(&planning), 256 * 1024 * 1024);
     }
 }
