@@ -223,11 +223,37 @@ CREATE INDEX deliveries_lease ON deliveries(state, lease_expires_at_ms)
     WHERE lease_expires_at_ms IS NOT NULL;
 "#;
 
-fn fill_timelines(tx: &rusqlite::Transaction<'_>) -> rusqlite_migration::HookResult {
-    timeline::rebuild(tx, Scope::All, Rebuild::Both).map_err(|error| match error {
+/// Takes pending contacts out of timelines: views read them from `contacts` through
+/// `contacts_pending` instead, so planning writes no timeline entry for the contacts it
+/// books. Only customers with pending contacts have their timelines derived again.
+const SCHEMA_V5: &str = r#"
+CREATE INDEX contacts_pending ON contacts(customer_id, at_ms) WHERE outcome = 'pending';
+"#;
+
+fn drop_pending_from_timelines(tx: &rusqlite::Transaction<'_>) -> rusqlite_migration::HookResult {
+    let pending = "DROP TABLE IF EXISTS temp.pending_customers; \
+                   CREATE TEMP TABLE pending_customers AS \
+                   SELECT DISTINCT customer_id FROM contacts WHERE outcome = 'pending';";
+    tx.execute_batch(pending)?;
+    let scope = Scope::Staged {
+        table: "pending_customers",
+        after: 0,
+        until: i64::MAX,
+    };
+    timeline::rebuild(tx, scope, Rebuild::Contacts).map_err(hook_error)?;
+    tx.execute("DROP TABLE temp.pending_customers", [])?;
+    Ok(())
+}
+
+fn hook_error(error: Error) -> HookError {
+    match error {
         Error::Sqlite(error) => HookError::RusqliteError(error),
         other => HookError::Hook(other.to_string()),
-    })
+    }
+}
+
+fn fill_timelines(tx: &rusqlite::Transaction<'_>) -> rusqlite_migration::HookResult {
+    timeline::rebuild(tx, Scope::All, Rebuild::Both).map_err(hook_error)
 }
 
 /// Lists the migrations, oldest first. A released migration is never edited, so a change
@@ -238,11 +264,12 @@ fn migrations() -> Migrations<'static> {
         M::up(SCHEMA_V2),
         M::up(SCHEMA_V3),
         M::up_with_hook(SCHEMA_V4, fill_timelines),
+        M::up_with_hook(SCHEMA_V5, drop_pending_from_timelines),
     ])
 }
 
 /// The newest schema version this build supports (`PRAGMA user_version` after all migrations).
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Prepared statements each connection keeps. The store prepares about 55 distinct
 /// statements through the cache, and one pushed out of it is parsed again on its next use.
@@ -426,7 +453,8 @@ mod tests {
             )
         };
         let (contacts, signals) = columns(1)?;
-        let contacts = timeline::contacts_in(tact_domain::CustomerId(1), &contacts, span)?;
+        let contacts =
+            timeline::contacts_in(tact_domain::CustomerId(1), &contacts, span, Vec::new())?;
         let described: Vec<(&str, i64, &str)> = contacts
             .iter()
             .map(|c| {
@@ -449,7 +477,8 @@ mod tests {
         assert_eq!(described, [("opened", None), ("purchase", Some(12.5))]);
         assert!(contacts.is_empty());
         let (contacts, _) = columns(3)?;
-        let contacts = timeline::contacts_in(tact_domain::CustomerId(3), &contacts, span)?;
+        let contacts =
+            timeline::contacts_in(tact_domain::CustomerId(3), &contacts, span, Vec::new())?;
         assert_eq!(contacts.len(), 1);
         Ok(())
     }

@@ -5,6 +5,12 @@
 //! customer's timeline in the same transaction, and [`rebuild`] derives timelines from them
 //! again (after a bulk import, and when the table is created).
 //!
+//! Pending contacts, booked but not yet sent, stay out of timelines, and views read them
+//! from `contacts` through the partial index `contacts_pending`. Planning books a contact for
+//! many customers of a campaign at once, and a timeline entry for each would rewrite most
+//! pages of `timelines` once per campaign. The entry is written when the contact's outcome
+//! is set, which rewrites the timeline anyway.
+//!
 //! A column contains [`FORMAT`] followed by the entries, oldest first and by id among equal
 //! instants. Each entry is its length and then its fields encoded with postcard
 //! (variable-length integers and length-prefixed text), instant and id first. A reader
@@ -513,12 +519,25 @@ fn unreadable(customer: CustomerId, reason: String) -> Error {
     }
 }
 
-/// Returns the contacts of a `contacts` column that fall in `span`, oldest first.
-pub(crate) fn contacts_in(customer: CustomerId, column: &[u8], span: Span) -> Result<Vec<Contact>> {
-    let mut contacts = Vec::with_capacity(likely_entries(column));
+/// Returns the contacts of a `contacts` column that fall in `span`, together with
+/// `pending`, the customer's pending contacts in `span` oldest first, which timelines leave
+/// out. The result is oldest first, and by id among equal instants.
+pub(crate) fn contacts_in(
+    customer: CustomerId,
+    column: &[u8],
+    span: Span,
+    pending: Vec<(ContactId, Contact)>,
+) -> Result<Vec<Contact>> {
+    let mut contacts = Vec::with_capacity(likely_entries(column) + pending.len());
+    let mut pending = pending.into_iter().peekable();
     let mut topics = Topics::default();
     each_slot(customer, column, |slot| {
         let (at_ms, id) = slot.key;
+        while let Some((_, contact)) =
+            pending.next_if(|(other, contact)| (to_ms(contact.at), other.0) < (at_ms, id))
+        {
+            contacts.push(contact);
+        }
         if span.includes(at_ms) && Some(id) != span.excluded_contact {
             let (entry, topic) = Fields::new(slot.rest)
                 .contact_after(slot.key)
@@ -528,6 +547,7 @@ pub(crate) fn contacts_in(customer: CustomerId, column: &[u8], span: Span) -> Re
         }
         Ok(())
     })?;
+    contacts.extend(pending.map(|(_, contact)| contact));
     Ok(contacts)
 }
 
@@ -690,8 +710,12 @@ impl Column {
     }
 }
 
-/// Adds a contact just inserted into `contacts` to its customer's timeline.
+/// Adds a contact just inserted into `contacts` to its customer's timeline, unless it is
+/// pending.
 pub(crate) fn add_contact(tx: &Connection, id: ContactId, contact: &Contact) -> Result<()> {
+    if contact.outcome == Outcome::Pending {
+        return Ok(());
+    }
     let added = PackedContact::new(id, contact);
     let entry = encoded(contact.customer, &added)?;
     add_entry(tx, Column::Contacts, contact.customer, added.key(), &entry)
@@ -716,8 +740,10 @@ fn add_entry(
 }
 
 /// Sets the outcome, and the instant when `at` is given, of a contact of `customer` in
-/// their timeline, as was just done in `contacts`. A timeline that lacks the contact or
-/// cannot be decoded is derived again from `contacts`.
+/// their timeline, as was just done in `contacts`. A contact that leaves the pending
+/// outcome enters the timeline, and one set back to pending leaves it. A timeline that
+/// cannot be decoded, or lacks a contact that is not pending, is derived again from
+/// `contacts`.
 pub(crate) fn update_contact(
     tx: &Connection,
     customer: CustomerId,
@@ -736,9 +762,20 @@ pub(crate) fn update_contact(
         }
         Ok(())
     });
-    let (Ok(()), Some((range, fields))) = (walked, found) else {
+    if walked.is_err() {
         return rebuild_one(tx, customer, Rebuild::Contacts);
+    }
+    let Some((range, fields)) = found else {
+        return if outcome == Outcome::Pending {
+            Ok(())
+        } else {
+            add_stored_contact(tx, customer, id, column)
+        };
     };
+    if outcome == Outcome::Pending {
+        column.drain(range);
+        return Column::Contacts.write(tx, customer, &column);
+    }
     let Some(mut entry) = Fields::new(&fields).contact() else {
         return rebuild_one(tx, customer, Rebuild::Contacts);
     };
@@ -749,6 +786,31 @@ pub(crate) fn update_contact(
     let (key, entry) = (entry.key(), encoded(customer, &entry)?);
     column.drain(range);
     insert_entry(customer, &mut column, key, &entry)?;
+    Column::Contacts.write(tx, customer, &column)
+}
+
+/// Adds a contact of `customer` as `contacts` stores it to `column`, their timeline's
+/// contacts as just read, or derives the timeline again when the row is not the customer's.
+fn add_stored_contact(
+    tx: &Connection,
+    customer: CustomerId,
+    id: ContactId,
+    mut column: Vec<u8>,
+) -> Result<()> {
+    let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1");
+    let stored = tx
+        .prepare_cached(&sql)?
+        .query_row([id.0], |row| Ok(contact_from_row(row)))
+        .optional()?;
+    let Some(Ok((id, contact))) = stored else {
+        return rebuild_one(tx, customer, Rebuild::Contacts);
+    };
+    if contact.customer != customer {
+        return rebuild_one(tx, customer, Rebuild::Contacts);
+    }
+    let added = PackedContact::new(id, &contact);
+    let entry = encoded(customer, &added)?;
+    insert_entry(customer, &mut column, added.key(), &entry)?;
     Column::Contacts.write(tx, customer, &column)
 }
 
@@ -841,9 +903,16 @@ fn rebuild_column(tx: &Connection, column: Column, scope: Scope) -> Result<()> {
     let clear = format!("UPDATE timelines SET {name} = x'' WHERE {condition}");
     tx.prepare_cached(&clear)?.execute(params![first, second])?;
 
+    // Pending contacts stay out of timelines; views read them from `contacts`.
+    let pending = match column {
+        Column::Contacts => " AND outcome <> 'pending'",
+        Column::Signals => "",
+    };
     // In the order of the identity index. `Gathered::finish` sorts entries with the same
     // instant by id.
-    let sql = format!("SELECT {columns} FROM {name} WHERE {condition} ORDER BY customer_id, at_ms");
+    let sql = format!(
+        "SELECT {columns} FROM {name} WHERE {condition}{pending} ORDER BY customer_id, at_ms"
+    );
     let mut statement = tx.prepare_cached(&sql)?;
     let mut rows = statement.query(params![first, second])?;
     let mut gathered = Gathered::default();
@@ -1061,7 +1130,7 @@ mod tests {
             until_ms: i64::MAX,
             excluded_contact: None,
         };
-        let read = contacts_in(CustomerId(1), &column, span);
+        let read = contacts_in(CustomerId(1), &column, span, Vec::new());
         assert!(read.is_err(), "{read:?}");
     }
 

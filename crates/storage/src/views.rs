@@ -552,7 +552,8 @@ fn empty_view(customer: tact_domain::Customer, preferences: Preferences) -> Cust
 }
 
 /// Fills in the history of every customer of the batch: contacts and signals from their
-/// timelines, then one range query per table and one query per account.
+/// timelines, then one range query per table (pending contacts, care cases, suppressions)
+/// and one query per account.
 fn load_history(tx: &Connection, batch: &mut Batch, window: Window) -> Result<()> {
     if batch.customers.is_empty() {
         return Ok(());
@@ -565,6 +566,7 @@ fn load_history(tx: &Connection, batch: &mut Batch, window: Window) -> Result<()
     ];
 
     let span = window.span();
+    let mut pending = pending_contacts(tx, batch, window)?;
     let sql = "SELECT customer_id, contacts, signals FROM timelines \
                WHERE customer_id BETWEEN ?1 AND ?2 ORDER BY customer_id";
     let mut statement = tx.prepare_cached(sql)?;
@@ -577,9 +579,20 @@ fn load_history(tx: &Connection, batch: &mut Batch, window: Window) -> Result<()
         };
         let view = &mut batch.customers[index];
         let contacts = timeline_at(row, 1, "contacts", customer)?;
-        view.contacts = timeline::contacts_in(customer, contacts, span)?;
+        let own = pending.remove(&customer.0).unwrap_or_default();
+        view.contacts = timeline::contacts_in(customer, contacts, span, own)?;
         let signals = timeline_at(row, 2, "signals", customer)?;
         view.signals = timeline::signals_in(customer, signals, span)?;
+    }
+    // Customers whose only contacts are pending may have no timeline yet.
+    for (customer, contacts) in pending {
+        let found = batch
+            .customers
+            .binary_search_by_key(&customer, |view| view.customer.id.0);
+        if let Ok(index) = found {
+            batch.customers[index].contacts =
+                contacts.into_iter().map(|(_, contact)| contact).collect();
+        }
     }
 
     let sql = format!(
@@ -615,6 +628,39 @@ fn load_history(tx: &Connection, batch: &mut Batch, window: Window) -> Result<()
     }
 
     load_account_contacts(tx, batch, window)
+}
+
+/// Reads the pending contacts of the batch's customers in the window, which their
+/// timelines leave out, by customer and oldest first.
+fn pending_contacts(
+    tx: &Connection,
+    batch: &Batch,
+    window: Window,
+) -> Result<BTreeMap<i64, Vec<(ContactId, Contact)>>> {
+    // The excluded contact is left out by the index alone, without reading its row.
+    let sql = format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE outcome = 'pending' \
+         AND customer_id BETWEEN ?1 AND ?2 AND at_ms > ?3 AND at_ms <= ?4 AND id IS NOT ?5 \
+         ORDER BY customer_id, at_ms, id"
+    );
+    let mut statement = tx.prepare_cached(&sql)?;
+    let range = params![
+        batch.first_id,
+        batch.last_id,
+        window.since_ms,
+        window.now_ms,
+        window.excluded_contact
+    ];
+    let mut rows = statement.query(range)?;
+    let mut pending: BTreeMap<i64, Vec<(ContactId, Contact)>> = BTreeMap::new();
+    while let Some(row) = rows.next()? {
+        let (id, contact) = contact_from_row(row)?;
+        pending
+            .entry(contact.customer.0)
+            .or_default()
+            .push((id, contact));
+    }
+    Ok(pending)
 }
 
 /// Gives each customer with an account the contacts of the account's other people, over the

@@ -280,6 +280,32 @@ fn sending_updates_the_booked_contact_in_timelines() -> TestResult {
 }
 
 #[test]
+fn booked_contacts_enter_timelines_when_sent() -> TestResult {
+    let (folder, store) = temp_store()?;
+    let customer = CustomerId(1);
+    let planned_at = now() - Duration::hours(2);
+    let (_, deliveries) = approved_campaign(&store, planned_at)?;
+    let timeline_bytes = || -> rusqlite::Result<i64> {
+        raw(&folder).query_row(
+            "SELECT coalesce(sum(length(contacts)), 0) FROM timelines WHERE customer_id = 1",
+            [],
+            |row| row.get(0),
+        )
+    };
+    assert_eq!(timeline_bytes()?, 0);
+    let view = store.load_view(customer, now(), &Policy::default())?;
+    let booked: Vec<Outcome> = view.contacts.iter().map(|c| c.outcome).collect();
+    assert_eq!(booked, [Outcome::Pending]);
+
+    store.claim_deliveries("w1", Duration::minutes(5), 10, planned_at)?;
+    store.mark_sent(deliveries[0], "<d1@tact>", now() - Duration::hours(1))?;
+
+    assert!(timeline_bytes()? > 0);
+    assert_views_match_tables(&store, &[customer]);
+    Ok(())
+}
+
+#[test]
 fn unreadable_timeline_names_the_customer() -> TestResult {
     let (folder, store) = temp_store()?;
     import_customers(&store, "external_id\nc1\n".as_bytes())?;
@@ -368,10 +394,45 @@ fn rebuild_takes_rows_written_around_the_store() -> TestResult {
 fn downgrade_to_version_three(folder: &tempfile::TempDir) -> TestResult {
     raw(folder).execute_batch(
         "DROP TABLE timelines;
+         DROP INDEX contacts_pending;
          CREATE INDEX contacts_history ON contacts(customer_id, at_ms);
          CREATE INDEX signals_history ON signals(customer_id, at_ms);
          PRAGMA user_version = 3;",
     )?;
+    Ok(())
+}
+
+#[test]
+fn upgrade_takes_pending_contacts_out_of_timelines() -> TestResult {
+    let (folder, store) = temp_store()?;
+    import_customers(&store, "external_id\nc1\n".as_bytes())?;
+    let customer = CustomerId(1);
+    let at = utc(2026, 3, 9, 9, 0);
+    let mut pending = contact(customer, Channel::EMAIL, Purpose::Value, at);
+    pending.outcome = Outcome::Pending;
+    let id = store.record_contact(&pending)?;
+    store.record_contact(&contact(customer, Channel::SMS, Purpose::Care, at))?;
+    // A file of schema version 4 has the pending contact in the timeline too.
+    raw(&folder).execute("UPDATE contacts SET outcome = 'sent' WHERE id = ?1", [id.0])?;
+    store.rebuild_timelines()?;
+    drop(store);
+    raw(&folder).execute_batch(&format!(
+        "UPDATE contacts SET outcome = 'pending' WHERE id = {};
+         DROP INDEX contacts_pending;
+         PRAGMA user_version = 4;",
+        id.0
+    ))?;
+
+    let store = Store::open(folder.path().join("tact.db"))?;
+
+    let view = store.load_view(customer, now(), &Policy::default())?;
+    let outcomes: Vec<Outcome> = view
+        .contacts
+        .iter()
+        .map(|contact| contact.outcome)
+        .collect();
+    assert_eq!(outcomes, [Outcome::Pending, Outcome::Sent]);
+    assert_views_match_tables(&store, &[customer]);
     Ok(())
 }
 
