@@ -41,6 +41,15 @@ pub struct History {
 pub(crate) const CONTACT_COLUMNS: &str =
     "id, customer_id, channel, purpose, topic, campaign_id, at_ms, duration_s, outcome";
 
+/// [`CONTACT_COLUMNS`] of the table alias `c`, for queries that join `contacts`.
+pub(crate) fn qualified_contact_columns() -> String {
+    CONTACT_COLUMNS
+        .split(", ")
+        .map(|column| format!("c.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(crate) fn contact_from_row(row: &Row<'_>) -> Result<(ContactId, Contact)> {
     let id: i64 = row.get(0)?;
     let contact = Contact {
@@ -186,34 +195,41 @@ pub(crate) fn insert_contact(
         }
         Err(error) => return Err(error.into()),
     }
-    let id = tx
-        .prepare_cached(
-            "SELECT id FROM contacts WHERE customer_id = ?1 AND channel = ?2 AND purpose = ?3 \
-             AND ifnull(topic, '') = ifnull(?4, '') AND ifnull(campaign_id, 0) = ifnull(?5, 0) \
-             AND at_ms = ?6",
-        )?
-        .query_row(
-            params![
-                contact.customer.0,
-                contact.channel.as_str(),
-                contact.purpose.as_str(),
-                contact.topic.as_ref().map(|topic| topic.as_str()),
-                contact.campaign.map(|campaign| campaign.0),
-                to_ms(contact.at),
-            ],
-            |row| row.get(0),
-        )?;
+    // The identical row is in the same part of the history, pending or not, because each
+    // part has its own unique index.
+    let sql = if contact.outcome == Outcome::Pending {
+        "SELECT id FROM contacts WHERE customer_id = ?1 AND channel = ?2 AND purpose = ?3 \
+         AND ifnull(topic, '') = ifnull(?4, '') AND ifnull(campaign_id, 0) = ifnull(?5, 0) \
+         AND at_ms = ?6 AND outcome = 'pending'"
+    } else {
+        "SELECT id FROM contacts WHERE customer_id = ?1 AND channel = ?2 AND purpose = ?3 \
+         AND ifnull(topic, '') = ifnull(?4, '') AND ifnull(campaign_id, 0) = ifnull(?5, 0) \
+         AND at_ms = ?6 AND outcome <> 'pending'"
+    };
+    let id = tx.prepare_cached(sql)?.query_row(
+        params![
+            contact.customer.0,
+            contact.channel.as_str(),
+            contact.purpose.as_str(),
+            contact.topic.as_ref().map(|topic| topic.as_str()),
+            contact.campaign.map(|campaign| campaign.0),
+            to_ms(contact.at),
+        ],
+        |row| row.get(0),
+    )?;
     Ok((ContactId(id), Recorded::Duplicate))
 }
 
 /// Sets the outcome of a stored contact of `customer`, and its instant when `at` is given,
-/// in `contacts` and in the customer's timeline.
+/// in `contacts` and in the customer's timeline. `stored` is the contact as stored before,
+/// when the caller read it already.
 pub(crate) fn update_contact(
     tx: &rusqlite::Connection,
     customer: CustomerId,
     contact: ContactId,
     outcome: Outcome,
     at: Option<DateTime<Utc>>,
+    stored: Option<&Contact>,
 ) -> Result<()> {
     let sql = "UPDATE contacts SET outcome = ?2, at_ms = coalesce(?3, at_ms) WHERE id = ?1";
     let mut statement = tx.prepare_cached(sql)?;
@@ -224,11 +240,57 @@ pub(crate) fn update_contact(
         // message recorded by hand: this one keeps its instant.
         Err(error) if at.is_some() && is_unique_error(&error) => {
             at = None;
-            statement.execute(params![contact.0, outcome_text(outcome), None::<i64>])?;
+            match statement.execute(params![contact.0, outcome_text(outcome), None::<i64>]) {
+                Ok(_) => {}
+                Err(error) if is_unique_error(&error) => {
+                    at = Some(next_free_instant(tx, contact, outcome)?);
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(error) if is_unique_error(&error) => {
+            at = Some(next_free_instant(tx, contact, outcome)?);
         }
         Err(error) => return Err(error.into()),
     }
-    timeline::update_contact(tx, customer, contact, outcome, at)
+    timeline::update_contact(tx, customer, contact, outcome, at, stored)
+}
+
+/// The most milliseconds [`next_free_instant`] moves a contact.
+const MAX_SHIFT_MS: i64 = 1_000;
+
+/// Sets the outcome of `contact` and moves it to the first millisecond after its instant
+/// where no identical contact with a pending outcome, or with another outcome, is stored.
+///
+/// Pending contacts and the others have a unique index each, so a contact that changes
+/// between the two can meet an identical one at its own instant, such as a booked message
+/// recorded by hand at the instant it was booked.
+fn next_free_instant(
+    tx: &rusqlite::Connection,
+    contact: ContactId,
+    outcome: Outcome,
+) -> Result<DateTime<Utc>> {
+    let booked: i64 = tx
+        .prepare_cached("SELECT at_ms FROM contacts WHERE id = ?1")?
+        .query_row([contact.0], |row| row.get(0))?;
+    let sql = "UPDATE contacts SET outcome = ?2, at_ms = ?3 WHERE id = ?1";
+    let mut statement = tx.prepare_cached(sql)?;
+    for shift in 1..=MAX_SHIFT_MS {
+        let at_ms = booked.saturating_add(shift);
+        match statement.execute(params![contact.0, outcome_text(outcome), at_ms]) {
+            Ok(_) => return from_ms("contact", contact.0, at_ms),
+            Err(error) if is_unique_error(&error) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(Error::invalid_field(
+        "outcome",
+        outcome_text(outcome),
+        format!(
+            "contact {contact} has identical contacts in each of the {MAX_SHIFT_MS} ms after \
+             its instant"
+        ),
+    ))
 }
 
 fn is_unique_error(error: &rusqlite::Error) -> bool {
@@ -275,7 +337,9 @@ pub(crate) fn insert_signal(
 impl Store {
     /// Records a contact that happened, or returns the id of the identical one already
     /// stored (same customer, instant to the millisecond, channel, purpose, topic and
-    /// campaign).
+    /// campaign). Pending contacts and the others are told apart: a pending contact is
+    /// identical only to a pending one, and a contact with any other outcome only to one
+    /// that is not pending.
     ///
     /// # Errors
     ///
@@ -298,7 +362,7 @@ impl Store {
                 .query_row([contact.0], |row| row.get(0))
                 .optional()?
                 .ok_or_else(|| Error::not_found("contact", contact))?;
-            update_contact(tx, CustomerId(customer), contact, outcome, None)
+            update_contact(tx, CustomerId(customer), contact, outcome, None, None)
         })
     }
 
@@ -459,15 +523,7 @@ impl Store {
     pub fn history(&self, customer: CustomerId) -> Result<History> {
         self.read(|tx| {
             self.customer(customer)?;
-            let contacts = collect(
-                tx,
-                &format!(
-                    "SELECT {CONTACT_COLUMNS} FROM contacts WHERE customer_id = ?1 \
-                     ORDER BY at_ms, id"
-                ),
-                customer,
-                contact_from_row,
-            )?;
+            let contacts = collect(tx, &customer_contacts_sql(), customer, contact_from_row)?;
             let signals = collect(
                 tx,
                 &format!(
@@ -495,6 +551,17 @@ impl Store {
             })
         })
     }
+}
+
+/// Selects a customer's contacts, oldest first and by id among equal instants. Pending
+/// contacts have an index of their own, so each part of the union reads its index.
+pub(crate) fn customer_contacts_sql() -> String {
+    format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE customer_id = ?1 AND outcome <> 'pending' \
+         UNION ALL \
+         SELECT {CONTACT_COLUMNS} FROM contacts WHERE customer_id = ?1 AND outcome = 'pending' \
+         ORDER BY at_ms, id"
+    )
 }
 
 fn collect<T>(

@@ -5,10 +5,11 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
-use tact_domain::{CampaignId, CustomerId, Decision, DeliveryId, Outcome, Reason};
+use std::sync::LazyLock;
+use tact_domain::{CampaignId, Contact, CustomerId, Decision, DeliveryId, Outcome, Reason};
 
 use crate::codec::{from_json, from_ms, parse_enum, to_json, to_ms};
-use crate::history::{insert_contact, update_contact};
+use crate::history::{contact_from_row, insert_contact, qualified_contact_columns, update_contact};
 use crate::{ContactId, Error, Result, Store};
 
 /// The state of a delivery in the outbox. docs/storage.md lists the transitions.
@@ -451,7 +452,7 @@ impl Store {
         self.write(|tx| {
             let mut results = Vec::with_capacity(sent.len());
             for (delivery, message_id, at) in sent {
-                let (customer, contact) = match sending_contact(tx, *delivery) {
+                let (contact, booked) = match sending_booking(tx, *delivery) {
                     Ok(found) => found,
                     Err(error) => {
                         results.push(Err(error));
@@ -465,7 +466,15 @@ impl Store {
                      WHERE id = ?1",
                 )?
                 .execute(params![delivery.0, message_id, to_ms(now)])?;
-                update_contact(tx, customer, contact, Outcome::Sent, Some(*at))?;
+                let customer = booked.customer;
+                update_contact(
+                    tx,
+                    customer,
+                    contact,
+                    Outcome::Sent,
+                    Some(*at),
+                    Some(&booked),
+                )?;
                 results.push(Ok(()));
             }
             Ok(results)
@@ -508,7 +517,7 @@ impl Store {
     /// it does not exist.
     pub fn mark_failed(&self, delivery: DeliveryId, error: &str, now: DateTime<Utc>) -> Result<()> {
         self.write(|tx| {
-            let (customer, contact) = sending_contact(tx, delivery)?;
+            let (contact, booked) = sending_booking(tx, delivery)?;
             tx.prepare_cached(
                 "UPDATE deliveries SET state = 'failed', attempts = attempts + 1, \
                      last_error = ?2, next_attempt_at_ms = NULL, lease_owner = NULL, \
@@ -516,7 +525,8 @@ impl Store {
                  WHERE id = ?1",
             )?
             .execute(params![delivery.0, error, to_ms(now)])?;
-            update_contact(tx, customer, contact, Outcome::Failed, None)
+            let customer = booked.customer;
+            update_contact(tx, customer, contact, Outcome::Failed, None, Some(&booked))
         })
     }
 
@@ -868,6 +878,32 @@ fn delivery_target(
     let (state, campaign, customer) = row.ok_or_else(|| Error::not_found("delivery", delivery))?;
     let state = parse_enum("delivery", delivery.0, &state)?;
     Ok((state, CampaignId(campaign), CustomerId(customer)))
+}
+
+/// Returns the booked contact of a delivery that is `sending`, as stored.
+fn sending_booking(tx: &Connection, delivery: DeliveryId) -> Result<(ContactId, Contact)> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT {}, d.state, d.contact_id FROM deliveries d \
+             LEFT JOIN contacts c ON c.id = d.contact_id WHERE d.id = ?1",
+            qualified_contact_columns()
+        )
+    });
+    let mut statement = tx.prepare_cached(&SQL)?;
+    let mut rows = statement.query([delivery.0])?;
+    let row = rows
+        .next()?
+        .ok_or_else(|| Error::not_found("delivery", delivery))?;
+    let state: String = row.get(9)?;
+    let contact: Option<i64> = row.get(10)?;
+    match (state.as_str(), contact) {
+        ("sending", Some(_)) => contact_from_row(row),
+        _ => Err(Error::InvalidState {
+            delivery: delivery.0,
+            state,
+            expected: "sending",
+        }),
+    }
 }
 
 /// Returns the customer and booked contact of a delivery that is `sending`.

@@ -230,6 +230,21 @@ const SCHEMA_V5: &str = r#"
 CREATE INDEX contacts_pending ON contacts(customer_id, at_ms) WHERE outcome = 'pending';
 "#;
 
+/// Takes pending contacts out of the identity index too: `contacts_pending` becomes their
+/// own unique identity index, and `contacts_identity` covers the other contacts only. A
+/// contact moves from one to the other when its outcome is set, as when its message is
+/// sent, and planning writes no entry in the larger index for the contacts it books.
+const SCHEMA_V6: &str = r#"
+DROP INDEX contacts_pending;
+DROP INDEX contacts_identity;
+CREATE UNIQUE INDEX contacts_identity ON contacts(
+    customer_id, at_ms, channel, purpose, ifnull(topic, ''), ifnull(campaign_id, 0)
+) WHERE outcome <> 'pending';
+CREATE UNIQUE INDEX contacts_pending ON contacts(
+    customer_id, at_ms, channel, purpose, ifnull(topic, ''), ifnull(campaign_id, 0)
+) WHERE outcome = 'pending';
+"#;
+
 fn drop_pending_from_timelines(tx: &rusqlite::Transaction<'_>) -> rusqlite_migration::HookResult {
     let pending = "DROP TABLE IF EXISTS temp.pending_customers; \
                    CREATE TEMP TABLE pending_customers AS \
@@ -265,11 +280,12 @@ fn migrations() -> Migrations<'static> {
         M::up(SCHEMA_V3),
         M::up_with_hook(SCHEMA_V4, fill_timelines),
         M::up_with_hook(SCHEMA_V5, drop_pending_from_timelines),
+        M::up(SCHEMA_V6),
     ])
 }
 
 /// The newest schema version this build supports (`PRAGMA user_version` after all migrations).
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Prepared statements each connection keeps. The store prepares about 55 distinct
 /// statements through the cache, and one pushed out of it is parsed again on its next use.

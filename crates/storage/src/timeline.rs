@@ -744,12 +744,16 @@ fn add_entry(
 /// outcome enters the timeline, and one set back to pending leaves it. A timeline that
 /// cannot be decoded, or lacks a contact that is not pending, is derived again from
 /// `contacts`.
+///
+/// `stored` is the contact as `contacts` held it before the change, when the caller read
+/// it already; otherwise a contact entering the timeline is read from `contacts`.
 pub(crate) fn update_contact(
     tx: &Connection,
     customer: CustomerId,
     id: ContactId,
     outcome: Outcome,
     at: Option<DateTime<Utc>>,
+    stored: Option<&Contact>,
 ) -> Result<()> {
     let Some(mut column) = Column::Contacts.read(tx, customer)? else {
         return rebuild_one(tx, customer, Rebuild::Contacts);
@@ -766,10 +770,15 @@ pub(crate) fn update_contact(
         return rebuild_one(tx, customer, Rebuild::Contacts);
     }
     let Some((range, fields)) = found else {
-        return if outcome == Outcome::Pending {
-            Ok(())
-        } else {
-            add_stored_contact(tx, customer, id, column)
+        return match (outcome, stored) {
+            (Outcome::Pending, _) => Ok(()),
+            (_, Some(stored)) if stored.customer == customer => {
+                let mut contact = stored.clone();
+                contact.outcome = outcome;
+                contact.at = at.unwrap_or(stored.at);
+                insert_contact_into(tx, customer, id, &contact, column)
+            }
+            _ => add_stored_contact(tx, customer, id, column),
         };
     };
     if outcome == Outcome::Pending {
@@ -795,7 +804,7 @@ fn add_stored_contact(
     tx: &Connection,
     customer: CustomerId,
     id: ContactId,
-    mut column: Vec<u8>,
+    column: Vec<u8>,
 ) -> Result<()> {
     let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1");
     let stored = tx
@@ -808,7 +817,19 @@ fn add_stored_contact(
     if contact.customer != customer {
         return rebuild_one(tx, customer, Rebuild::Contacts);
     }
-    let added = PackedContact::new(id, &contact);
+    insert_contact_into(tx, customer, id, &contact, column)
+}
+
+/// Puts `contact` into `column`, the customer's timeline contacts as just read, and writes
+/// the column.
+fn insert_contact_into(
+    tx: &Connection,
+    customer: CustomerId,
+    id: ContactId,
+    contact: &Contact,
+    mut column: Vec<u8>,
+) -> Result<()> {
+    let added = PackedContact::new(id, contact);
     let entry = encoded(customer, &added)?;
     insert_entry(customer, &mut column, added.key(), &entry)?;
     Column::Contacts.write(tx, customer, &column)

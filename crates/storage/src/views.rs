@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 use tact_domain::{
     AccountId, Bucket, Contact, CustomerId, CustomerView, Policy, Preferences, Topic,
 };
@@ -13,7 +14,7 @@ use crate::codec::to_ms;
 use crate::customers::{CUSTOMER_COLUMNS, customer_from_row, parse_preferences};
 use crate::history::{
     CASE_COLUMNS, CONTACT_COLUMNS, SUPPRESSION_COLUMNS, case_from_row, contact_from_row,
-    suppression_from_row, text_at,
+    qualified_contact_columns, suppression_from_row, text_at,
 };
 use crate::timeline::{self, Span};
 use crate::{Checkpointer, ContactId, Error, Result, Store};
@@ -637,13 +638,8 @@ fn pending_contacts(
     batch: &Batch,
     window: Window,
 ) -> Result<BTreeMap<i64, Vec<(ContactId, Contact)>>> {
-    // The excluded contact is left out by the index alone, without reading its row.
-    let sql = format!(
-        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE outcome = 'pending' \
-         AND customer_id BETWEEN ?1 AND ?2 AND at_ms > ?3 AND at_ms <= ?4 AND id IS NOT ?5 \
-         ORDER BY customer_id, at_ms, id"
-    );
-    let mut statement = tx.prepare_cached(&sql)?;
+    static SQL: LazyLock<String> = LazyLock::new(pending_contacts_sql);
+    let mut statement = tx.prepare_cached(&SQL)?;
     let range = params![
         batch.first_id,
         batch.last_id,
@@ -660,7 +656,22 @@ fn pending_contacts(
             .or_default()
             .push((id, contact));
     }
+    for contacts in pending.values_mut() {
+        contacts.sort_by_key(|(id, contact)| (contact.at, id.0));
+    }
     Ok(pending)
+}
+
+/// Selects the pending contacts of a range of customers in a window, leaving out one
+/// contact, by customer and oldest first. The excluded contact is left out by the index
+/// alone, without reading its row. Contacts at the same instant come in index order, not
+/// by id, because sorting by id too would take a sort on every query.
+fn pending_contacts_sql() -> String {
+    format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE outcome = 'pending' \
+         AND customer_id BETWEEN ?1 AND ?2 AND at_ms > ?3 AND at_ms <= ?4 AND id IS NOT ?5 \
+         ORDER BY customer_id, at_ms"
+    )
 }
 
 /// Gives each customer with an account the contacts of the account's other people, over the
@@ -675,12 +686,8 @@ fn load_account_contacts(tx: &Connection, batch: &mut Batch, window: Window) -> 
             members.entry(account.0).or_default().push(index);
         }
     }
-    let sql = format!(
-        "SELECT {} FROM customers p JOIN contacts c ON c.customer_id = p.id \
-         WHERE p.account_id = ?1 AND c.at_ms > ?2 AND c.at_ms <= ?3 ORDER BY c.at_ms, c.id",
-        qualified_contact_columns()
-    );
-    let mut statement = tx.prepare_cached(&sql)?;
+    static SQL: LazyLock<String> = LazyLock::new(account_contacts_sql);
+    let mut statement = tx.prepare_cached(&SQL)?;
     for (account, indexes) in members {
         let mut contacts: Vec<Contact> = Vec::new();
         let mut rows = statement.query(params![account, account_since_ms, window.now_ms])?;
@@ -698,6 +705,24 @@ fn load_account_contacts(tx: &Connection, batch: &mut Batch, window: Window) -> 
         }
     }
     Ok(())
+}
+
+/// Selects the contacts of an account's people in a window, oldest first and by id among
+/// equal instants (`CONTACT_COLUMNS` has the instant seventh and the id first). Pending
+/// contacts have an index of their own, so each part of the union reads its index.
+fn account_contacts_sql() -> String {
+    let columns = qualified_contact_columns();
+    let part = |outcome: &str| {
+        format!(
+            "SELECT {columns} FROM customers p JOIN contacts c ON c.customer_id = p.id \
+             WHERE p.account_id = ?1 AND c.outcome {outcome} AND c.at_ms > ?2 AND c.at_ms <= ?3"
+        )
+    };
+    format!(
+        "{} UNION ALL {} ORDER BY 7, 1",
+        part("<> 'pending'"),
+        part("= 'pending'")
+    )
 }
 
 /// Borrows the timeline blob `name` in column `index` of the customer's row.
@@ -720,10 +745,48 @@ fn timeline_at<'r>(
     }
 }
 
-fn qualified_contact_columns() -> String {
-    CONTACT_COLUMNS
-        .split(", ")
-        .map(|column| format!("c.{column}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Returns the query plan of `sql`, one line per step.
+    fn plan_of(store: &Store, sql: &str) -> Vec<String> {
+        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut statement = store.connection.prepare(&explain).unwrap();
+        let unbound = vec![rusqlite::types::Null; statement.parameter_count()];
+        statement
+            .query_map(rusqlite::params_from_iter(unbound), |row| {
+                row.get::<_, String>(3)
+            })
+            .unwrap()
+            .map(|line| line.unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn contact_queries_read_indexes() {
+        let folder = tempfile::tempdir().unwrap();
+        let store = Store::open(folder.path().join("tact.db")).unwrap();
+
+        let history = plan_of(&store, &crate::history::customer_contacts_sql());
+        let account = plan_of(&store, &account_contacts_sql());
+        let pending = plan_of(&store, &pending_contacts_sql());
+
+        let reads = |plan: &[String], index: &str| {
+            let search = format!("USING INDEX {index} (customer_id=?");
+            plan.iter().any(|step| step.contains(&search))
+        };
+        for plan in [&history, &account] {
+            assert!(reads(plan, "contacts_identity"), "{plan:?}");
+            assert!(reads(plan, "contacts_pending"), "{plan:?}");
+            assert!(
+                !plan.iter().any(|step| step.starts_with("SCAN")),
+                "{plan:?}"
+            );
+        }
+        assert_eq!(
+            pending,
+            ["SEARCH contacts USING INDEX contacts_pending (customer_id>? AND customer_id<?)"]
+        );
+    }
 }

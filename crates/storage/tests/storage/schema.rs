@@ -72,7 +72,7 @@ fn newer_schema_rejected_and_unchanged() -> TestResult {
     ));
     assert_eq!(
         error.to_string(),
-        "database schema version 99 is newer than this build supports (5); \
+        "database schema version 99 is newer than this build supports (6); \
          upgrade tact or open a backup made by this version"
     );
     assert_eq!(std::fs::read(&path)?, bytes);

@@ -395,6 +395,10 @@ fn downgrade_to_version_three(folder: &tempfile::TempDir) -> TestResult {
     raw(folder).execute_batch(
         "DROP TABLE timelines;
          DROP INDEX contacts_pending;
+         DROP INDEX contacts_identity;
+         CREATE UNIQUE INDEX contacts_identity ON contacts(
+             customer_id, at_ms, channel, purpose, ifnull(topic, ''), ifnull(campaign_id, 0)
+         );
          CREATE INDEX contacts_history ON contacts(customer_id, at_ms);
          CREATE INDEX signals_history ON signals(customer_id, at_ms);
          PRAGMA user_version = 3;",
@@ -417,8 +421,12 @@ fn upgrade_takes_pending_contacts_out_of_timelines() -> TestResult {
     store.rebuild_timelines()?;
     drop(store);
     raw(&folder).execute_batch(&format!(
-        "UPDATE contacts SET outcome = 'pending' WHERE id = {};
-         DROP INDEX contacts_pending;
+        "DROP INDEX contacts_pending;
+         DROP INDEX contacts_identity;
+         CREATE UNIQUE INDEX contacts_identity ON contacts(
+             customer_id, at_ms, channel, purpose, ifnull(topic, ''), ifnull(campaign_id, 0)
+         );
+         UPDATE contacts SET outcome = 'pending' WHERE id = {};
          PRAGMA user_version = 4;",
         id.0
     ))?;
@@ -546,6 +554,43 @@ fn sent_marks_survive_damaged_timeline() -> TestResult {
         [(Outcome::Sent, planned_at), (Outcome::Sent, sent_at)]
     );
     assert_views_match_tables(&store, &customers);
+    Ok(())
+}
+
+#[test]
+fn sent_mark_moves_past_identical_contacts() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    let customer = CustomerId(1);
+    let planned_at = now() - Duration::hours(2);
+    let (news, deliveries) = approved_campaign(&store, planned_at)?;
+    store.claim_deliveries("w1", Duration::minutes(5), 10, planned_at)?;
+    // The same campaign message recorded by hand at the instant it was booked and at the
+    // instant the channel accepted it.
+    let sent_at = now() - Duration::hours(1);
+    for at in [planned_at, sent_at] {
+        let mut recorded = contact(customer, Channel::EMAIL, Purpose::Value, at);
+        recorded.campaign = Some(news);
+        store.record_contact(&recorded)?;
+    }
+
+    store.mark_sent(deliveries[0], "<d1@tact>", sent_at)?;
+
+    let outcomes: Vec<(Outcome, DateTime<Utc>)> = store
+        .history(customer)?
+        .contacts
+        .iter()
+        .map(|(_, c)| (c.outcome, c.at))
+        .collect();
+    let next_ms = planned_at + Duration::milliseconds(1);
+    assert_eq!(
+        outcomes,
+        [
+            (Outcome::Sent, planned_at),
+            (Outcome::Sent, next_ms),
+            (Outcome::Sent, sent_at)
+        ]
+    );
+    assert_views_match_tables(&store, &[customer]);
     Ok(())
 }
 
