@@ -8,9 +8,9 @@
 # microseconds of planning the newsletter, and wall-clock microseconds of delivery per
 # approved message.
 $figures << EOD
-10000    63   17  70
-100000   55   18  55
-1000000  67   16  50
+10000    60   12  70
+100000   58   12  62
+1000000  70   10  51
 EOD
 
 set terminal pngcairo size 800,480 font ",10"

@@ -86,7 +86,7 @@ impl Drop for Checkpointer {
 
 impl Store {
     /// Leaves checkpoints to a [`Checkpointer`]: this connection copies the log into the
-    /// database file itself only once the log holds 16 MiB, instead of SQLite's 1,000
+    /// database file itself only once the log reaches 16 MiB, instead of SQLite's 1,000
     /// pages, and cuts the log file back to 32 MiB when the log starts over.
     ///
     /// # Errors
@@ -97,8 +97,8 @@ impl Store {
     }
 
     /// Leaves checkpoints to a [`Checkpointer`] for a connection whose transactions write
-    /// megabytes each, such as planning's: it copies the log itself only once the log holds
-    /// 128 MiB, and cuts the log file back to 256 MiB. The log file of a
+    /// megabytes each, such as planning's: it copies the log itself only once the log
+    /// reaches 128 MiB, and cuts the log file back to 256 MiB. The log file of a
     /// process that writes this way for a long time stays at up to that size, so
     /// `tact serve`'s own writer uses [`Store::defer_checkpoints`].
     ///

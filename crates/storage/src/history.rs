@@ -256,14 +256,14 @@ pub(crate) fn update_contact(
     timeline::update_contact(tx, customer, contact, outcome, at, stored)
 }
 
-/// The most milliseconds [`next_free_instant`] moves a contact.
+/// The maximum shift of a contact by [`next_free_instant`], in milliseconds.
 const MAX_SHIFT_MS: i64 = 1_000;
 
 /// Sets the outcome of `contact` and moves it to the first millisecond after its instant
 /// where no identical contact with a pending outcome, or with another outcome, is stored.
 ///
-/// Pending contacts and the others have a unique index each, so a contact that changes
-/// between the two can meet an identical one at its own instant, such as a booked message
+/// Pending contacts and the others have a unique index each. A contact that changes between
+/// the two can therefore meet an identical one at its own instant, such as a booked message
 /// recorded by hand at the instant it was booked.
 fn next_free_instant(
     tx: &rusqlite::Connection,
@@ -337,9 +337,8 @@ pub(crate) fn insert_signal(
 impl Store {
     /// Records a contact that happened, or returns the id of the identical one already
     /// stored (same customer, instant to the millisecond, channel, purpose, topic and
-    /// campaign). Pending contacts and the others are told apart: a pending contact is
-    /// identical only to a pending one, and a contact with any other outcome only to one
-    /// that is not pending.
+    /// campaign). A pending contact is identical only to a pending one, and a contact with
+    /// any other outcome only to one that is not pending.
     ///
     /// # Errors
     ///

@@ -746,7 +746,7 @@ fn add_entry(
 /// `contacts`.
 ///
 /// `stored` is the contact as `contacts` held it before the change, when the caller read
-/// it already; otherwise a contact entering the timeline is read from `contacts`.
+/// it already. Without it, a contact entering the timeline is read from `contacts`.
 pub(crate) fn update_contact(
     tx: &Connection,
     customer: CustomerId,
@@ -924,7 +924,7 @@ fn rebuild_column(tx: &Connection, column: Column, scope: Scope) -> Result<()> {
     let clear = format!("UPDATE timelines SET {name} = x'' WHERE {condition}");
     tx.prepare_cached(&clear)?.execute(params![first, second])?;
 
-    // Pending contacts stay out of timelines; views read them from `contacts`.
+    // Pending contacts stay out of timelines, because views read them from `contacts`.
     let pending = match column {
         Column::Contacts => " AND outcome <> 'pending'",
         Column::Signals => "",
