@@ -162,6 +162,13 @@ pub(crate) fn insert_contact(
     tx: &rusqlite::Connection,
     contact: &Contact,
 ) -> Result<(ContactId, Recorded)> {
+    // Pending contacts and the others have a unique index each, so the other part is
+    // checked first: a booked contact reported again with its outcome, or a contact booked
+    // when it had been recorded already, is the one stored.
+    let pending = contact.outcome == Outcome::Pending;
+    if let Some(id) = identical_contact(tx, contact, !pending)? {
+        return Ok((id, Recorded::Duplicate));
+    }
     // `changes` and `last_insert_rowid` instead of `RETURNING`, which makes SQLite open a
     // temporary table for every row.
     let inserted = tx
@@ -195,9 +202,21 @@ pub(crate) fn insert_contact(
         }
         Err(error) => return Err(error.into()),
     }
-    // The identical row is in the same part of the history, pending or not, because each
-    // part has its own unique index.
-    let sql = if contact.outcome == Outcome::Pending {
+    // The insert was ignored, so the identical row is in the same part of the history.
+    let id = identical_contact(tx, contact, pending)?
+        .ok_or_else(|| Error::not_found("identical contact", contact.customer))?;
+    Ok((id, Recorded::Duplicate))
+}
+
+/// Returns the stored contact identical to `contact` (same customer, instant, channel,
+/// purpose, topic and campaign) among the pending contacts, or among the others.
+fn identical_contact(
+    tx: &rusqlite::Connection,
+    contact: &Contact,
+    pending: bool,
+) -> Result<Option<ContactId>> {
+    // Each condition on the outcome names the partial index that the lookup reads.
+    let sql = if pending {
         "SELECT id FROM contacts WHERE customer_id = ?1 AND channel = ?2 AND purpose = ?3 \
          AND ifnull(topic, '') = ifnull(?4, '') AND ifnull(campaign_id, 0) = ifnull(?5, 0) \
          AND at_ms = ?6 AND outcome = 'pending'"
@@ -206,18 +225,21 @@ pub(crate) fn insert_contact(
          AND ifnull(topic, '') = ifnull(?4, '') AND ifnull(campaign_id, 0) = ifnull(?5, 0) \
          AND at_ms = ?6 AND outcome <> 'pending'"
     };
-    let id = tx.prepare_cached(sql)?.query_row(
-        params![
-            contact.customer.0,
-            contact.channel.as_str(),
-            contact.purpose.as_str(),
-            contact.topic.as_ref().map(|topic| topic.as_str()),
-            contact.campaign.map(|campaign| campaign.0),
-            to_ms(contact.at),
-        ],
-        |row| row.get(0),
-    )?;
-    Ok((ContactId(id), Recorded::Duplicate))
+    let id = tx
+        .prepare_cached(sql)?
+        .query_row(
+            params![
+                contact.customer.0,
+                contact.channel.as_str(),
+                contact.purpose.as_str(),
+                contact.topic.as_ref().map(|topic| topic.as_str()),
+                contact.campaign.map(|campaign| campaign.0),
+                to_ms(contact.at),
+            ],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(id.map(ContactId))
 }
 
 /// Sets the outcome of a stored contact of `customer`, and its instant when `at` is given,
@@ -337,8 +359,7 @@ pub(crate) fn insert_signal(
 impl Store {
     /// Records a contact that happened, or returns the id of the identical one already
     /// stored (same customer, instant to the millisecond, channel, purpose, topic and
-    /// campaign). A pending contact is identical only to a pending one, and a contact with
-    /// any other outcome only to one that is not pending.
+    /// campaign), whatever the outcome of either.
     ///
     /// # Errors
     ///
@@ -377,8 +398,12 @@ impl Store {
     pub fn rebuild_timelines(&self) -> Result<u64> {
         self.write(|tx| {
             timeline::rebuild(tx, timeline::Scope::All, timeline::Rebuild::Both)?;
-            let sql = "SELECT count(*) FROM timelines \
-                       WHERE length(contacts) > 0 OR length(signals) > 0";
+            // Customers whose only contacts are pending have history, and no timeline
+            // entries.
+            let sql = "SELECT count(*) FROM ( \
+                           SELECT customer_id FROM timelines \
+                           WHERE length(contacts) > 0 OR length(signals) > 0 \
+                           UNION SELECT customer_id FROM contacts WHERE outcome = 'pending')";
             Ok(tx.query_row(sql, [], |row| row.get(0))?)
         })
     }

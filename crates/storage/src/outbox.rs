@@ -452,7 +452,7 @@ impl Store {
         self.write(|tx| {
             let mut results = Vec::with_capacity(sent.len());
             for (delivery, message_id, at) in sent {
-                let (contact, booked) = match sending_booking(tx, *delivery) {
+                let booking = match sending_booking(tx, *delivery) {
                     Ok(found) => found,
                     Err(error) => {
                         results.push(Err(error));
@@ -466,14 +466,18 @@ impl Store {
                      WHERE id = ?1",
                 )?
                 .execute(params![delivery.0, message_id, to_ms(now)])?;
-                let customer = booked.customer;
+                let Booking {
+                    customer,
+                    contact,
+                    stored,
+                } = booking;
                 update_contact(
                     tx,
                     customer,
                     contact,
                     Outcome::Sent,
                     Some(*at),
-                    Some(&booked),
+                    stored.as_ref(),
                 )?;
                 results.push(Ok(()));
             }
@@ -517,7 +521,11 @@ impl Store {
     /// it does not exist.
     pub fn mark_failed(&self, delivery: DeliveryId, error: &str, now: DateTime<Utc>) -> Result<()> {
         self.write(|tx| {
-            let (contact, booked) = sending_booking(tx, delivery)?;
+            let Booking {
+                customer,
+                contact,
+                stored,
+            } = sending_booking(tx, delivery)?;
             tx.prepare_cached(
                 "UPDATE deliveries SET state = 'failed', attempts = attempts + 1, \
                      last_error = ?2, next_attempt_at_ms = NULL, lease_owner = NULL, \
@@ -525,8 +533,14 @@ impl Store {
                  WHERE id = ?1",
             )?
             .execute(params![delivery.0, error, to_ms(now)])?;
-            let customer = booked.customer;
-            update_contact(tx, customer, contact, Outcome::Failed, None, Some(&booked))
+            update_contact(
+                tx,
+                customer,
+                contact,
+                Outcome::Failed,
+                None,
+                stored.as_ref(),
+            )
         })
     }
 
@@ -880,11 +894,20 @@ fn delivery_target(
     Ok((state, CampaignId(campaign), CustomerId(customer)))
 }
 
-/// Returns the booked contact of a delivery that is `sending`, as stored.
-fn sending_booking(tx: &Connection, delivery: DeliveryId) -> Result<(ContactId, Contact)> {
+/// A delivery that is `sending`: its customer, its booked contact, and that contact as
+/// stored, or `None` when the row cannot be read.
+struct Booking {
+    customer: CustomerId,
+    contact: ContactId,
+    stored: Option<Contact>,
+}
+
+/// Returns the booking of a delivery that is `sending`. A booked contact row that cannot be
+/// read does not stop the sent mark, which then derives the customer's timeline again.
+fn sending_booking(tx: &Connection, delivery: DeliveryId) -> Result<Booking> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT {}, d.state, d.contact_id FROM deliveries d \
+            "SELECT {}, d.state, d.contact_id, d.customer_id FROM deliveries d \
              LEFT JOIN contacts c ON c.id = d.contact_id WHERE d.id = ?1",
             qualified_contact_columns()
         )
@@ -897,7 +920,11 @@ fn sending_booking(tx: &Connection, delivery: DeliveryId) -> Result<(ContactId, 
     let state: String = row.get(9)?;
     let contact: Option<i64> = row.get(10)?;
     match (state.as_str(), contact) {
-        ("sending", Some(_)) => contact_from_row(row),
+        ("sending", Some(contact)) => Ok(Booking {
+            customer: CustomerId(row.get(11)?),
+            contact: ContactId(contact),
+            stored: contact_from_row(row).ok().map(|(_, stored)| stored),
+        }),
         _ => Err(Error::InvalidState {
             delivery: delivery.0,
             state,

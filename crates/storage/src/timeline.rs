@@ -956,7 +956,38 @@ fn rebuild_column(tx: &Connection, column: Column, scope: Scope) -> Result<()> {
             gathered.unreadable = Some(error.to_string());
         }
     }
-    gathered.finish(tx, column)
+    gathered.finish(tx, column)?;
+    if let Column::Contacts = column {
+        mark_unreadable_pending(tx, scope)?;
+    }
+    Ok(())
+}
+
+/// Marks the contacts column of each customer in `scope` with a pending contact that cannot
+/// be read as [`UNREADABLE`], with the reason. Views read pending contacts too, and fail on
+/// such a row, so `Store::rebuild_timelines` lists the customer as it does for the others.
+fn mark_unreadable_pending(tx: &Connection, scope: Scope) -> Result<()> {
+    let (condition, first, second) = scope.condition();
+    let sql = format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE {condition} AND outcome = 'pending' \
+         ORDER BY customer_id"
+    );
+    let mut statement = tx.prepare_cached(&sql)?;
+    let mut rows = statement.query(params![first, second])?;
+    let mut marked = None;
+    while let Some(row) = rows.next()? {
+        let customer = CustomerId(row.get(1)?);
+        if marked == Some(customer) {
+            continue;
+        }
+        if let Err(error) = contact_from_row(row) {
+            let mut column = vec![UNREADABLE];
+            column.extend_from_slice(error.to_string().as_bytes());
+            Column::Contacts.write(tx, customer, &column)?;
+            marked = Some(customer);
+        }
+    }
+    Ok(())
 }
 
 fn signal_with_id(row: &rusqlite::Row<'_>) -> Result<(i64, Signal)> {

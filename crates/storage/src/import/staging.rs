@@ -50,11 +50,22 @@ const CONTACTS: Table = Table {
     insert: "INSERT INTO temp.import_contacts \
         (customer_id, at_ms, line, channel, purpose, topic, duration_s, outcome) \
         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    // Pending contacts and the others have a unique index each, so a row identical to a
+    // stored contact in the other part is left out too.
     copy: "INSERT OR IGNORE INTO main.contacts \
         (customer_id, channel, purpose, topic, campaign_id, at_ms, duration_s, outcome) \
-        SELECT customer_id, channel, purpose, topic, NULL, at_ms, duration_s, outcome \
-        FROM temp.import_contacts WHERE customer_id > ?1 AND customer_id <= ?2 \
-        ORDER BY customer_id, at_ms, line",
+        SELECT s.customer_id, s.channel, s.purpose, s.topic, NULL, s.at_ms, s.duration_s, \
+            s.outcome \
+        FROM temp.import_contacts s WHERE s.customer_id > ?1 AND s.customer_id <= ?2 \
+        AND NOT EXISTS (SELECT 1 FROM main.contacts c WHERE s.outcome <> 'pending' \
+            AND c.outcome = 'pending' AND c.customer_id = s.customer_id \
+            AND c.at_ms = s.at_ms AND c.channel = s.channel AND c.purpose = s.purpose \
+            AND ifnull(c.topic, '') = ifnull(s.topic, '') AND ifnull(c.campaign_id, 0) = 0) \
+        AND NOT EXISTS (SELECT 1 FROM main.contacts c WHERE s.outcome = 'pending' \
+            AND c.outcome <> 'pending' AND c.customer_id = s.customer_id \
+            AND c.at_ms = s.at_ms AND c.channel = s.channel AND c.purpose = s.purpose \
+            AND ifnull(c.topic, '') = ifnull(s.topic, '') AND ifnull(c.campaign_id, 0) = 0) \
+        ORDER BY s.customer_id, s.at_ms, s.line",
 };
 
 const SIGNALS: Table = Table {

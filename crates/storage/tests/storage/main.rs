@@ -7,6 +7,7 @@ mod crash;
 mod customers;
 mod import;
 mod outbox;
+mod pending;
 mod schema;
 mod timelines;
 mod views;

@@ -559,19 +559,24 @@ fn sent_marks_survive_damaged_timeline() -> TestResult {
 
 #[test]
 fn sent_mark_moves_past_identical_contacts() -> TestResult {
-    let (_folder, store) = temp_store()?;
+    let (folder, store) = temp_store()?;
     let customer = CustomerId(1);
     let planned_at = now() - Duration::hours(2);
     let (news, deliveries) = approved_campaign(&store, planned_at)?;
     store.claim_deliveries("w1", Duration::minutes(5), 10, planned_at)?;
-    // The same campaign message recorded by hand at the instant it was booked and at the
+    // The same campaign message written with the sqlite3 shell at the instant it was
+    // booked, which the store would have taken for the booking, and recorded at the
     // instant the channel accepted it.
+    raw(&folder).execute(
+        "INSERT INTO contacts (customer_id, channel, purpose, campaign_id, at_ms, outcome) \
+         VALUES (1, 'email', 'value', ?1, ?2, 'sent')",
+        [news.0, planned_at.timestamp_millis()],
+    )?;
+    store.rebuild_timelines()?;
     let sent_at = now() - Duration::hours(1);
-    for at in [planned_at, sent_at] {
-        let mut recorded = contact(customer, Channel::EMAIL, Purpose::Value, at);
-        recorded.campaign = Some(news);
-        store.record_contact(&recorded)?;
-    }
+    let mut recorded = contact(customer, Channel::EMAIL, Purpose::Value, sent_at);
+    recorded.campaign = Some(news);
+    store.record_contact(&recorded)?;
 
     store.mark_sent(deliveries[0], "<d1@tact>", sent_at)?;
 
