@@ -66,6 +66,23 @@ fn import_of_pending_then_sent_stores_one_contact() -> TestResult {
 }
 
 #[test]
+fn import_of_sent_then_pending_stores_one_contact() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    import_customers(&store, "external_id\nc1\n".as_bytes())?;
+    let header = "external_id,channel,purpose,at,outcome\n";
+    let row = "c1,email,value,2026-03-09T09:30:00Z";
+
+    let sent = import_contacts(&store, format!("{header}{row},sent\n").as_bytes())?;
+    let pending = import_contacts(&store, format!("{header}{row},pending\n").as_bytes())?;
+
+    assert_eq!(sent.inserted, 1);
+    assert_eq!(pending.inserted, 0);
+    assert_eq!(pending.unchanged, 1);
+    assert_eq!(stored_outcomes(&store, CustomerId(1)), [Outcome::Sent]);
+    Ok(())
+}
+
+#[test]
 fn sent_mark_with_recorded_copy_counts_once() -> TestResult {
     let (_folder, store) = temp_store()?;
     import_customers(&store, "external_id,email\nc1,c1@example.com\n".as_bytes())?;
