@@ -8,9 +8,9 @@
 # microseconds of planning the newsletter, and wall-clock microseconds of delivery per
 # approved message.
 $figures << EOD
-10000    60   12  70
-100000   58   12  62
-1000000  70   10  51
+10000    60   12  68
+100000   58   11  52
+1000000  65   12  54
 EOD
 
 set terminal pngcairo size 800,480 font ",10"
