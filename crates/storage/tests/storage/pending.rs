@@ -3,9 +3,9 @@
 //! pending contact and its later outcome as one contact.
 
 use chrono::{DateTime, Duration, Utc};
-use tact_domain::{Channel, CustomerId, Outcome, Policy, Purpose};
-use tact_storage::Store;
+use tact_domain::{CampaignId, Channel, CustomerId, DeliveryId, Outcome, Policy, Purpose};
 use tact_storage::import::{import_contacts, import_customers};
+use tact_storage::{DeliveryState, Error, Store};
 
 use crate::common::{TestResult, approve, campaign, raw, sent_contact, temp_store, utc};
 
@@ -82,22 +82,30 @@ fn import_of_sent_then_pending_stores_one_contact() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn sent_mark_with_recorded_copy_counts_once() -> TestResult {
-    let (_folder, store) = temp_store()?;
-    import_customers(&store, "external_id,email\nc1,c1@example.com\n".as_bytes())?;
+/// Plans a newsletter to customer c1, approves it two hours before [`now`] and claims the
+/// delivery. Returns the campaign, the delivery and the instant of the booking.
+fn claimed_booking(store: &Store) -> Result<(CampaignId, DeliveryId, DateTime<Utc>), Error> {
+    import_customers(store, "external_id,email\nc1,c1@example.com\n".as_bytes())?;
     let customer = CustomerId(1);
     let planned_at = now() - Duration::hours(2);
     let news = store.create_campaign(&campaign("News", planned_at))?;
     let deliveries = store.plan_deliveries(news, &[customer], planned_at)?;
-    approve(&store, deliveries[0], customer, news, planned_at);
+    approve(store, deliveries[0], customer, news, planned_at);
     store.claim_deliveries("w1", Duration::minutes(5), 10, planned_at)?;
+    Ok((news, deliveries[0], planned_at))
+}
+
+#[test]
+fn sent_mark_with_recorded_copy_counts_once() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    let customer = CustomerId(1);
+    let (news, delivery, planned_at) = claimed_booking(&store)?;
     // The campaign message as a mail log import records it, at the instant it was booked.
     let mut recorded = sent_contact(customer, Channel::EMAIL, Purpose::Value, planned_at);
     recorded.campaign = Some(news);
     store.record_contact(&recorded)?;
 
-    store.mark_sent(deliveries[0], "<d1@tact>", now() - Duration::hours(1))?;
+    store.mark_sent(delivery, "<d1@tact>", now() - Duration::hours(1))?;
 
     assert_eq!(stored_outcomes(&store, customer), [Outcome::Sent]);
     Ok(())
@@ -132,22 +140,17 @@ fn unreadable_pending_row_is_listed() -> TestResult {
 #[test]
 fn unreadable_booked_row_keeps_sent_mark() -> TestResult {
     let (folder, store) = temp_store()?;
-    import_customers(&store, "external_id,email\nc1,c1@example.com\n".as_bytes())?;
-    let customer = CustomerId(1);
-    let planned_at = now() - Duration::hours(2);
-    let news = store.create_campaign(&campaign("News", planned_at))?;
-    let deliveries = store.plan_deliveries(news, &[customer], planned_at)?;
-    approve(&store, deliveries[0], customer, news, planned_at);
-    store.claim_deliveries("w1", Duration::minutes(5), 10, planned_at)?;
+    let (_, delivery, _) = claimed_booking(&store)?;
     // A booked contact whose call length is text, as the sqlite3 shell may write.
     raw(&folder).execute(
         "UPDATE contacts SET duration_s = 'long' WHERE customer_id = 1",
         [],
     )?;
 
-    let marked = store.mark_sent(deliveries[0], "<d1@tact>", now() - Duration::hours(1));
+    let marked = store.mark_sent(delivery, "<d1@tact>", now() - Duration::hours(1));
 
     assert!(marked.is_ok(), "{marked:?}");
+    assert_eq!(store.delivery(delivery)?.state, DeliveryState::Sent);
     Ok(())
 }
 
