@@ -256,20 +256,15 @@ pub(crate) fn update_contact(
     let sql = "UPDATE contacts SET outcome = ?2, at_ms = coalesce(?3, at_ms) WHERE id = ?1";
     let mut statement = tx.prepare_cached(sql)?;
     let mut at = at;
-    match statement.execute(params![contact.0, outcome_text(outcome), at.map(to_ms)]) {
+    let mut updated = statement.execute(params![contact.0, outcome_text(outcome), at.map(to_ms)]);
+    // An identical contact is stored at the new instant already, such as the same message
+    // recorded by hand: this one keeps its instant.
+    if matches!(&updated, Err(error) if at.is_some() && is_unique_error(error)) {
+        at = None;
+        updated = statement.execute(params![contact.0, outcome_text(outcome), None::<i64>]);
+    }
+    match updated {
         Ok(_) => {}
-        // An identical contact is stored at the new instant already, such as the same
-        // message recorded by hand: this one keeps its instant.
-        Err(error) if at.is_some() && is_unique_error(&error) => {
-            at = None;
-            match statement.execute(params![contact.0, outcome_text(outcome), None::<i64>]) {
-                Ok(_) => {}
-                Err(error) if is_unique_error(&error) => {
-                    at = Some(next_free_instant(tx, contact, outcome)?);
-                }
-                Err(error) => return Err(error.into()),
-            }
-        }
         Err(error) if is_unique_error(&error) => {
             at = Some(next_free_instant(tx, contact, outcome)?);
         }

@@ -500,7 +500,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         self.write(|tx| {
-            sending_contact(tx, delivery)?;
+            sending_booking(tx, delivery)?;
             tx.prepare_cached(
                 "UPDATE deliveries SET state = 'approved', attempts = attempts + 1, \
                      last_error = ?2, next_attempt_at_ms = ?3, lease_owner = NULL, \
@@ -553,7 +553,7 @@ impl Store {
     /// it does not exist.
     pub fn release(&self, delivery: DeliveryId, now: DateTime<Utc>) -> Result<()> {
         self.write(|tx| {
-            sending_contact(tx, delivery)?;
+            sending_booking(tx, delivery)?;
             tx.prepare_cached(
                 "UPDATE deliveries SET state = 'approved', lease_owner = NULL, \
                      lease_expires_at_ms = NULL, updated_at_ms = ?2 WHERE id = ?1",
@@ -902,8 +902,9 @@ struct Booking {
     stored: Option<Contact>,
 }
 
-/// Returns the booking of a delivery that is `sending`. A booked contact row that cannot be
-/// read does not stop the sent mark, which then derives the customer's timeline again.
+/// Returns the booking of a delivery that is `sending`, or [`Error::InvalidState`] when it
+/// is in another state. A booked contact row that cannot be read does not stop a sent or
+/// failed mark, which then derives the customer's timeline again.
 fn sending_booking(tx: &Connection, delivery: DeliveryId) -> Result<Booking> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
@@ -925,25 +926,6 @@ fn sending_booking(tx: &Connection, delivery: DeliveryId) -> Result<Booking> {
             contact: ContactId(contact),
             stored: contact_from_row(row).ok().map(|(_, stored)| stored),
         }),
-        _ => Err(Error::InvalidState {
-            delivery: delivery.0,
-            state,
-            expected: "sending",
-        }),
-    }
-}
-
-/// Returns the customer and booked contact of a delivery that is `sending`.
-fn sending_contact(tx: &Connection, delivery: DeliveryId) -> Result<(CustomerId, ContactId)> {
-    let row: Option<(String, i64, Option<i64>)> = tx
-        .prepare_cached("SELECT state, customer_id, contact_id FROM deliveries WHERE id = ?1")?
-        .query_row([delivery.0], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-        })
-        .optional()?;
-    let (state, customer, contact) = row.ok_or_else(|| Error::not_found("delivery", delivery))?;
-    match (state.as_str(), contact) {
-        ("sending", Some(contact)) => Ok((CustomerId(customer), ContactId(contact))),
         _ => Err(Error::InvalidState {
             delivery: delivery.0,
             state,

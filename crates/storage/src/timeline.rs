@@ -770,16 +770,15 @@ pub(crate) fn update_contact(
         return rebuild_one(tx, customer, Rebuild::Contacts);
     }
     let Some((range, fields)) = found else {
-        return match (outcome, stored) {
-            (Outcome::Pending, _) => Ok(()),
-            (_, Some(stored)) if stored.customer == customer => {
-                let mut contact = stored.clone();
-                contact.outcome = outcome;
-                contact.at = at.unwrap_or(stored.at);
-                insert_contact_into(tx, customer, id, &contact, column)
-            }
-            _ => add_stored_contact(tx, customer, id, column),
-        };
+        if outcome == Outcome::Pending {
+            return Ok(());
+        }
+        let stored = stored.map(|stored| Contact {
+            outcome,
+            at: at.unwrap_or(stored.at),
+            ..stored.clone()
+        });
+        return add_stored_contact(tx, customer, id, stored, column);
     };
     if outcome == Outcome::Pending {
         column.drain(range);
@@ -798,38 +797,32 @@ pub(crate) fn update_contact(
     Column::Contacts.write(tx, customer, &column)
 }
 
-/// Adds a contact of `customer` as `contacts` stores it to `column`, their timeline's
-/// contacts as just read, or derives the timeline again when the row is not the customer's.
+/// Adds a contact of `customer` to `column`, their timeline's contacts as just read, and
+/// writes the column. The contact is `stored` when the caller has it as `contacts` now
+/// stores it, or else is read from `contacts`. A row that cannot be read, or is not the
+/// customer's, makes the timeline be derived again.
 fn add_stored_contact(
     tx: &Connection,
     customer: CustomerId,
     id: ContactId,
-    column: Vec<u8>,
-) -> Result<()> {
-    let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1");
-    let stored = tx
-        .prepare_cached(&sql)?
-        .query_row([id.0], |row| Ok(contact_from_row(row)))
-        .optional()?;
-    let Some(Ok((id, contact))) = stored else {
-        return rebuild_one(tx, customer, Rebuild::Contacts);
-    };
-    if contact.customer != customer {
-        return rebuild_one(tx, customer, Rebuild::Contacts);
-    }
-    insert_contact_into(tx, customer, id, &contact, column)
-}
-
-/// Puts `contact` into `column`, the customer's timeline contacts as just read, and writes
-/// the column.
-fn insert_contact_into(
-    tx: &Connection,
-    customer: CustomerId,
-    id: ContactId,
-    contact: &Contact,
+    stored: Option<Contact>,
     mut column: Vec<u8>,
 ) -> Result<()> {
-    let added = PackedContact::new(id, contact);
+    let contact = match stored {
+        Some(contact) => Some(contact),
+        None => {
+            let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1");
+            tx.prepare_cached(&sql)?
+                .query_row([id.0], |row| Ok(contact_from_row(row)))
+                .optional()?
+                .and_then(|read| read.ok())
+                .map(|(_, contact)| contact)
+        }
+    };
+    let Some(contact) = contact.filter(|contact| contact.customer == customer) else {
+        return rebuild_one(tx, customer, Rebuild::Contacts);
+    };
+    let added = PackedContact::new(id, &contact);
     let entry = encoded(customer, &added)?;
     insert_entry(customer, &mut column, added.key(), &entry)?;
     Column::Contacts.write(tx, customer, &column)

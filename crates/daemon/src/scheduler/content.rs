@@ -235,6 +235,30 @@ pub(super) mod tests {
         Mailer::new(Composer::new(&config).unwrap())
     }
 
+    /// Creates a value campaign on email for everyone in `store`, created at the Unix epoch
+    /// and sent with `template`, and returns it.
+    pub(in crate::scheduler) fn value_campaign(
+        store: &Store,
+        template: &StoredTemplate,
+    ) -> Campaign {
+        let campaign = store
+            .create_campaign(&NewCampaign {
+                name: "news".to_owned(),
+                channel: Channel::EMAIL,
+                purpose: Purpose::Value,
+                topic: None,
+                audience: Audience::All,
+                priority: 0,
+                offer: false,
+                template: serde_json::to_string(template).unwrap(),
+                send_at: None,
+                relevant_until: None,
+                created_at: DateTime::UNIX_EPOCH,
+            })
+            .unwrap();
+        store.campaign(campaign).unwrap()
+    }
+
     /// Returns a store with one customer called `name` and one campaign whose text is `text`.
     fn store_with(name: &str, text: &str) -> (Store, Campaign, Customer) {
         let store = Store::open_in_memory().unwrap();
@@ -250,23 +274,7 @@ pub(super) mod tests {
             },
             fields: Vec::new(),
         };
-        let at = DateTime::UNIX_EPOCH;
-        let campaign = store
-            .create_campaign(&NewCampaign {
-                name: "news".to_owned(),
-                channel: Channel::EMAIL,
-                purpose: Purpose::Value,
-                topic: None,
-                audience: Audience::All,
-                priority: 0,
-                offer: false,
-                template: serde_json::to_string(&template).unwrap(),
-                send_at: None,
-                relevant_until: None,
-                created_at: at,
-            })
-            .unwrap();
-        let campaign = store.campaign(campaign).unwrap();
+        let campaign = value_campaign(&store, &template);
         let customer = store.customer(id).unwrap();
         (store, campaign, customer)
     }

@@ -554,10 +554,9 @@ fn stopped(message: &str) -> Decision {
 mod tests {
     use super::*;
     use crate::scheduler::content::StoredTemplate;
-    use crate::scheduler::content::tests::mailer;
+    use crate::scheduler::content::tests::{mailer, value_campaign};
     use tact_delivery::TemplateSource;
-    use tact_domain::{Channel, Purpose};
-    use tact_storage::{Audience, NewCampaign, NewCustomer};
+    use tact_storage::NewCustomer;
 
     const CUSTOMERS: usize = 2_500;
 
@@ -578,22 +577,7 @@ mod tests {
             },
             fields: Vec::new(),
         };
-        let campaign = store
-            .create_campaign(&NewCampaign {
-                name: "news".to_owned(),
-                channel: Channel::EMAIL,
-                purpose: Purpose::Value,
-                topic: None,
-                audience: Audience::All,
-                priority: 0,
-                offer: false,
-                template: serde_json::to_string(&template).unwrap(),
-                send_at: None,
-                relevant_until: None,
-                created_at: DateTime::UNIX_EPOCH,
-            })
-            .unwrap();
-        let campaign = store.campaign(campaign).unwrap();
+        let campaign = value_campaign(&store, &template);
         (store, campaign)
     }
 
