@@ -65,6 +65,9 @@ pub enum Error {
         /// The customer of the approval.
         approved: tact_domain::CustomerId,
     },
+    /// The thread that runs the SMTP connections could not be started.
+    #[error("cannot start the SMTP connection thread: {0}")]
+    Thread(#[source] std::io::Error),
     /// A directory could not be created or read.
     #[error("cannot use directory {path}: {source}")]
     Directory {

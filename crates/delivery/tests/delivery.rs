@@ -105,6 +105,12 @@ impl SmtpServer {
         log.lines().count()
     }
 
+    /// How many connections greeted the server with `EHLO`.
+    fn connections(&self) -> usize {
+        let log = std::fs::read_to_string(self.out.path().join("connections")).unwrap_or_default();
+        log.lines().count()
+    }
+
     fn channel(&self) -> EmailChannel {
         self.channel_with_pool(4)
     }
@@ -444,14 +450,15 @@ fn stored_recipients(server: &SmtpServer) -> Vec<String> {
 
 #[tokio::test]
 async fn queued_messages_ride_behind_the_previous_content() {
-    let server = SmtpServer::start_with(true, &[], &[]);
+    let args = ["--pipelining", "--ehlo-delay", "0.3"].map(str::to_owned);
+    let server = SmtpServer::spawn(&args);
     let channel = server.channel_with_pool(1);
     let batch: Vec<Outgoing> = (20..25)
         .map(|id| outgoing(id, "Hal", &format!("hal{id}@example.com"), "Queued"))
         .collect();
 
-    // The test's runtime has one thread, so all five are queued before the connection's
-    // worker first runs.
+    // The server answers each EHLO after 0.3 s, so all five are queued before the
+    // connection's first transaction opens.
     let (a, b, c, d, e) = tokio::join!(
         channel.send(&batch[0], now()),
         channel.send(&batch[1], now()),
@@ -566,46 +573,37 @@ async fn reconnect_after_idle_close(pipelining: bool) {
     );
 }
 
-/// A worker that stops with its runtime leaves no queued message without a worker: the
-/// send waiting on another runtime starts a replacement.
+/// The connections run on the channel's own thread, so they outlive the runtime of the
+/// caller that opened them: a send from another runtime reuses the connection.
 #[test]
-fn worker_lost_with_its_runtime_is_replaced() {
+fn connection_outlives_the_runtime_that_opened_it() {
     let server = SmtpServer::start_with(true, &[], &[]);
-    let channel = Arc::new(server.channel_with_pool(1));
-    let first_runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let channel = server.channel_with_pool(1);
     let first = outgoing(62, "Tom", "tom@example.com", "First");
-    first_runtime.block_on(channel.send(&first, now())).unwrap();
-
-    // The first runtime's worker waits for work, but nothing drives that runtime now, so
-    // the second message stays queued until the runtime shuts down.
-    let sender = Arc::clone(&channel);
-    let second = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+    let second = outgoing(63, "Uma", "uma@example.com", "Second");
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .unwrap();
-        let second = outgoing(63, "Uma", "uma@example.com", "Second");
-        runtime.block_on(async {
-            let send = sender.send(&second, now());
-            tokio::time::timeout(Duration::from_secs(10), send).await
-        })
-    });
-    std::thread::sleep(Duration::from_millis(200));
-    drop(first_runtime);
-    let receipt = second
-        .join()
-        .unwrap()
-        .expect("the second send hung")
-        .unwrap();
+            .unwrap()
+    };
 
-    assert_eq!(receipt.reply, "250 2.0.0 Ok: queued as 2");
+    let first_runtime = runtime();
+    let first = first_runtime.block_on(channel.send(&first, now())).unwrap();
+    drop(first_runtime);
+    let second = runtime().block_on(async {
+        let send = channel.send(&second, now());
+        tokio::time::timeout(Duration::from_secs(10), send).await
+    });
+
+    assert_eq!(first.reply, "250 2.0.0 Ok: queued as 1");
+    let second = second.expect("the second send hung").unwrap();
+    assert_eq!(second.reply, "250 2.0.0 Ok: queued as 2");
     assert_eq!(
         stored_recipients(&server),
         ["tom@example.com", "uma@example.com"]
     );
+    assert_eq!(server.connections(), 1);
 }
 
 #[tokio::test]

@@ -8,6 +8,9 @@ behind it adds a line to the file "carried". Recipients given with --tempfail ge
 afterwards; recipients given with --reject always get 550. With --pipelining the server
 advertises PIPELINING (RFC 2920); aiosmtpd reads pipelined commands in order either way.
 
+The first EHLO of each connection adds a line to the file "connections". With --ehlo-delay N
+the server waits N seconds before it answers each EHLO.
+
 With --idle-timeout N the server replies 421 and closes a connection that sends no command
 for N seconds, as aiosmtpd's timeout does.
 
@@ -28,8 +31,9 @@ from aiosmtpd.smtp import SMTP, AuthResult
 
 
 class Handler:
-    def __init__(self, out_dir, tempfail, reject, pipelining):
+    def __init__(self, out_dir, tempfail, reject, pipelining, ehlo_delay):
         self.out_dir = out_dir
+        self.ehlo_delay = ehlo_delay
         self.pipelining = pipelining
         self.tempfail = set(tempfail)
         self.reject = set(reject)
@@ -37,6 +41,11 @@ class Handler:
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
+        if not getattr(session, "counted", False):
+            session.counted = True
+            with open(os.path.join(self.out_dir, "connections"), "a") as log:
+                log.write("%s\n" % hostname)
+        await asyncio.sleep(self.ehlo_delay)
         if self.pipelining:
             responses.insert(1, "250-PIPELINING")
         return responses
@@ -99,11 +108,12 @@ async def main():
     parser.add_argument("--password")
     parser.add_argument("--max-seconds", type=float, default=120.0)
     parser.add_argument("--idle-timeout", type=float, default=300.0)
+    parser.add_argument("--ehlo-delay", type=float, default=0.0)
     args = parser.parse_args()
 
     # aiosmtpd logs a deprecation notice on every successful AUTH, which is not ours to fix.
     logging.getLogger("mail.log").setLevel(logging.ERROR)
-    handler = Handler(args.out, args.tempfail, args.reject, args.pipelining)
+    handler = Handler(args.out, args.tempfail, args.reject, args.pipelining, args.ehlo_delay)
     context = None
     if args.cert:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -6,9 +6,11 @@
 //! channel opens the TCP stream itself with `TCP_NODELAY` set and hands it to lettre's
 //! [`AsyncSmtpConnection`]. Messages wait in one queue for up to `pool_size` connection
 //! workers ([`worker`]), which reuse their connection without a `NOOP` and pipeline the
-//! commands of consecutive messages ([`session`]). A connection that the server closed
-//! while idle fails before any message data is sent, so the message goes again once on a
-//! new connection.
+//! commands of consecutive messages ([`session`]). The workers run on a thread of their
+//! own ([`ConnectionThread`]), so a reply is read as soon as it arrives, however busy the
+//! caller's runtime is with rendering and composing messages. A connection that the server
+//! closed while idle fails before any message data is sent, so the message goes again once
+//! on a new connection.
 
 use async_trait::async_trait;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
@@ -185,6 +187,8 @@ impl fmt::Debug for SmtpConfig {
 /// the `email` channel.
 pub struct EmailChannel {
     server: Arc<Server>,
+    /// Runs the connection workers; stops them when the channel is dropped.
+    _thread: ConnectionThread,
     /// The queue's sending end; `None` once the channel is closed.
     queue: Mutex<Option<mpsc::UnboundedSender<Job>>>,
     composer: Composer,
@@ -208,6 +212,39 @@ struct Server {
     available: AtomicUsize,
     /// Notified whenever a worker stops.
     stopped: Notify,
+    /// Spawns the connection workers on the channel's [`ConnectionThread`].
+    runtime: tokio::runtime::Handle,
+}
+
+/// A thread with a single-threaded runtime for the connection workers.
+///
+/// A connection carries one message per round trip, and each round trip ends with its
+/// worker reading the reply and writing the next message. On the caller's runtime, that
+/// worker waited behind the tasks that render and compose messages, which at thousands of
+/// messages per second are most of the runtime's work, and the connections sat idle
+/// meanwhile. On this thread the worker runs as soon as the reply arrives.
+struct ConnectionThread {
+    /// Dropping it ends the thread, which drops the runtime and any worker still on it.
+    _stop: oneshot::Sender<()>,
+}
+
+impl ConnectionThread {
+    fn start() -> Result<(ConnectionThread, tokio::runtime::Handle), Error> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(Error::Thread)?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("tact-smtp".to_owned())
+            .spawn(move || {
+                // Returns when the channel drops `stop`.
+                let _ = runtime.block_on(stopped);
+            })
+            .map_err(Error::Thread)?;
+        Ok((ConnectionThread { _stop: stop }, handle))
+    }
 }
 
 impl fmt::Debug for EmailChannel {
@@ -220,13 +257,14 @@ impl fmt::Debug for EmailChannel {
 }
 
 impl EmailChannel {
-    /// Validates the settings. Connections are opened on the first send.
+    /// Validates the settings and starts the thread that runs the connections, which are
+    /// opened on the first send.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidConfig`] for a pool size of 0, a zero timeout, a rate limit that is
-    /// not positive, a password without a user name, or an unreadable `ca_file`, and the
-    /// errors of [`Composer::new`].
+    /// not positive, a password without a user name, or an unreadable `ca_file`,
+    /// [`Error::Thread`] when the thread cannot start, and the errors of [`Composer::new`].
     pub fn new(config: SmtpConfig, message: &MessageConfig) -> Result<EmailChannel, Error> {
         check_config(&config)?;
         let tls = match config.tls {
@@ -241,7 +279,9 @@ impl EmailChannel {
             .clone()
             .map_or_else(ClientId::default, ClientId::Domain);
         let (queue, jobs) = mpsc::unbounded_channel();
+        let (thread, runtime) = ConnectionThread::start()?;
         Ok(EmailChannel {
+            _thread: thread,
             composer: Composer::new(message)?,
             limiter: config
                 .rate_limit
@@ -258,6 +298,7 @@ impl EmailChannel {
                 workers: AtomicUsize::new(0),
                 available: AtomicUsize::new(0),
                 stopped: Notify::new(),
+                runtime,
                 config,
             }),
         })
@@ -305,8 +346,8 @@ impl EmailChannel {
         }
         // A worker counts itself available before it replies to its last message, and every
         // waiting worker takes from the queue, so a message queued while one is available
-        // needs no new worker. A worker can also stop without taking it, when the runtime
-        // it runs on shuts down, so the wait starts a replacement whenever a worker stops.
+        // needs no new worker. A worker that panics stops without taking it, so the wait
+        // starts a replacement whenever a worker stops.
         tokio::pin!(response);
         loop {
             let stopped = self.server.stopped.notified();
@@ -350,7 +391,7 @@ impl Server {
             );
             match started {
                 Ok(_) => {
-                    tokio::spawn(worker::run(Arc::clone(self)));
+                    self.runtime.spawn(worker::run(Arc::clone(self)));
                     return;
                 }
                 Err(now) => running = now,

@@ -5,7 +5,7 @@
 //! is still to be written, so on a busy pool the next transaction's commands travel with
 //! the current content (see [`super::session`]). Workers start on demand, up to the pool
 //! size, when a message is queued while none waits for work, and again when a worker stops
-//! while a send still waits, for example with the runtime it ran on. A worker closes its
+//! while a send still waits, which only a panic makes it do. A worker closes its
 //! connection with `QUIT` once it has been idle for `max_idle_seconds`, and stops when the
 //! channel is closed and the queue is empty.
 
@@ -52,7 +52,7 @@ struct Served {
 }
 
 /// A worker's registration in the server's counts, undone when the worker ends, including
-/// when its runtime drops it.
+/// when it panics or its runtime drops it.
 struct Registration {
     server: Arc<Server>,
     available: bool,
