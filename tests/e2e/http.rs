@@ -307,7 +307,10 @@ async fn preferences_patch_and_lock() {
     let url = format!("{}/api/v1/customers/c1/preferences", server.url);
     let opt_out =
         json!({"actor": "customer", "changes": [{"change": "marketing", "allowed": false}]});
-    let lift = json!({"actor": "staff", "changes": [{"change": "marketing", "allowed": true}]});
+    // The bucket change comes first and must not be saved when the lift is refused.
+    let lift = json!({"actor": "staff", "changes": [
+        {"change": "bucket", "bucket": "quarterly"},
+        {"change": "marketing", "allowed": true}]});
 
     let first = client
         .patch(&url)
@@ -329,6 +332,7 @@ async fn preferences_patch_and_lock() {
     assert_eq!(second.status(), StatusCode::CONFLICT);
     assert_eq!(preferences["marketing_opt_out"]["actor"], "customer");
     assert_eq!(preferences["marketing_opt_out"]["source"], "api");
+    assert_eq!(preferences["bucket"], Value::Null);
     let store = workspace.store();
     let customer = store.customer_by_external_id("c1").unwrap();
     assert_eq!(store.consent_log(customer.id).unwrap().len(), 1);

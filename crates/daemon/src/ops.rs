@@ -337,21 +337,17 @@ pub fn close_case(store: &Store, customer: CustomerId, at: DateTime<Utc>) -> Res
 }
 
 /// Applies consent changes in order, each written to the consent log with `mark`, and
-/// returns the resulting preferences.
+/// returns the resulting preferences. Either every change is saved or none is.
 ///
 /// # Errors
 ///
 /// [`OpError::Conflict`] when a change would lift an opt-out only the customer may lift;
-/// the changes before it stay applied.
+/// then no change is saved.
 pub fn apply_changes(
     store: &Store,
     customer: CustomerId,
     changes: &[ConsentChange],
     mark: ConsentMark,
 ) -> Result<Preferences, OpError> {
-    let mut preferences = store.preferences(customer)?;
-    for change in changes {
-        preferences = store.apply_consent(customer, change, mark)?;
-    }
-    Ok(preferences)
+    Ok(store.apply_consents(customer, changes, mark)?)
 }

@@ -333,22 +333,42 @@ impl Store {
         change: &ConsentChange,
         mark: ConsentMark,
     ) -> Result<Preferences> {
+        self.apply_consents(customer, std::slice::from_ref(change), mark)
+    }
+
+    /// Applies consent or preference changes in order and appends each to the consent log,
+    /// all in one transaction, so either every change is applied and logged or none is.
+    /// Returns the preferences after the last change.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Domain`] with [`tact_domain::Error::ConsentLocked`] when a change would
+    /// override the customer's own opt-out, after the changes before it; nothing is written.
+    /// [`Error::NotFound`] when the customer does not exist.
+    pub fn apply_consents(
+        &self,
+        customer: CustomerId,
+        changes: &[ConsentChange],
+        mark: ConsentMark,
+    ) -> Result<Preferences> {
         self.write(|tx| {
             let mut preferences = preferences_in(tx, customer)?;
-            preferences.apply(change, mark)?;
-            tx.prepare_cached("UPDATE customers SET preferences = ?2 WHERE id = ?1")?
-                .execute(params![customer.0, to_json(&preferences)])?;
-            tx.prepare_cached(
+            let mut log = tx.prepare_cached(
                 "INSERT INTO consent_events (customer_id, actor, source, change, at_ms) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![
-                customer.0,
-                enum_text(&mark.actor),
-                enum_text(&mark.source),
-                to_json(change),
-                to_ms(mark.at),
-            ])?;
+            )?;
+            for change in changes {
+                preferences.apply(change, mark)?;
+                log.execute(params![
+                    customer.0,
+                    enum_text(&mark.actor),
+                    enum_text(&mark.source),
+                    to_json(change),
+                    to_ms(mark.at),
+                ])?;
+            }
+            tx.prepare_cached("UPDATE customers SET preferences = ?2 WHERE id = ?1")?
+                .execute(params![customer.0, to_json(&preferences)])?;
             Ok(preferences)
         })
     }

@@ -45,6 +45,37 @@ fn apply_consent_logs_each_change() -> TestResult {
 }
 
 #[test]
+fn apply_consents_saves_all_or_none() -> TestResult {
+    let (_folder, store) = temp_store()?;
+    let id = store.upsert_customer(&customer("c1"))?;
+    let opt_out = ConsentChange::Marketing { allowed: false };
+    store.apply_consent(id, &opt_out, mark(Actor::Customer, ConsentSource::Link, 1))?;
+    let pause = ConsentChange::Pause {
+        until: Some(utc(2026, 6, 1, 0, 0)),
+    };
+    let lift = ConsentChange::Marketing { allowed: true };
+    let staff = mark(Actor::Staff, ConsentSource::Api, 2);
+
+    let error = store
+        .apply_consents(id, &[pause.clone(), lift], staff)
+        .unwrap_err();
+    let saved = store.apply_consents(id, std::slice::from_ref(&pause), staff)?;
+
+    assert!(
+        matches!(
+            error,
+            Error::Domain(tact_domain::Error::ConsentLocked { .. })
+        ),
+        "{error}"
+    );
+    assert_eq!(saved.paused_until, Some(utc(2026, 6, 1, 0, 0)));
+    let log = store.consent_log(id)?;
+    let changes: Vec<&ConsentChange> = log.iter().map(|event| &event.change).collect();
+    assert_eq!(changes, [&opt_out, &pause]);
+    Ok(())
+}
+
+#[test]
 fn staff_cannot_lift_customer_opt_out() -> TestResult {
     let (_folder, store) = temp_store()?;
     let id = store.upsert_customer(&customer("c1"))?;
