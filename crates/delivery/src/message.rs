@@ -179,11 +179,14 @@ impl Composer {
             builder = builder.reply_to(reply_to.clone());
         }
         if message.approval().proposal().purpose != Purpose::Transactional {
-            let links = self.links(recipient.customer, now);
+            // Only the unsubscribe link goes into the headers, so only it is signed here.
+            let token = self
+                .key
+                .sign(LinkPurpose::Unsubscribe, recipient.customer, now);
             builder = builder
                 .header(ListUnsubscribe(format!(
-                    "<{}>, <mailto:{}?subject=unsubscribe-{}>",
-                    links.unsubscribe_url, self.unsubscribe_mailto, links.unsubscribe_token
+                    "<{}/unsubscribe/{token}>, <mailto:{}?subject=unsubscribe-{token}>",
+                    self.base_url, self.unsubscribe_mailto
                 )))
                 .header(ListUnsubscribePost);
         }
