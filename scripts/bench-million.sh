@@ -208,7 +208,7 @@ deliver() {
     # smtp-source against the same sink: the same number of messages (at most 200,000) of
     # the size of tact's newsletter, over the same number of connections, reused (-d).
     local messages=$((approved < 200000 ? approved : 200000))
-    local size=${BENCH_MESSAGE_BYTES:-1400}
+    local size=${BENCH_MESSAGE_BYTES:-1600}
     started=$(now)
     /usr/sbin/smtp-source -d -s "$connections" -m "$messages" -l "$size" \
         -f news@example.com -t customer@example.com 127.0.0.1:"$port"
