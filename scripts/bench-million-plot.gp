@@ -8,9 +8,9 @@
 # microseconds of planning the newsletter, and wall-clock microseconds of delivery per
 # approved message.
 $figures << EOD
-10000    60   12  68
-100000   58   11  52
-1000000  65   12  54
+10000    59   14  69
+100000   60   12  58
+1000000  70   13  52
 EOD
 
 set terminal pngcairo size 800,480 font ",10"

@@ -13,8 +13,8 @@
 #
 # The machine's speed drifts by a sixth within minutes, so the script alternates the builds
 # and prints, per build, the median rate and the median of each run's share of smtp-source.
-# A database planned by a newer schema cannot be opened by an older build; plan with the
-# oldest build, which the newer ones then upgrade when they open their copy.
+# An older build cannot open a database that a newer schema planned. So the oldest build
+# goes first and plans, and the newer ones upgrade their copy when they open it.
 # Needs /usr/sbin/smtp-sink and /usr/sbin/smtp-source (Debian's postfix package) and python3.
 set -euo pipefail
 
