@@ -2,7 +2,7 @@
 //! suppresses the address.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tact_domain::{Channel, SignalKind, SuppressionReason};
@@ -17,6 +17,8 @@ const PYTHON: &str = "/usr/bin/python3";
 struct SmtpServer {
     child: Child,
     port: u16,
+    /// One line per `QUIT` the server received.
+    quit_log: PathBuf,
 }
 
 impl SmtpServer {
@@ -27,11 +29,14 @@ impl SmtpServer {
     /// Starts a server that waits `delay_s` seconds before it answers each DATA.
     fn start_with_delay(out_dir: &Path, tempfail: &str, reject: &str, delay_s: u32) -> SmtpServer {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/smtp_server.py");
+        let quit_log = out_dir.with_extension("quits");
         let mut child = Command::new(PYTHON)
             .arg(script)
             .arg(out_dir)
             .args(["--tempfail", tempfail, "--reject", reject])
             .args(["--delay", &delay_s.to_string()])
+            .arg("--quit-log")
+            .arg(&quit_log)
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3 with aiosmtpd starts");
@@ -43,7 +48,19 @@ impl SmtpServer {
             .trim()
             .parse()
             .unwrap_or_else(|_| panic!("no port in {line:?}"));
-        SmtpServer { child, port }
+        SmtpServer {
+            child,
+            port,
+            quit_log,
+        }
+    }
+
+    /// How many `QUIT` commands the server received.
+    fn quits(&self) -> usize {
+        std::fs::read_to_string(&self.quit_log)
+            .unwrap_or_default()
+            .lines()
+            .count()
     }
 }
 
@@ -226,6 +243,8 @@ async fn sigterm_finishes_inflight_send() {
     let delivery = &workspace.store().deliveries_for(ann).unwrap()[0];
     assert_eq!(delivery.state, DeliveryState::Sent);
     assert_eq!(std::fs::read_dir(&received).unwrap().count(), 1);
+    // The daemon closes its connection with QUIT before it exits.
+    assert_eq!(smtp.quits(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

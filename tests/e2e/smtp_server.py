@@ -1,11 +1,13 @@
 """SMTP server for the end-to-end tests, on Debian's python3-aiosmtpd.
 
 Usage: smtp_server.py OUT_DIR [--tempfail ADDRESS]... [--reject ADDRESS]... [--delay SECONDS]
+                      [--quit-log FILE]
 
 Listens on 127.0.0.1 on a port the system picks and prints that port as its first line.
 A --tempfail address gets 451 on its first RCPT and is accepted later; a --reject address
 always gets 550. With --delay the server waits that many seconds before it answers DATA.
-Each accepted message is written to OUT_DIR as <n>.eml.
+Each accepted message is written to OUT_DIR as <n>.eml. With --quit-log, each QUIT adds a
+line to FILE.
 """
 
 import argparse
@@ -17,8 +19,9 @@ from aiosmtpd.smtp import SMTP
 
 
 class Handler:
-    def __init__(self, out_dir, tempfail, reject, delay):
+    def __init__(self, out_dir, tempfail, reject, delay, quit_log):
         self.out_dir = out_dir
+        self.quit_log = quit_log
         self.delay = delay
         self.tempfail = set(tempfail)
         self.reject = set(reject)
@@ -32,6 +35,12 @@ class Handler:
             return "451 4.3.0 <%s>: try again later" % address
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
+
+    async def handle_QUIT(self, server, session, envelope):
+        if self.quit_log:
+            with open(self.quit_log, "a") as log:
+                log.write("QUIT\n")
+        return "221 Bye"
 
     async def handle_DATA(self, server, session, envelope):
         await asyncio.sleep(self.delay)
@@ -49,8 +58,9 @@ async def main():
     parser.add_argument("--tempfail", action="append", default=[])
     parser.add_argument("--reject", action="append", default=[])
     parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--quit-log")
     args = parser.parse_args()
-    handler = Handler(args.out_dir, args.tempfail, args.reject, args.delay)
+    handler = Handler(args.out_dir, args.tempfail, args.reject, args.delay, args.quit_log)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: SMTP(handler), host="127.0.0.1", port=0)
     print(server.sockets[0].getsockname()[1], flush=True)

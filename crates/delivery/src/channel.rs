@@ -174,6 +174,11 @@ pub trait Channel: Send + Sync + fmt::Debug {
     /// A [`SendError`] whose [`SendError::is_transient`] says whether a retry can help.
     async fn deliver(&self, message: Ready<'_>) -> Result<Receipt, SendError>;
 
+    /// Finishes the messages already handed over and releases what the channel holds open,
+    /// such as connections. Called once when the daemon stops; sends after it fail. The
+    /// default does nothing.
+    async fn close(&self) {}
+
     /// Checks the approval at `now` and delivers the message.
     ///
     /// # Errors

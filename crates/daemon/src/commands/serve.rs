@@ -19,6 +19,10 @@ const SEND_SECONDS_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 /// for almost every store call under load, each with cold caches and fresh allocator pages.
 const BLOCKING_THREADS: usize = 8;
 
+/// How long a stopping daemon waits for its channel to close its connections (SMTP `QUIT`)
+/// after the last send. A server that does not answer does not hold the stop up longer.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Runs the HTTP server and the scheduler until SIGTERM or Ctrl-C, then drains in-flight
 /// sends and exits.
 ///
@@ -55,7 +59,7 @@ async fn serve(context: Context) -> anyhow::Result<()> {
     let scheduler = Arc::new(Scheduler::new(
         settings.clone(),
         context.clock.clone(),
-        channel,
+        channel.clone(),
         shutdown.clone(),
     )?);
 
@@ -74,6 +78,15 @@ async fn serve(context: Context) -> anyhow::Result<()> {
     let served = server::serve(listener, state, shutdown.clone()).await;
     shutdown.cancel();
     worker.await.context("scheduler task failed")?;
+    if tokio::time::timeout(CLOSE_TIMEOUT, channel.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            timeout_seconds = CLOSE_TIMEOUT.as_secs(),
+            "the delivery channel did not close its connections in time; they are dropped"
+        );
+    }
     served?;
     tracing::info!("tact stopped");
     Ok(())

@@ -304,21 +304,6 @@ impl EmailChannel {
         })
     }
 
-    /// Closes the channel: the messages already queued are sent, then every connection is
-    /// closed with `QUIT`. Returns once the last one is closed; later sends fail.
-    pub async fn close(&self) {
-        drop(self.lock_queue().take());
-        loop {
-            let stopped = self.server.stopped.notified();
-            tokio::pin!(stopped);
-            stopped.as_mut().enable();
-            if self.server.workers.load(Ordering::SeqCst) == 0 {
-                return;
-            }
-            stopped.await;
-        }
-    }
-
     fn lock_queue(&self) -> std::sync::MutexGuard<'_, Option<mpsc::UnboundedSender<Job>>> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -522,6 +507,21 @@ enum TimedError {
 impl Channel for EmailChannel {
     fn kind(&self) -> &DomainChannel {
         &self.kind
+    }
+
+    /// Sends the messages already queued, then closes every connection with `QUIT`.
+    /// Returns once the last one is closed; later sends fail.
+    async fn close(&self) {
+        drop(self.lock_queue().take());
+        loop {
+            let stopped = self.server.stopped.notified();
+            tokio::pin!(stopped);
+            stopped.as_mut().enable();
+            if self.server.workers.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            stopped.await;
+        }
     }
 
     async fn deliver(&self, ready: Ready<'_>) -> Result<Receipt, SendError> {
