@@ -20,7 +20,7 @@ const SEND_SECONDS_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 const BLOCKING_THREADS: usize = 8;
 
 /// How long a stopping daemon waits for its channel to close its connections (SMTP `QUIT`)
-/// after the last send. A server that does not answer does not hold the stop up longer.
+/// after the last send. A server that does not reply does not hold the stop up longer.
 const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Runs the HTTP server and the scheduler until SIGTERM or Ctrl-C, then drains in-flight
