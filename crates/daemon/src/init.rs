@@ -80,9 +80,9 @@ max_age = "365d"
 # "maildir" writes messages to the folder below; "smtp" sends through [smtp].
 channel = "maildir"
 maildir = "outbox"
-# Messages sent at the same time; with smtp, 8 to 32 times smtp.pool_size.
+# Messages sent at the same time; with smtp, 32 to 64 times smtp.pool_size.
 concurrency = 4
-# Deliveries claimed per scheduler round; about 8 times concurrency for large campaigns.
+# Deliveries claimed at a time; a few hundred to 1,000 for large campaigns.
 batch_size = 100
 # Retries: first after retry_base, doubling up to retry_max_delay, max_attempts in all.
 retry_base = "1m"

@@ -147,7 +147,10 @@ pub enum Error {
         reason: String,
     },
     /// A consent change would undo an opt-out that only the customer may undo.
-    #[error("{setting} was set by the customer on {at}; only the customer can change it")]
+    #[error(
+        "{setting} was set by the customer at {}; only the customer can change it",
+        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )]
     ConsentLocked {
         /// What the change tried to lift, such as `marketing opt-out`.
         setting: String,

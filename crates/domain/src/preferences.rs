@@ -303,6 +303,11 @@ mod tests {
             }
         );
         assert_eq!(preferences.marketing_opt_out, Some(by(Actor::Customer, 1)));
+        assert_eq!(
+            error.to_string(),
+            "marketing opt-out was set by the customer at 2026-06-01T09:00:00Z; only the \
+             customer can change it"
+        );
     }
 
     #[test]
