@@ -233,6 +233,28 @@ fn init_refuses_to_overwrite() {
 }
 
 #[test]
+fn customer_option_matches_positional_id() {
+    let workspace = Workspace::new();
+    workspace.import_customers();
+
+    for command in ["history", "explain"] {
+        let positional = workspace.run(&[command, "c1"]);
+        let option = workspace.run(&[command, "--customer", "c1"]);
+        let both = workspace.run(&[command, "c1", "--customer", "c2"]);
+
+        assert_eq!(positional.status.code(), Some(0), "{command}");
+        assert_eq!(option.status.code(), Some(0), "{command}");
+        assert_eq!(option.stdout, positional.stdout, "{command}");
+        let first = String::from_utf8_lossy(&positional.stdout);
+        assert!(
+            first.lines().next().unwrap_or_default().contains(" c1 "),
+            "{first}"
+        );
+        assert_eq!(both.status.code(), Some(2), "{command}");
+    }
+}
+
+#[test]
 fn config_error_names_key() {
     let workspace = Workspace::new();
     workspace.append_config("min_gap = \"soon\"\n");

@@ -5,8 +5,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use tact_delivery::token::LinkKey;
-use tact_domain::{Channel, DeliveryId, SignalKind, SuppressionReason};
+use tact_delivery::token::{LinkKey, LinkPurpose};
+use tact_domain::{Actor, Channel, ConsentSource, DeliveryId, SignalKind, SuppressionReason};
 use tact_storage::DeliveryState;
 
 use crate::harness::Workspace;
@@ -317,6 +317,55 @@ fn dry_run_prints_exact_lines() {
         assert_eq!(history.signals, Vec::new(), "{external_id}");
         assert_eq!(history.suppressions, Vec::new(), "{external_id}");
     }
+}
+
+/// A mail client's message for the `mailto:` of `List-Unsubscribe`, sent from `from`.
+fn mailto_unsubscribe(from: &str, token: &str) -> String {
+    format!(
+        "From: {from}\r\nTo: unsubscribe@localhost\r\nSubject: unsubscribe-{token}\r\n\
+         Message-ID: <unsub-1@client.example>\r\n\r\nThis message unsubscribes you.\r\n"
+    )
+}
+
+#[test]
+fn mail_unsubscribe_opts_token_customer_out() {
+    let workspace = workspace_with_customers();
+    let token = workspace.token(LinkPurpose::Unsubscribe, "c1");
+    // The sender is Bob's address: the signed token, not the sender, names the customer.
+    let request = mailto_unsubscribe("bob@example.com", &token);
+    let mut tampered: Vec<char> = token.chars().collect();
+    tampered[10] = if tampered[10] == 'A' { 'B' } else { 'A' };
+    let tampered: String = tampered.into_iter().collect();
+    let forged = mailto_unsubscribe("bob@example.com", &tampered);
+
+    let refused = ingest(&workspace, &["--json"], forged.as_bytes());
+    let store = workspace.store();
+    let ann = store.customer_by_external_id("c1").unwrap().id;
+    let bob = store.customer_by_external_id("c2").unwrap().id;
+    let after_forged = store.preferences(ann).unwrap().marketing_opt_out;
+    let first = ingest(&workspace, &["--json"], request.as_bytes());
+    let again = ingest(&workspace, &["--json"], request.as_bytes());
+
+    let line = "{\"class\":\"unsubscribe\",\"recipient\":\"bob@example.com\",\"status\":null,\
+                \"reason\":\"unsubscribe request by mail\",\"delivery\":null}\n";
+    assert_eq!(first, line);
+    assert_eq!(again, line);
+    assert_eq!(refused, line);
+    assert_eq!(after_forged, None);
+    let opt_out = store.preferences(ann).unwrap().marketing_opt_out.unwrap();
+    assert_eq!(opt_out.actor, Actor::Customer);
+    assert_eq!(opt_out.source, ConsentSource::Link);
+    let signals: Vec<SignalKind> = store
+        .history(ann)
+        .unwrap()
+        .signals
+        .iter()
+        .map(|signal| signal.kind)
+        .collect();
+    assert_eq!(signals, [SignalKind::Unsubscribed]);
+    assert_eq!(store.consent_log(ann).unwrap().len(), 1);
+    assert_eq!(store.preferences(bob).unwrap().marketing_opt_out, None);
+    assert_eq!(store.history(bob).unwrap().signals, Vec::new());
 }
 
 /// Creates `DIR/new`, `DIR/cur` and `DIR/tmp` and returns DIR.

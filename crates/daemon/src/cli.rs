@@ -195,14 +195,28 @@ pub struct FileArg {
     pub file: PathBuf,
 }
 
-/// One customer.
+/// One customer, named by its external id or by `--customer` as `tact check` takes it.
 #[derive(Debug, Args)]
 pub struct CustomerArg {
     /// The customer's external id.
-    pub external_id: String,
+    #[arg(required_unless_present = "customer", conflicts_with = "customer")]
+    external_id: Option<String>,
+    /// The customer's external id, instead of the positional argument.
+    #[arg(long, value_name = "EXTERNAL_ID")]
+    customer: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+impl CustomerArg {
+    /// The external id, from the positional argument or `--customer`.
+    pub fn external_id(&self) -> &str {
+        self.external_id
+            .as_deref()
+            .or(self.customer.as_deref())
+            .unwrap_or_default()
+    }
 }
 
 /// `tact prefs` subcommands.

@@ -7,8 +7,8 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use tact_domain::{
-    Channel, ConsentChange, ConsentMark, Contact, Customer, CustomerId, Decision, Outcome, Policy,
-    Preferences, Proposal, Purpose, Signal, SignalKind, Topic,
+    Actor, Channel, ConsentChange, ConsentMark, ConsentSource, Contact, Customer, CustomerId,
+    Decision, Outcome, Policy, Preferences, Proposal, Purpose, Signal, SignalKind, Topic,
 };
 use tact_storage::{Recorded, Store};
 
@@ -350,4 +350,33 @@ pub fn apply_changes(
     mark: ConsentMark,
 ) -> Result<Preferences, OpError> {
     Ok(store.apply_consents(customer, changes, mark)?)
+}
+
+/// Opts the customer out of marketing as the customer's own unsubscribe request through a
+/// link in a message (the one-click page or the `mailto:` of `List-Unsubscribe`), and
+/// records an `unsubscribed` email signal. Returns false, and changes nothing, when the
+/// customer had already opted out of marketing.
+///
+/// # Errors
+///
+/// The store's errors; [`tact_storage::Error::NotFound`] when the customer does not exist.
+pub fn unsubscribe_from_marketing(
+    store: &Store,
+    customer: CustomerId,
+    now: DateTime<Utc>,
+) -> tact_storage::Result<bool> {
+    let preferences = store.preferences(customer)?;
+    if preferences.marketing_opt_out.is_some() {
+        return Ok(false);
+    }
+    let mark = ConsentMark {
+        actor: Actor::Customer,
+        source: ConsentSource::Link,
+        at: now,
+    };
+    store.apply_consent(customer, &ConsentChange::Marketing { allowed: false }, mark)?;
+    let mut signal = Signal::new(SignalKind::Unsubscribed, now);
+    signal.channel = Some(Channel::EMAIL);
+    store.record_signal(customer, &signal)?;
+    Ok(true)
 }

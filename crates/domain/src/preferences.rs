@@ -24,7 +24,8 @@ pub enum Actor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentSource {
-    /// An unsubscribe link in a message, including one-click unsubscribe.
+    /// An unsubscribe link in a message: one-click unsubscribe, its page, or the `mailto:`
+    /// of `List-Unsubscribe`.
     Link,
     /// The preference centre page.
     PreferenceCentre,

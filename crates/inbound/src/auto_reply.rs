@@ -72,6 +72,7 @@ pub(crate) fn classify_auto_reply(returned: &Returned<'_>) -> Option<Report> {
         reason: one_line(&reason),
         verp: returned.verp.clone(),
         original_message_id,
+        unsubscribe_token: None,
     })
 }
 

@@ -127,6 +127,7 @@ fn recipient_report(
         reason,
         verp: returned.verp.clone(),
         original_message_id: original.message_id.clone(),
+        unsubscribe_token: None,
     }))
 }
 

@@ -93,5 +93,6 @@ fn complaint(returned: &Returned<'_>, recipient: Option<String>, reason: &str) -
         reason: one_line(reason),
         verp: returned.verp.clone(),
         original_message_id: original.message_id.clone(),
+        unsubscribe_token: None,
     }
 }

@@ -8,6 +8,8 @@
 //!   and large providers become [`Class::HardBounce`] or [`Class::SoftBounce`];
 //! - feedback-loop reports (ARF, RFC 5965) become [`Class::Complaint`];
 //! - vacation and out-of-office replies (RFC 3834) become [`Class::AutoReply`];
+//! - a message whose subject is `unsubscribe-<token>`, sent through the `mailto:` of a
+//!   `List-Unsubscribe` header, becomes [`Class::Unsubscribe`] with its token;
 //! - everything else, read receipts included, is [`Class::NotReturned`].
 //!
 //! The crate is pure: it does no I/O, reads no clock and stores nothing. Mapping a report
@@ -57,6 +59,7 @@ mod returned;
 mod ses;
 mod severity;
 mod text;
+mod unsubscribe;
 
 pub use error::Error;
 pub use report::{Class, Report, to_json_line};
@@ -104,6 +107,9 @@ fn classify_parsed(raw: &[u8]) -> Vec<Report> {
         )];
     }
     if let Some(report) = feedback::classify_feedback(&returned) {
+        return vec![report];
+    }
+    if let Some(report) = unsubscribe::classify_mailto_unsubscribe(&returned) {
         return vec![report];
     }
     if let Some(reports) = dsn::classify_dsn(&returned) {

@@ -394,5 +394,6 @@ fn bounce_report(
         reason: one_line(reason),
         verp: returned.verp.clone(),
         original_message_id: original.message_id.clone(),
+        unsubscribe_token: None,
     }
 }

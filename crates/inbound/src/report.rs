@@ -21,6 +21,10 @@ pub enum Class {
     Complaint,
     /// An automatic reply such as a vacation or out-of-office notice. The address works.
     AutoReply,
+    /// The recipient asked to unsubscribe by mail, through the `mailto:` of a
+    /// `List-Unsubscribe` header whose subject is `unsubscribe-<token>`.
+    /// [`Report::unsubscribe_token`] holds the token, which the caller verifies.
+    Unsubscribe,
     /// The message is not returned mail (an ordinary message, a read receipt, a success
     /// notification), or it could not be recognised.
     NotReturned,
@@ -34,6 +38,7 @@ impl Class {
             Class::SoftBounce => "soft_bounce",
             Class::Complaint => "complaint",
             Class::AutoReply => "auto_reply",
+            Class::Unsubscribe => "unsubscribe",
             Class::NotReturned => "not_returned",
         }
     }
@@ -53,6 +58,7 @@ impl FromStr for Class {
             Class::SoftBounce,
             Class::Complaint,
             Class::AutoReply,
+            Class::Unsubscribe,
             Class::NotReturned,
         ];
         classes
@@ -97,6 +103,10 @@ pub struct Report {
     /// The `Message-ID` of the original message (from the enclosed copy, or `In-Reply-To` of
     /// an auto-reply), without angle brackets.
     pub original_message_id: Option<String>,
+    /// The token of a [`Class::Unsubscribe`] request, from its subject; `None` for every
+    /// other class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsubscribe_token: Option<String>,
 }
 
 impl Report {
@@ -110,6 +120,7 @@ impl Report {
             reason: crate::text::one_line(reason),
             verp: None,
             original_message_id: None,
+            unsubscribe_token: None,
         }
     }
 }
@@ -154,6 +165,7 @@ mod tests {
             reason: "550 5.1.1 User unknown".into(),
             verp: None,
             original_message_id: None,
+            unsubscribe_token: None,
         };
         let expected = r#"{"class":"hard_bounce","recipient":"kijitora@example.jp","status":"5.1.1","reason":"550 5.1.1 User unknown","delivery":17}"#;
         assert_eq!(to_json_line(&report, Some(17)), expected);

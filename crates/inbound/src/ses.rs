@@ -89,6 +89,7 @@ fn ses_report(
         reason: one_line(reason),
         verp: returned.verp.clone(),
         original_message_id: None,
+        unsubscribe_token: None,
     }
 }
 

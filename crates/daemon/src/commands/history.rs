@@ -15,7 +15,7 @@ use crate::ops;
 /// Fails for an unknown customer or a storage failure.
 pub fn history(context: &Context, args: CustomerArg) -> anyhow::Result<ExitCode> {
     let store = context.open_store()?;
-    let customer = ops::customer(&store, &args.external_id)?;
+    let customer = ops::customer(&store, args.external_id())?;
     let history = store.history(customer.id)?;
     if args.json {
         let value = serde_json::json!({
@@ -28,7 +28,7 @@ pub fn history(context: &Context, args: CustomerArg) -> anyhow::Result<ExitCode>
     }
     println!(
         "contacts with {} ({}):",
-        args.external_id,
+        args.external_id(),
         history.contacts.len()
     );
     for (_, contact) in &history.contacts {
@@ -82,7 +82,7 @@ pub fn history(context: &Context, args: CustomerArg) -> anyhow::Result<ExitCode>
 /// Fails for an unknown customer or a storage failure.
 pub fn explain(context: &Context, args: CustomerArg) -> anyhow::Result<ExitCode> {
     let store = context.open_store()?;
-    let customer = ops::customer(&store, &args.external_id)?;
+    let customer = ops::customer(&store, args.external_id())?;
     let deliveries = store.deliveries_for(customer.id)?;
     if args.json {
         let value: Vec<serde_json::Value> = deliveries
@@ -101,7 +101,11 @@ pub fn explain(context: &Context, args: CustomerArg) -> anyhow::Result<ExitCode>
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("deliveries to {} ({}):", args.external_id, deliveries.len());
+    println!(
+        "deliveries to {} ({}):",
+        args.external_id(),
+        deliveries.len()
+    );
     for delivery in &deliveries {
         let campaign = store.campaign(delivery.campaign)?;
         let mut line = format!(

@@ -24,7 +24,7 @@ pub fn run(context: &Context, command: PrefsCommand) -> anyhow::Result<ExitCode>
 
 fn show(context: &Context, args: CustomerArg) -> anyhow::Result<ExitCode> {
     let store = context.open_store()?;
-    let customer = ops::customer(&store, &args.external_id)?;
+    let customer = ops::customer(&store, args.external_id())?;
     let preferences = store.preferences(customer.id)?;
     let log = store.consent_log(customer.id)?;
     if args.json {
@@ -43,7 +43,7 @@ fn show(context: &Context, args: CustomerArg) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("preferences of {}:", args.external_id);
+    println!("preferences of {}:", args.external_id());
     println!("{}", serde_json::to_string_pretty(&preferences)?);
     println!("consent log ({} entries):", log.len());
     for event in &log {

@@ -12,6 +12,9 @@
 //!   once `bounces.soft_limit` of them fall within `bounces.soft_window`;
 //! - a complaint records a `complaint` signal, which backs off contact on every channel, and
 //!   suppresses marketing email (`complaint`), which still lets transactional email through;
+//! - an unsubscribe request by mail (the `mailto:` of `List-Unsubscribe`) opts the customer
+//!   that its signed token names out of marketing and records an `unsubscribed` signal, as
+//!   the one-click link does;
 //! - an automatic reply or a message that is not returned mail changes nothing.
 //!
 //! Every effect is idempotent, so a message read twice (after a crash, or piped twice by the
@@ -73,6 +76,8 @@ pub enum Effect {
     Recorded,
     /// A signal is stored and the email address is suppressed for this reason.
     Suppressed(SuppressionReason),
+    /// The customer is opted out of marketing, now or by an earlier request.
+    Unsubscribed,
 }
 
 impl Effect {
@@ -83,6 +88,7 @@ impl Effect {
             Effect::NoCustomer => "no_customer",
             Effect::Recorded => "recorded",
             Effect::Suppressed(_) => "suppressed",
+            Effect::Unsubscribed => "unsubscribed",
         }
     }
 }
@@ -181,6 +187,7 @@ impl Ingestor {
             Class::HardBounce => (SignalKind::Bounced, Some(SuppressionReason::HardBounce)),
             Class::SoftBounce => (SignalKind::Bounced, None),
             Class::Complaint => (SignalKind::Complaint, Some(SuppressionReason::Complaint)),
+            Class::Unsubscribe => return unsubscribe(store, target, now),
             Class::AutoReply | Class::NotReturned => return Ok(Effect::None),
         };
         if target.customers.is_empty() {
@@ -224,6 +231,19 @@ impl Ingestor {
             .count();
         Ok(bounces >= self.bounces.soft_limit as usize)
     }
+}
+
+/// Opts the customers of an unsubscribe request out of marketing. The request names them
+/// through its verified token only, so a forged sender address changes nothing.
+fn unsubscribe(store: &Store, target: &Target, now: DateTime<Utc>) -> Result<Effect, InboundError> {
+    if target.customers.is_empty() {
+        return Ok(Effect::NoCustomer);
+    }
+    for &customer in &target.customers {
+        crate::ops::unsubscribe_from_marketing(store, customer, now)
+            .map_err(|source| store_error("marketing opt-out", customer, source))?;
+    }
+    Ok(Effect::Unsubscribed)
 }
 
 /// Records a signal of `kind` on the email channel, unless the customer already has one of

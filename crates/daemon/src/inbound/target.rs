@@ -1,6 +1,7 @@
 //! Mapping a report back to its delivery and customer.
 
 use chrono::{DateTime, Utc};
+use tact_delivery::token::LinkPurpose;
 use tact_domain::{CustomerId, DeliveryId};
 use tact_inbound::{Class, Report};
 use tact_storage::{Audience, Delivery, Store};
@@ -27,12 +28,19 @@ pub(super) struct Target {
 ///    for the classes that change something. The delivery is then unknown.
 ///
 /// A delivery id that no delivery has falls through to the next step.
+///
+/// An unsubscribe request maps only through its token instead. It maps to the customer the
+/// token names when its signature is valid and that customer exists, and to no customer
+/// otherwise.
 pub(super) fn find(
     ingestor: &Ingestor,
     store: &Store,
     report: &Report,
     now: DateTime<Utc>,
 ) -> tact_storage::Result<Target> {
+    if report.class == Class::Unsubscribe {
+        return token_customer(ingestor, store, report, now);
+    }
     if let Some(delivery) = verp_delivery(ingestor, store, report)? {
         return Ok(Target {
             delivery: Some(delivery.id),
@@ -117,6 +125,34 @@ fn delivery_in_message_id(message_id: &str, domain: &str) -> Option<DeliveryId> 
         return None;
     }
     id.parse().ok().map(DeliveryId)
+}
+
+/// Finds the customer an unsubscribe token names. A token of any age counts, because the
+/// signature proves the customer and honouring an old request only ever means less contact.
+fn token_customer(
+    ingestor: &Ingestor,
+    store: &Store,
+    report: &Report,
+    now: DateTime<Utc>,
+) -> tact_storage::Result<Target> {
+    let Some(token) = &report.unsubscribe_token else {
+        return Ok(Target::default());
+    };
+    let any_age = chrono::Duration::days(365 * 1000);
+    let Ok(customer) = ingestor
+        .key
+        .verify(token, LinkPurpose::Unsubscribe, now, any_age)
+    else {
+        return Ok(Target::default());
+    };
+    match store.customer(customer) {
+        Ok(_) => Ok(Target {
+            delivery: None,
+            customers: vec![customer],
+        }),
+        Err(tact_storage::Error::NotFound { .. }) => Ok(Target::default()),
+        Err(error) => Err(error),
+    }
 }
 
 fn existing_delivery(store: &Store, id: DeliveryId) -> tact_storage::Result<Option<Delivery>> {

@@ -13,9 +13,8 @@ use serde::Serialize;
 use tact_delivery::token::LinkPurpose;
 use tact_domain::{
     Actor, Bucket, Channel, ConsentChange, ConsentMark, ConsentSource, Customer, CustomerId,
-    LocalWindow, Preferences, Signal, SignalKind, Topic,
+    LocalWindow, Preferences, Topic,
 };
-use tact_storage::Store;
 
 use super::{ApiError, AppState};
 use crate::ops;
@@ -200,7 +199,7 @@ async fn unsubscribe(
         }
         let now = state.now();
         state
-            .with_store(move |store| opt_out_of_marketing(store, customer, now))
+            .with_store(move |store| Ok(ops::unsubscribe_from_marketing(store, customer, now)?))
             .await?;
         tracing::info!(customer.id = customer.0, "customer unsubscribed");
         let page = render(
@@ -232,27 +231,6 @@ fn is_one_click(body: &[u8]) -> bool {
             .or_else(|| part.split_once("\n\n"))
             .is_some_and(|(_, rest)| rest.trim_start().starts_with("One-Click"))
     })
-}
-
-fn opt_out_of_marketing(
-    store: &Store,
-    customer: CustomerId,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    let preferences = store.preferences(customer)?;
-    if preferences.marketing_opt_out.is_some() {
-        return Ok(());
-    }
-    let mark = ConsentMark {
-        actor: Actor::Customer,
-        source: ConsentSource::Link,
-        at: now,
-    };
-    store.apply_consent(customer, &ConsentChange::Marketing { allowed: false }, mark)?;
-    let mut signal = Signal::new(SignalKind::Unsubscribed, now);
-    signal.channel = Some(Channel::EMAIL);
-    store.record_signal(customer, &signal)?;
-    Ok(())
 }
 
 /// One option of a radio or checkbox group.
