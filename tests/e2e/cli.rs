@@ -360,6 +360,50 @@ fn staff_cannot_lift_customer_opt_out() {
 }
 
 #[test]
+fn prefs_set_with_locked_change_saves_nothing() {
+    let workspace = Workspace::new();
+    workspace.import_customers();
+    workspace.run_ok(&[
+        "prefs",
+        "set",
+        "c1",
+        "--marketing",
+        "off",
+        "--actor",
+        "customer",
+    ]);
+
+    // The do-not-contact change is valid and comes before the rejected marketing lift.
+    let output = workspace.run(&[
+        "prefs",
+        "set",
+        "c1",
+        "--do-not-contact",
+        "on",
+        "--marketing",
+        "on",
+        "--bucket",
+        "quarterly",
+    ]);
+
+    assert_eq!(output.status.code(), Some(1));
+    let json = workspace.run_ok(&["prefs", "show", "c1", "--json"]);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        value["preferences"]["do_not_contact"],
+        serde_json::Value::Null
+    );
+    assert_eq!(value["preferences"]["bucket"], serde_json::Value::Null);
+    assert_eq!(
+        value["preferences"]["marketing_opt_out"]["actor"],
+        "customer"
+    );
+    let log = value["consent_log"].as_array().unwrap();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["actor"], "customer");
+}
+
+#[test]
 fn rebuild_timelines_takes_rows_written_by_hand() {
     let workspace = Workspace::new();
     workspace.import_customers();

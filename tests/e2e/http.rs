@@ -339,6 +339,84 @@ async fn preferences_patch_and_lock() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn concurrent_patches_save_whole_requests() {
+    const REQUESTS: usize = 20;
+    let (workspace, server) = started();
+    let client = server.client();
+    let url = format!("{}/api/v1/customers/c1/preferences", server.url);
+    let opt_out =
+        json!({"actor": "customer", "changes": [{"change": "marketing", "allowed": false}]});
+    let first = client
+        .patch(&url)
+        .bearer_auth(&server.token)
+        .json(&opt_out)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+
+    // Even requests are valid, and odd ones end with a lift of the customer's opt-out.
+    let mut requests = tokio::task::JoinSet::new();
+    for index in 0..REQUESTS {
+        let (client, url, token) = (client.clone(), url.clone(), server.token.clone());
+        let bucket = if index % 2 == 0 {
+            "monthly"
+        } else {
+            "quarterly"
+        };
+        let mut changes = vec![
+            json!({"change": "bucket", "bucket": bucket}),
+            json!({"change": "channel", "channel": "sms", "allowed": index % 4 == 0}),
+        ];
+        if index % 2 == 1 {
+            changes.push(json!({"change": "marketing", "allowed": true}));
+        }
+        let body = json!({"actor": "staff", "changes": changes});
+        requests.spawn(async move {
+            let response = client
+                .patch(&url)
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (index, response.status())
+        });
+    }
+    let statuses = requests.join_all().await;
+    let exit = server.stop();
+
+    assert!(exit.success(), "tact serve exited with {exit}");
+    for (index, status) in statuses {
+        let expected = if index % 2 == 0 {
+            StatusCode::OK
+        } else {
+            StatusCode::CONFLICT
+        };
+        assert_eq!(status, expected, "request {index}");
+    }
+    let store = workspace.store();
+    let customer = store.customer_by_external_id("c1").unwrap();
+    let log = store.consent_log(customer.id).unwrap();
+    assert_eq!(log.len(), 1 + REQUESTS, "{log:?}");
+    // Each saved request is two adjacent entries, its bucket change and then its channel change.
+    for pair in log[1..].chunks(2) {
+        let bucket = serde_json::to_value(&pair[0].change).unwrap();
+        let channel = serde_json::to_value(&pair[1].change).unwrap();
+        assert_eq!(bucket["change"], "bucket", "{log:?}");
+        assert_eq!(bucket["bucket"], "monthly");
+        assert_eq!(channel["change"], "channel", "{log:?}");
+        assert_eq!(pair[0].mark, pair[1].mark);
+        assert_eq!(pair[0].mark.actor, Actor::Staff);
+    }
+    let preferences = store.preferences(customer.id).unwrap();
+    assert_eq!(
+        preferences.marketing_opt_out.map(|mark| mark.actor),
+        Some(Actor::Customer)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn openapi_lists_every_route() {
     let (_workspace, server) = started();
     let document: Value = server
@@ -707,4 +785,67 @@ async fn debug_log_omits_link_tokens() {
     assert_eq!(status, StatusCode::OK);
     assert!(log.contains("route=\"/unsubscribe/{token}\""), "{log}");
     assert!(!log.contains(&token), "{log}");
+}
+
+/// Returns the value of header `name` in `message`, with folded lines joined.
+fn unfolded_header(message: &str, name: &str) -> Option<String> {
+    let head = message.split("\r\n\r\n").next().unwrap_or(message);
+    let head = head.replace("\r\n ", " ").replace("\r\n\t", " ");
+    let prefix = format!("{name}: ");
+    head.lines()
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
+        .map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_unsubscribe_header_unsubscribes() {
+    let workspace = Workspace::new();
+    workspace.append_config(OPEN_ALL_DAY);
+    workspace.import_customers();
+    workspace.create_tips_campaign();
+    workspace.run_ok(&["campaign", "send", "1"]);
+    let server = workspace.serve();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while maildir_files(&workspace).len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let message = maildir_files(&workspace)
+        .iter()
+        .map(|file| std::fs::read_to_string(file).unwrap())
+        .find(|message| message.contains("ann@example.com"))
+        .expect("a message to Ann");
+    let header = unfolded_header(&message, "List-Unsubscribe").expect("List-Unsubscribe");
+    let base_url = workspace.config_value("public_url");
+    let base_url = base_url.trim_end_matches('/');
+
+    let (link, mailto) = header.split_once(", ").expect("two entries");
+    let link = link.trim_matches(|c| c == '<' || c == '>');
+    let token = link
+        .strip_prefix(&format!("{base_url}/unsubscribe/"))
+        .unwrap_or_else(|| panic!("{link} is not under {base_url}"));
+    let mailto = mailto.trim_matches(|c| c == '<' || c == '>');
+    let response = server
+        .client()
+        .post(format!("{}/unsubscribe/{token}", server.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let exit = server.stop();
+
+    assert!(exit.success(), "tact serve exited with {exit}");
+    assert_eq!(
+        mailto,
+        format!(
+            "mailto:{}?subject=unsubscribe-{token}",
+            workspace.config_value("unsubscribe_mailto")
+        )
+    );
+    assert_eq!(status, StatusCode::OK);
+    let store = workspace.store();
+    let ann = store.customer_by_external_id("c1").unwrap();
+    let opt_out = store.preferences(ann.id).unwrap().marketing_opt_out;
+    assert_eq!(opt_out.map(|mark| mark.actor), Some(Actor::Customer));
 }

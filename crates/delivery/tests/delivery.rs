@@ -2,7 +2,7 @@
 //! python3-aiosmtpd) on 127.0.0.1 on a free port, sends through [`EmailChannel`], and parses
 //! what the server stored with mail-parser. Maildir tests write into a temporary directory.
 
-use chrono::{DateTime, Duration as ChronoDuration, TimeZone, Utc};
+use chrono::Duration as ChronoDuration;
 use mail_parser::{HeaderValue, MessageParser, MimeHeaders};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -11,15 +11,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use tact_delivery::token::{LinkKey, LinkPurpose};
 use tact_delivery::{
-    Channel, EmailChannel, MaildirChannel, MessageConfig, Outgoing, Recipient, Rendered,
-    RetryPolicy, SendError, SmtpConfig, TlsMode,
+    Channel, EmailChannel, MaildirChannel, Outgoing, Recipient, Rendered, RetryPolicy, SendError,
+    SmtpConfig, TlsMode,
 };
 use tact_domain::{
-    Approval, Content, Customer, CustomerId, CustomerView, Decision, DeliveryId, Policy,
-    Preferences, Proposal, Purpose, decide,
+    Content, CustomerId, CustomerView, Decision, DeliveryId, Policy, Preferences, Proposal,
+    Purpose, decide,
 };
 
-const SECRET: &str = "test secret of at least thirty-two bytes";
+mod common;
+use common::{SECRET, approve, customer, message_config, now, outgoing};
 
 /// A running `smtp_server.py`, killed on drop.
 struct SmtpServer {
@@ -128,74 +129,6 @@ impl Drop for SmtpServer {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn message_config() -> MessageConfig {
-    MessageConfig {
-        from: "Acme News <news@acme.example>".into(),
-        reply_to: Some("care@acme.example".into()),
-        base_url: "https://tact.acme.example/".into(),
-        unsubscribe_mailto: "unsubscribe@acme.example".into(),
-        secret: SECRET.into(),
-        message_id_domain: "mail.acme.example".into(),
-        bounce_domain: Some("bounce.acme.example".into()),
-    }
-}
-
-/// Monday 2 March 2026, 10:00 in London: inside the default quiet hours.
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 2, 10, 0, 0).unwrap()
-}
-
-fn customer(id: i64, name: &str, email: &str) -> Customer {
-    Customer {
-        id: CustomerId(id),
-        external_id: format!("ext-{id}"),
-        name: Some(name.into()),
-        email: Some(email.into()),
-        phone: None,
-        time_zone: chrono_tz::Europe::London,
-        locale: "en-GB".into(),
-        account: None,
-        bucket: None,
-    }
-}
-
-/// Asks the domain for an approval, as the daemon does.
-fn approve(customer: &Customer, purpose: Purpose) -> Approval {
-    let mut proposal = Proposal::new(customer.id, tact_domain::Channel::EMAIL, purpose);
-    proposal.content = Some(Content {
-        greeting: Some(format!(
-            "Hello {},",
-            customer.name.clone().unwrap_or_default()
-        )),
-        personalised: true,
-    });
-    let view = CustomerView {
-        customer: customer.clone(),
-        preferences: Preferences::default(),
-        contacts: vec![],
-        account_contacts: vec![],
-        signals: vec![],
-        cases: vec![],
-        suppressions: vec![],
-    };
-    match decide(&proposal, &view, &Policy::default(), now()) {
-        Decision::Approve(approval) => approval,
-        other => panic!("expected an approval, got {other:?}"),
-    }
-}
-
-fn outgoing(id: i64, name: &str, email: &str, subject: &str) -> Outgoing {
-    let customer = customer(id, name, email);
-    let content = Rendered {
-        subject: subject.into(),
-        text: format!("Hello {name},\nthree tips for spring.\n"),
-        html: None,
-    };
-    let approval = approve(&customer, Purpose::Value);
-    let recipient = Recipient::email(&customer).unwrap();
-    Outgoing::new(approval, DeliveryId(100 + id), recipient, content).unwrap()
 }
 
 fn header_names(raw: &[u8]) -> Vec<String> {
@@ -511,13 +444,14 @@ async fn rejected_message_behind_content_leaves_the_others() {
 
 #[tokio::test]
 async fn abandoned_send_is_not_sent() {
-    let server = SmtpServer::start_with(true, &[], &[]);
+    let args = ["--pipelining", "--ehlo-delay", "0.3"].map(str::to_owned);
+    let server = SmtpServer::spawn(&args);
     let channel = server.channel_with_pool(1);
     let abandoned = outgoing(40, "Kim", "kim@example.com", "Never");
     let delivered = outgoing(41, "Lou", "lou@example.com", "Kept");
 
     // A zero timeout polls the send once, which queues the message, and then drops it
-    // before the connection's worker runs.
+    // while the connection's worker still waits 0.3 s for the server's EHLO reply.
     let gave_up = tokio::time::timeout(Duration::ZERO, channel.send(&abandoned, now())).await;
     assert!(gave_up.is_err());
     channel.send(&delivered, now()).await.unwrap();

@@ -229,19 +229,33 @@ struct ConnectionThread {
 }
 
 impl ConnectionThread {
+    /// Starts the thread and returns it with a handle to its runtime. The runtime is built
+    /// and dropped on the thread itself, never on the caller's, which may be inside another
+    /// runtime where dropping one panics.
     fn start() -> Result<(ConnectionThread, tokio::runtime::Handle), Error> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(Error::Thread)?;
-        let handle = runtime.handle().clone();
         let (stop, stopped) = oneshot::channel::<()>();
+        let (handle_sender, handle) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("tact-smtp".to_owned())
             .spawn(move || {
-                // Returns when the channel drops `stop`.
-                let _ = runtime.block_on(stopped);
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                match runtime {
+                    Ok(runtime) => {
+                        let _ = handle_sender.send(Ok(runtime.handle().clone()));
+                        // Returns when the channel drops `stop`.
+                        let _ = runtime.block_on(stopped);
+                    }
+                    Err(error) => {
+                        let _ = handle_sender.send(Err(error));
+                    }
+                }
             })
+            .map_err(Error::Thread)?;
+        let handle = handle
+            .recv()
+            .map_err(|_| Error::Thread(std::io::Error::other("the thread ended at its start")))?
             .map_err(Error::Thread)?;
         Ok((ConnectionThread { _stop: stop }, handle))
     }
