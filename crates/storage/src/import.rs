@@ -410,7 +410,7 @@ where
                 let line = error
                     .position()
                     .map_or(start_line, |position| position.line());
-                let reason = error.to_string();
+                let reason = row_error_reason(&error);
                 report.rejected.push(Rejection { line, reason });
                 continue;
             }
@@ -449,6 +449,23 @@ fn is_row_error(error: &csv::Error) -> bool {
         error.kind(),
         csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
     )
+}
+
+/// Describes a row that the CSV reader rejected, in the terms of the file's header.
+fn row_error_reason(error: &csv::Error) -> String {
+    match error.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!(
+            "the row has {len} fields but the header has {expected_len}; quote values that \
+             contain commas"
+        ),
+        csv::ErrorKind::Utf8 { err, .. } => format!(
+            "field {} is not valid UTF-8; save the file as UTF-8",
+            err.field() + 1
+        ),
+        _ => error.to_string(),
+    }
 }
 
 /// Looks up customers by external id, remembering up to [`CustomerIds::CAPACITY`] of them
