@@ -608,8 +608,19 @@ fn campaign_send_names_skipped_customer() {
     assert!(stderr.contains("skipped=1"), "{stderr}");
 
     let preview = workspace.run(&["campaign", "preview", "1", "--customer", "c2"]);
+    let status = workspace.run_ok(&["campaign", "status", "1"]);
+    let json = workspace.run_ok(&["campaign", "status", "1", "--json"]);
 
     assert_eq!(preview.status.code(), Some(1));
+    assert!(
+        status.ends_with(
+            "skipped, without a field the template needs: 1 (tact campaign preview 1 \
+             --customer ID shows why)\n"
+        ),
+        "{status}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["skipped"], 1);
     assert_eq!(
         String::from_utf8_lossy(&preview.stderr),
         "error: cannot render campaign 1 for customer c2: customer has no value for field \

@@ -224,6 +224,24 @@ impl Store {
         Ok(())
     }
 
+    /// Records how many customers a planning of the campaign left out because the template
+    /// needs a field they lack. Each planning decides every such customer again, so the
+    /// count of the last one replaces the count before.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when the campaign does not exist.
+    pub fn set_campaign_skipped(&self, id: CampaignId, skipped: u64) -> Result<()> {
+        let changed = self.write(|tx| {
+            let sql = "UPDATE campaigns SET skipped = ?2 WHERE id = ?1";
+            Ok(tx.execute(sql, params![id.0, skipped as i64])?)
+        })?;
+        if changed == 0 {
+            return Err(Error::not_found("campaign", id));
+        }
+        Ok(())
+    }
+
     /// Sets every campaign that is `running` back to `scheduled`, due at once if it has no
     /// send time, and returns their ids. A campaign stays `running` when the process that
     /// planned it stopped half-way. Once scheduled again, it is planned again, and the

@@ -156,6 +156,9 @@ pub struct CampaignReport {
     /// Deferred and denied deliveries per rule id (such as `min_gap`) of their reasons. A
     /// delivery held back by two rules counts once for each.
     pub by_rule: BTreeMap<String, u64>,
+    /// Customers the last planning left out because the template needs a field they lack;
+    /// they have no delivery.
+    pub skipped: u64,
 }
 
 impl Store {
@@ -594,7 +597,12 @@ impl Store {
     pub fn campaign_status(&self, campaign: CampaignId) -> Result<CampaignReport> {
         self.read(|tx| {
             self.campaign(campaign)?;
-            let mut report = CampaignReport::default();
+            let mut report = CampaignReport {
+                skipped: tx
+                    .prepare_cached("SELECT skipped FROM campaigns WHERE id = ?1")?
+                    .query_row([campaign.0], |row| row.get(0))?,
+                ..CampaignReport::default()
+            };
             let mut statement = tx.prepare_cached(
                 "SELECT state, count(*) FROM deliveries WHERE campaign_id = ?1 GROUP BY state",
             )?;

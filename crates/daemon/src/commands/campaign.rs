@@ -306,6 +306,7 @@ pub fn status_json(store: &Store, id: CampaignId) -> Result<Value, OpError> {
         "status": campaign.status.to_string(),
         "by_state": by_state,
         "by_rule": report.by_rule,
+        "skipped": report.skipped,
     }))
 }
 
@@ -339,6 +340,13 @@ fn status(context: &Context, args: CampaignIdArg) -> anyhow::Result<ExitCode> {
         for (rule, count) in &report.by_rule {
             println!("  {rule}: {count}");
         }
+    }
+    if report.skipped > 0 {
+        println!(
+            "skipped, without a field the template needs: {} (tact campaign preview {} \
+             --customer ID shows why)",
+            report.skipped, args.id
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -123,6 +123,7 @@ impl Plan<'_> {
                 self.in_batches(store, &scan, progress)?
             }
         };
+        store.set_campaign_skipped(campaign.id, report.skipped)?;
         store.set_campaign_status(campaign.id, CampaignStatus::Done, now)?;
         tracing::info!(
             campaign.id = campaign.id.0,

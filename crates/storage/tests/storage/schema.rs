@@ -1,10 +1,10 @@
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
-use tact_domain::{Channel, Contact, Outcome, Purpose};
+use tact_domain::{CampaignId, Channel, Contact, Outcome, Purpose};
 use tact_storage::{Checkpointer, Error, SCHEMA_VERSION, Store};
 
-use crate::common::{TestResult, customer, raw, temp_store, utc};
+use crate::common::{TestResult, campaign, customer, raw, temp_store, utc};
 
 #[test]
 fn open_migrates_new_file() -> TestResult {
@@ -72,7 +72,7 @@ fn newer_schema_rejected_and_unchanged() -> TestResult {
     ));
     assert_eq!(
         error.to_string(),
-        "database schema version 99 is newer than this build supports (6); \
+        "database schema version 99 is newer than this build supports (7); \
          upgrade tact or open a backup made by this version"
     );
     assert_eq!(std::fs::read(&path)?, bytes);
@@ -220,5 +220,28 @@ fn checkpointer_copies_deferred_log() -> TestResult {
     drop(checkpointer);
     assert!(after > 2_000_000, "the database file has {after} bytes");
     assert_eq!(store.customer_by_external_id("c299")?.external_id, "c299");
+    Ok(())
+}
+
+#[test]
+fn campaign_skipped_counts_survive_upgrade() -> TestResult {
+    let (folder, store) = temp_store()?;
+    let now = utc(2026, 6, 1, 9, 0);
+    let old = store.create_campaign(&campaign("before the upgrade", now))?;
+    drop(store);
+    // A file of schema version 6 has no skipped count.
+    raw(&folder).execute_batch(
+        "ALTER TABLE campaigns DROP COLUMN skipped;
+         PRAGMA user_version = 6;",
+    )?;
+
+    let store = Store::open(folder.path().join("tact.db"))?;
+    let new = store.create_campaign(&campaign("after the upgrade", now))?;
+    store.set_campaign_skipped(new, 3)?;
+
+    assert_eq!(store.campaign_status(old)?.skipped, 0);
+    assert_eq!(store.campaign_status(new)?.skipped, 3);
+    let missing = store.set_campaign_skipped(CampaignId(99), 1).unwrap_err();
+    assert!(matches!(missing, Error::NotFound { .. }), "{missing}");
     Ok(())
 }

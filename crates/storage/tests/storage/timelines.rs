@@ -389,8 +389,8 @@ fn rebuild_takes_rows_written_around_the_store() -> TestResult {
     Ok(())
 }
 
-/// Turns the store's file back into a schema version 3 file: no timelines, and the two
-/// history indexes that version 4 drops.
+/// Turns the store's file back into a schema version 3 file: no timelines, the two history
+/// indexes that version 4 drops, and no skipped count of campaigns (version 7).
 fn downgrade_to_version_three(folder: &tempfile::TempDir) -> TestResult {
     raw(folder).execute_batch(
         "DROP TABLE timelines;
@@ -401,6 +401,7 @@ fn downgrade_to_version_three(folder: &tempfile::TempDir) -> TestResult {
          );
          CREATE INDEX contacts_history ON contacts(customer_id, at_ms);
          CREATE INDEX signals_history ON signals(customer_id, at_ms);
+         ALTER TABLE campaigns DROP COLUMN skipped;
          PRAGMA user_version = 3;",
     )?;
     Ok(())
@@ -427,6 +428,7 @@ fn upgrade_takes_pending_contacts_out_of_timelines() -> TestResult {
              customer_id, at_ms, channel, purpose, ifnull(topic, ''), ifnull(campaign_id, 0)
          );
          UPDATE contacts SET outcome = 'pending' WHERE id = {};
+         ALTER TABLE campaigns DROP COLUMN skipped;
          PRAGMA user_version = 4;",
         id.0
     ))?;
