@@ -766,3 +766,58 @@ fn serve_requires_api_token() {
          one) or TACT_HTTP_API_TOKEN\n"
     );
 }
+
+#[test]
+fn resumed_planning_skips_only_undecided() {
+    let workspace = Workspace::new();
+    let header = "external_id,name,email,timezone,locale,plan\n";
+    let customers = workspace.write(
+        "customers.csv",
+        &format!(
+            "{header}c1,Ann Lee,ann@example.com,UTC,en,gold\nc2,Bob Stone,bob@example.com,UTC,en,\n"
+        ),
+    );
+    workspace.run_ok(&["import", "customers", customers.to_str().unwrap()]);
+    let template = workspace.write(
+        "offer.toml",
+        "subject = \"Offer\"\ntext = \"Your plan: {{ plan }}\"\n",
+    );
+    workspace.run_ok(&[
+        "campaign",
+        "create",
+        "--name",
+        "offer",
+        "--template",
+        template.to_str().unwrap(),
+        "--purpose",
+        "value",
+    ]);
+    workspace.run_ok(&["campaign", "send", "1"]);
+    // A planning that stopped half-way leaves the campaign running. Ann, decided before the
+    // stop, loses her plan before the planning resumes.
+    let store = workspace.store();
+    let campaign = tact_domain::CampaignId(1);
+    let now = crate::harness::wall_clock();
+    store
+        .set_campaign_status(campaign, tact_storage::CampaignStatus::Running, now)
+        .unwrap();
+    let blank = workspace.write(
+        "blank.csv",
+        &format!("{header}c1,Ann Lee,ann@example.com,UTC,en,\n"),
+    );
+    workspace.run_ok(&["import", "customers", blank.to_str().unwrap()]);
+
+    workspace.run_ok(&["campaign", "send", "1"]);
+    let json = workspace.run_ok(&["campaign", "status", "1", "--json"]);
+
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let deliveries: u64 = json["by_state"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|count| count.as_u64().unwrap())
+        .sum();
+    assert_eq!(deliveries, 1, "{json}");
+    // Only Bob has no delivery, so only Bob is skipped.
+    assert_eq!(json["skipped"], 1, "{json}");
+}

@@ -663,3 +663,126 @@ async fn inbound_route_needs_token() {
     );
     assert!(server.stop().success());
 }
+
+/// Builds a message with the given raw `Subject` header value, sent from Bob.
+fn with_subject(subject: &str) -> String {
+    format!(
+        "From: bob@example.com\r\nTo: unsubscribe@localhost\r\nSubject: {subject}\r\n\
+         Message-ID: <hostile@client.example>\r\n\r\nPlease stop.\r\n"
+    )
+}
+
+/// Returns whether the customer has opted out of marketing.
+fn opted_out(workspace: &Workspace, external_id: &str) -> bool {
+    let store = workspace.store();
+    let id = store.customer_by_external_id(external_id).unwrap().id;
+    store.preferences(id).unwrap().marketing_opt_out.is_some()
+}
+
+#[test]
+fn mail_unsubscribe_rejects_hostile_subjects() {
+    let workspace = workspace_with_customers();
+    let token = workspace.token(LinkPurpose::Unsubscribe, "c1");
+    let preferences = workspace.token(LinkPurpose::Preferences, "c1");
+    let secret = workspace.config_value("secret_key");
+    let key = LinkKey::new(secret.as_bytes()).expect("valid key");
+    let unknown = key.sign(
+        LinkPurpose::Unsubscribe,
+        tact_domain::CustomerId(999),
+        crate::harness::wall_clock(),
+    );
+    let verp_local = verp(&workspace, DeliveryId(1));
+    let verp_local = verp_local.split('@').next().unwrap().to_owned();
+    let cases = [
+        format!("unsubscribe-{preferences}"),
+        format!("unsubscribe-{unknown}"),
+        format!("unsubscribe-{verp_local}"),
+        format!("unsubscribe-{}", &token[..token.len() - 1]),
+        format!("unsubscribe-{token}A"),
+        format!("unsubscribe-{token}é"),
+        format!("unsubscribe-é{token}"),
+        format!("unsubscribe-\r\n {token}"),
+        format!("unsubscribe-{}\r\n {}", &token[..20], &token[20..]),
+        format!("unsubscribe-{}", "A".repeat(10_000)),
+        format!("Ré: unsubscribe-{token}"),
+        format!("=?utf-8?q?unsubscribe-{token}=0Aextra?="),
+        "=?utf-8?b?/w==?=".to_owned(),
+        "Re:".to_owned(),
+        "Re: Re: Re: Fwd: Fw:".to_owned(),
+        "\u{00e9}\u{00e9}\u{00e9}\u{00e9}".to_owned(),
+    ];
+    for subject in &cases {
+        let message = with_subject(subject);
+        let output = run_with_input(&workspace, &["ingest-mail"], message.as_bytes());
+        let stdout = String::from_utf8_lossy(&output.stdout);
+
+        assert_eq!(output.status.code(), Some(0), "{subject:?}: {output:?}");
+        assert!(!stdout.contains("unsubscribed"), "{subject:?}: {stdout}");
+        assert!(!opted_out(&workspace, "c1"), "{subject:?}");
+        assert!(!opted_out(&workspace, "c2"), "{subject:?}");
+    }
+}
+
+#[test]
+fn mail_unsubscribe_encoded_subject_names_token_customer() {
+    let workspace = workspace_with_customers();
+    let token = workspace.token(LinkPurpose::Unsubscribe, "c1");
+    let encoded = format!("=?utf-8?q?Re=3A_unsubscribe-{token}?=");
+
+    let output = ingest(&workspace, &[], with_subject(&encoded).as_bytes());
+
+    assert_eq!(output, "unsubscribe bob@example.com: unsubscribed\n");
+    assert!(opted_out(&workspace, "c1"));
+    assert!(!opted_out(&workspace, "c2"));
+}
+
+#[test]
+fn mail_unsubscribe_dry_run_changes_nothing() {
+    let workspace = workspace_with_customers();
+    let token = workspace.token(LinkPurpose::Unsubscribe, "c1");
+    let request = mailto_unsubscribe("ann@example.com", &token);
+
+    let text = ingest(&workspace, &["--dry-run"], request.as_bytes());
+    let json = ingest(&workspace, &["--dry-run", "--json"], request.as_bytes());
+
+    assert_eq!(text, "unsubscribe ann@example.com: none\n");
+    assert!(json.contains("\"class\":\"unsubscribe\""), "{json}");
+    assert!(!opted_out(&workspace, "c1"));
+    let store = workspace.store();
+    let ann = store.customer_by_external_id("c1").unwrap().id;
+    assert!(store.history(ann).unwrap().signals.is_empty());
+    assert!(store.consent_log(ann).unwrap().is_empty());
+}
+
+#[test]
+fn bounce_with_unsubscribe_subject() {
+    let workspace = workspace_with_customers();
+    let token = workspace.token(LinkPurpose::Unsubscribe, "c1");
+    let bounce = dsn("tact@localhost", "bob@example.com", "Subject: Tips\r\n\r\n").replace(
+        "Subject: Undelivered Mail Returned to Sender",
+        &format!("Subject: unsubscribe-{token}"),
+    );
+
+    let output = ingest(&workspace, &[], bounce.as_bytes());
+
+    // A bounce stays a bounce, whatever its subject.
+    assert!(
+        output.starts_with("hard_bounce bob@example.com"),
+        "{output}"
+    );
+    assert!(!opted_out(&workspace, "c1"));
+    assert!(!opted_out(&workspace, "c2"));
+}
+
+#[test]
+fn complaint_enclosing_unsubscribe_subject() {
+    let workspace = workspace_with_customers();
+    let token = workspace.token(LinkPurpose::Unsubscribe, "c2");
+    let report = complaint("ann@example.com", "<x@localhost>")
+        .replace("Subject: Tips", &format!("Subject: unsubscribe-{token}"));
+
+    let output = ingest(&workspace, &[], report.as_bytes());
+
+    assert!(output.starts_with("complaint ann@example.com"), "{output}");
+    assert!(!opted_out(&workspace, "c2"));
+}

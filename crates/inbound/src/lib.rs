@@ -109,9 +109,6 @@ fn classify_parsed(raw: &[u8]) -> Vec<Report> {
     if let Some(report) = feedback::classify_feedback(&returned) {
         return vec![report];
     }
-    if let Some(report) = unsubscribe::classify_mailto_unsubscribe(&returned) {
-        return vec![report];
-    }
     if let Some(reports) = dsn::classify_dsn(&returned) {
         return reports;
     }
@@ -120,6 +117,9 @@ fn classify_parsed(raw: &[u8]) -> Vec<Report> {
     }
     if let Some(reports) = plain_bounce::classify_plain_bounce(&returned) {
         return reports;
+    }
+    if let Some(report) = unsubscribe::classify_mailto_unsubscribe(&returned) {
+        return vec![report];
     }
     if let Some(report) = auto_reply::classify_auto_reply(&returned) {
         return vec![report];

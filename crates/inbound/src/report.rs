@@ -178,6 +178,7 @@ mod tests {
             "soft_bounce",
             "complaint",
             "auto_reply",
+            "unsubscribe",
             "not_returned",
         ] {
             let class: Class = name.parse().unwrap();

@@ -12,7 +12,7 @@ use crate::text::one_line;
 /// The subject's prefix before the token.
 const PREFIX: &str = "unsubscribe-";
 
-/// The maximum token length accepted. tact's tokens have 43 characters, and the bound keeps
+/// The maximum token length accepted. tact's tokens have 46 characters, and the bound keeps
 /// a long subject out of the report.
 const MAX_TOKEN_LEN: usize = 128;
 

@@ -129,6 +129,9 @@ fn delivery_in_message_id(message_id: &str, domain: &str) -> Option<DeliveryId> 
 
 /// Finds the customer an unsubscribe token names. A token of any age counts, because the
 /// signature proves the customer and honouring an old request only ever means less contact.
+///
+/// NOTE: the same request read again after the customer opted back in opts them out again;
+/// nothing compares the message's date with the opt-in.
 fn token_customer(
     ingestor: &Ingestor,
     store: &Store,

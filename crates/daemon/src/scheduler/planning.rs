@@ -344,6 +344,15 @@ fn decide_batch(
         let content = match content {
             Ok(content) => content,
             Err(error) => {
+                // A planning that resumes keeps the deliveries decided before it stopped, so
+                // a customer who lost a field since then is not left out.
+                let decided_before = reader
+                    .deliveries_for(customer.id)?
+                    .iter()
+                    .any(|delivery| delivery.campaign == campaign.id);
+                if decided_before {
+                    continue;
+                }
                 let error = format!("{error:#}");
                 tracing::debug!(customer.id = customer.id.0, error, "skipped");
                 decided.skipped += 1;
