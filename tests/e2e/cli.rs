@@ -564,14 +564,19 @@ fn campaign_unknown_field_is_named() {
     );
 }
 
-#[test]
-fn campaign_send_names_skipped_customer() {
+/// The header of the customers file of [`offer_without_bobs_plan`].
+const OFFER_CUSTOMERS_HEADER: &str = "external_id,name,email,timezone,locale,plan\n";
+
+/// A workspace with Ann, who has a `plan`, Bob, who has none, and campaign 1, whose
+/// template shows the plan.
+fn offer_without_bobs_plan() -> Workspace {
     let workspace = Workspace::new();
     let customers = workspace.write(
         "customers.csv",
-        "external_id,name,email,timezone,locale,plan\n\
-         c1,Ann Lee,ann@example.com,UTC,en,gold\n\
-         c2,Bob Stone,bob@example.com,UTC,en,\n",
+        &format!(
+            "{OFFER_CUSTOMERS_HEADER}c1,Ann Lee,ann@example.com,UTC,en,gold\n\
+             c2,Bob Stone,bob@example.com,UTC,en,\n"
+        ),
     );
     workspace.run_ok(&["import", "customers", customers.to_str().unwrap()]);
     let template = workspace.write(
@@ -588,6 +593,12 @@ fn campaign_send_names_skipped_customer() {
         "--purpose",
         "value",
     ]);
+    workspace
+}
+
+#[test]
+fn campaign_send_names_skipped_customer() {
+    let workspace = offer_without_bobs_plan();
 
     let output = workspace.run(&["campaign", "send", "1"]);
 
@@ -769,29 +780,7 @@ fn serve_requires_api_token() {
 
 #[test]
 fn resumed_planning_skips_only_undecided() {
-    let workspace = Workspace::new();
-    let header = "external_id,name,email,timezone,locale,plan\n";
-    let customers = workspace.write(
-        "customers.csv",
-        &format!(
-            "{header}c1,Ann Lee,ann@example.com,UTC,en,gold\nc2,Bob Stone,bob@example.com,UTC,en,\n"
-        ),
-    );
-    workspace.run_ok(&["import", "customers", customers.to_str().unwrap()]);
-    let template = workspace.write(
-        "offer.toml",
-        "subject = \"Offer\"\ntext = \"Your plan: {{ plan }}\"\n",
-    );
-    workspace.run_ok(&[
-        "campaign",
-        "create",
-        "--name",
-        "offer",
-        "--template",
-        template.to_str().unwrap(),
-        "--purpose",
-        "value",
-    ]);
+    let workspace = offer_without_bobs_plan();
     workspace.run_ok(&["campaign", "send", "1"]);
     // A planning that stopped half-way leaves the campaign running. Ann, decided before the
     // stop, loses her plan before the planning resumes.
@@ -803,7 +792,7 @@ fn resumed_planning_skips_only_undecided() {
         .unwrap();
     let blank = workspace.write(
         "blank.csv",
-        &format!("{header}c1,Ann Lee,ann@example.com,UTC,en,\n"),
+        &format!("{OFFER_CUSTOMERS_HEADER}c1,Ann Lee,ann@example.com,UTC,en,\n"),
     );
     workspace.run_ok(&["import", "customers", blank.to_str().unwrap()]);
 
