@@ -16,8 +16,13 @@ const PREFIX: &str = "unsubscribe-";
 /// a long subject out of the report.
 const MAX_TOKEN_LEN: usize = 128;
 
-/// Reports a message whose subject is `unsubscribe-<token>`, ignoring case, leading `Re:`,
-/// `Fw:` or `Fwd:` markers and surrounding spaces. The token is URL-safe base64.
+/// The reply and forward markers that mail clients put before a subject: English, German
+/// (`AW:`, `WG:`), Dutch (`Antw:`) and Scandinavian (`SV:`) ones.
+const REPLY_MARKERS: [&str; 7] = ["re:", "fwd:", "fw:", "aw:", "wg:", "antw:", "sv:"];
+
+/// Reports a message whose subject is `unsubscribe-<token>`, ignoring case, leading reply
+/// and forward markers ([`REPLY_MARKERS`]) and surrounding spaces. The token is URL-safe
+/// base64.
 pub(crate) fn classify_mailto_unsubscribe(returned: &Returned<'_>) -> Option<Report> {
     let token = subject_token(&returned.subject)?;
     Some(Report {
@@ -35,16 +40,11 @@ pub(crate) fn classify_mailto_unsubscribe(returned: &Returned<'_>) -> Option<Rep
 fn subject_token(subject: &str) -> Option<&str> {
     let mut rest = subject.trim();
     // A client may reply or forward rather than open the mailto link.
-    loop {
-        let lower = rest.get(..4).map(str::to_ascii_lowercase);
-        match lower.as_deref() {
-            Some("re: ") => rest = rest[4..].trim_start(),
-            Some("fwd:") => rest = rest[4..].trim_start(),
-            Some(start) if start.starts_with("re:") || start.starts_with("fw:") => {
-                rest = rest[3..].trim_start();
-            }
-            _ => break,
-        }
+    while let Some(marker) = REPLY_MARKERS.iter().find(|marker| {
+        rest.get(..marker.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(marker))
+    }) {
+        rest = rest[marker.len()..].trim_start();
     }
     let head = rest.get(..PREFIX.len())?;
     if !head.eq_ignore_ascii_case(PREFIX) {
@@ -71,6 +71,9 @@ mod tests {
             ("Re: unsubscribe-AbC", Some("AbC")),
             ("RE:Fwd: unsubscribe-AbC", Some("AbC")),
             ("FW: UNSUBSCRIBE-abc", Some("abc")),
+            ("AW: unsubscribe-abc", Some("abc")),
+            ("Antw:SV: WG: unsubscribe-abc", Some("abc")),
+            ("Re unsubscribe-abc", None),
             ("unsubscribe-", None),
             ("unsubscribe", None),
             ("please unsubscribe-AbC", None),
