@@ -133,10 +133,15 @@ impl Composer {
         let unsubscribe_token = self.key.sign(LinkPurpose::Unsubscribe, customer, now);
         let preferences = self.key.sign(LinkPurpose::Preferences, customer, now);
         Links {
-            unsubscribe_url: format!("{}/unsubscribe/{unsubscribe_token}", self.base_url),
+            unsubscribe_url: self.unsubscribe_url(&unsubscribe_token),
             preferences_url: format!("{}/preferences/{preferences}", self.base_url),
             unsubscribe_token,
         }
+    }
+
+    /// Builds `<base_url>/unsubscribe/<token>`.
+    fn unsubscribe_url(&self, token: &str) -> String {
+        format!("{}/unsubscribe/{token}", self.base_url)
     }
 
     /// The `Message-ID` of a delivery: `<delivery-<id>@<message_id_domain>>`, the same on
@@ -185,8 +190,9 @@ impl Composer {
                 .sign(LinkPurpose::Unsubscribe, recipient.customer, now);
             builder = builder
                 .header(ListUnsubscribe(format!(
-                    "<{}/unsubscribe/{token}>, <mailto:{}?subject=unsubscribe-{token}>",
-                    self.base_url, self.unsubscribe_mailto
+                    "<{}>, <mailto:{}?subject=unsubscribe-{token}>",
+                    self.unsubscribe_url(&token),
+                    self.unsubscribe_mailto
                 )))
                 .header(ListUnsubscribePost);
         }
