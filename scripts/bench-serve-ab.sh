@@ -76,8 +76,8 @@ export TACT_CONFIG=$plan/tact.toml
         --out load >/dev/null
     "${binaries[0]}" init >/dev/null
     echo 'quiet_hours = { start = "00:00", end = "00:00" }' >>tact.toml
-    for what in customers contacts signals; do
-        "${binaries[0]}" import "$what" "load/$what.csv" >/dev/null
+    for file in customers contacts signals; do
+        "${binaries[0]}" import "$file" "load/$file.csv" >/dev/null
     done
     "$loadgen" apply --database tact.db --dir load >/dev/null
     "${binaries[0]}" campaign create --name "December newsletter" \

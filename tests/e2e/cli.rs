@@ -567,8 +567,8 @@ fn campaign_unknown_field_is_named() {
 /// The header of the customers file of [`offer_without_bobs_plan`].
 const OFFER_CUSTOMERS_HEADER: &str = "external_id,name,email,timezone,locale,plan\n";
 
-/// A workspace with Ann, who has a `plan`, Bob, who has none, and campaign 1, whose
-/// template shows the plan.
+/// Creates a workspace with Ann, who has a `plan`, Bob, who has none, and campaign 1,
+/// whose template shows the plan.
 fn offer_without_bobs_plan() -> Workspace {
     let workspace = Workspace::new();
     let customers = workspace.write(

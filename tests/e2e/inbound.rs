@@ -319,7 +319,8 @@ fn dry_run_prints_exact_lines() {
     }
 }
 
-/// A mail client's message for the `mailto:` of `List-Unsubscribe`, sent from `from`.
+/// Builds a mail client's message for the `mailto:` of `List-Unsubscribe`, sent from
+/// `from`.
 fn mailto_unsubscribe(from: &str, token: &str) -> String {
     format!(
         "From: {from}\r\nTo: unsubscribe@localhost\r\nSubject: unsubscribe-{token}\r\n\
@@ -338,7 +339,7 @@ fn mail_unsubscribe_opts_token_customer_out() {
     let tampered: String = tampered.into_iter().collect();
     let forged = mailto_unsubscribe("bob@example.com", &tampered);
 
-    let refused = ingest(&workspace, &["--json"], forged.as_bytes());
+    let tampered_output = ingest(&workspace, &["--json"], forged.as_bytes());
     let store = workspace.store();
     let ann = store.customer_by_external_id("c1").unwrap().id;
     let bob = store.customer_by_external_id("c2").unwrap().id;
@@ -350,7 +351,7 @@ fn mail_unsubscribe_opts_token_customer_out() {
                 \"reason\":\"unsubscribe request by mail\",\"delivery\":null}\n";
     assert_eq!(first, line);
     assert_eq!(again, line);
-    assert_eq!(refused, line);
+    assert_eq!(tampered_output, line);
     assert_eq!(after_forged, None);
     let opt_out = store.preferences(ann).unwrap().marketing_opt_out.unwrap();
     assert_eq!(opt_out.actor, Actor::Customer);

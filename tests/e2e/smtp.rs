@@ -55,7 +55,7 @@ impl SmtpServer {
         }
     }
 
-    /// How many `QUIT` commands the server received.
+    /// Counts the `QUIT` commands the server received.
     fn quits(&self) -> usize {
         std::fs::read_to_string(&self.quit_log)
             .unwrap_or_default()

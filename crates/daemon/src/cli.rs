@@ -210,7 +210,7 @@ pub struct CustomerArg {
 }
 
 impl CustomerArg {
-    /// The external id, from the positional argument or `--customer`.
+    /// Returns the external id, from the positional argument or `--customer`.
     pub fn external_id(&self) -> &str {
         self.external_id
             .as_deref()

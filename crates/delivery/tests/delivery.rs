@@ -106,7 +106,7 @@ impl SmtpServer {
         log.lines().count()
     }
 
-    /// How many connections greeted the server with `EHLO`.
+    /// Counts the connections that greeted the server with `EHLO`.
     fn connections(&self) -> usize {
         let log = std::fs::read_to_string(self.out.path().join("connections")).unwrap_or_default();
         log.lines().count()
@@ -390,7 +390,7 @@ async fn queued_messages_ride_behind_the_previous_content() {
         .map(|id| outgoing(id, "Hal", &format!("hal{id}@example.com"), "Queued"))
         .collect();
 
-    // The server answers each EHLO after 0.3 s, so all five are queued before the
+    // The server replies to each EHLO after 0.3 s, so all five are queued before the
     // connection's first transaction opens.
     let (a, b, c, d, e) = tokio::join!(
         channel.send(&batch[0], now()),

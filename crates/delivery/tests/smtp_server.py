@@ -9,7 +9,7 @@ afterwards; recipients given with --reject always get 550. With --pipelining the
 advertises PIPELINING (RFC 2920); aiosmtpd reads pipelined commands in order either way.
 
 The first EHLO of each connection adds a line to the file "connections". With --ehlo-delay N
-the server waits N seconds before it answers each EHLO.
+the server waits N seconds before it replies to each EHLO.
 
 With --idle-timeout N the server replies 421 and closes a connection that sends no command
 for N seconds, as aiosmtpd's timeout does.

@@ -168,7 +168,7 @@ fn wait_for_smtp_threads(expected: usize, limit: Duration) -> usize {
     }
 }
 
-/// A message to customer `id`, as the channel's callers hand it over.
+/// Builds a message to customer `id`, as the channel's callers hand it over.
 fn outgoing(id: i64) -> Outgoing {
     common::outgoing(id, "Ann", &format!("ann{id}@example.com"), "Tips")
 }

@@ -23,7 +23,7 @@ pub enum Class {
     AutoReply,
     /// The recipient asked to unsubscribe by mail, through the `mailto:` of a
     /// `List-Unsubscribe` header whose subject is `unsubscribe-<token>`.
-    /// [`Report::unsubscribe_token`] holds the token, which the caller verifies.
+    /// [`Report::unsubscribe_token`] contains the token, which the caller verifies.
     Unsubscribe,
     /// The message is not returned mail (an ordinary message, a read receipt, a success
     /// notification), or it could not be recognised.

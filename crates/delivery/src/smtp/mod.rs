@@ -212,7 +212,7 @@ struct Server {
     available: AtomicUsize,
     /// Notified whenever a worker stops.
     stopped: Notify,
-    /// Spawns the connection workers on the channel's [`ConnectionThread`].
+    /// The runtime of the channel's [`ConnectionThread`], which the workers are spawned on.
     runtime: tokio::runtime::Handle,
 }
 
